@@ -1,0 +1,12 @@
+"""nni-nas: neural architecture search that plugs into Microsoft NNI (glue: configs, data, training, trial,
+reporting, metrics, export, CLI)."""
+
+from __future__ import annotations
+
+import warnings
+
+# NNI 3.0 probes every torch.nn class when its layers module is imported and warns about new torch classes it
+# does not know (Buffer, LinearCrossEntropyOptions). Harmless; filtered before anything imports NNI.
+warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
+
+__version__ = "0.1.0"

@@ -1,0 +1,140 @@
+"""The trial entry point that ``nnictl`` runs: ``python -m nni_nas.trial --config CONFIG``.
+
+Under NNI it asks the tuner for an architecture, builds a **fresh** space, freezes it with that dict, trains
+it, reports one intermediate result per epoch and one final dict, and saves ``arch.json``, ``model.pt``
+(state_dict), ``metrics.json`` and ``settings.json`` in the trial's output folder for export.
+
+Outside NNI the same command trains one given architecture, for debugging::
+
+    python -m nni_nas.trial --config configs/digits_evolution.yml --arch '{"width": 32, ...}' --out runs/debug
+    python -m nni_nas.trial --config configs/digits_evolution.yml --arch random
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import nni_nas  # noqa: F401  (filters NNI's import warning before nni is imported)
+from nni_nas.errors import USER_ERRORS, one_line
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m nni_nas.trial", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="the experiment config (its tuner.classArgs)")
+    parser.add_argument("--arch", help="outside NNI: an arch as JSON, a path to a JSON file, or 'random'")
+    parser.add_argument("--out", help="output folder (default: NNI's trial folder, or runs/trial-<time>)")
+    parser.add_argument("--epochs", type=int, help="override train.epochs (debugging)")
+    return parser.parse_args(argv)
+
+
+def under_nni() -> bool:
+    """True when nnictl started this process (NNI sets NNI_PLATFORM for trials)."""
+    return os.environ.get("NNI_PLATFORM") not in (None, "", "unittest")
+
+
+def output_dir(requested: str | None) -> Path:
+    if requested:
+        return Path(requested)
+    if os.environ.get("NNI_OUTPUT_DIR"):
+        return Path(os.environ["NNI_OUTPUT_DIR"])
+    return Path("runs") / time.strftime("trial-%Y%m%d-%H%M%S")
+
+
+def requested_arch(text: str | None, choices: dict[str, list[Any]], seed: int) -> dict[str, Any]:
+    """The architecture given on the command line (JSON text, a JSON file or ``random``)."""
+    from nni_nas.config import ConfigError
+
+    if text is None:
+        raise ConfigError("outside NNI, pass --arch (JSON, a .json file or 'random'); `nni-nas space` lists labels")
+    if text == "random":
+        rng = random.Random(seed)
+        return {label: rng.choice(values) for label, values in choices.items()}
+    if Path(text).is_file():
+        text = Path(text).read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--arch is neither a JSON object nor a file: {err}") from None
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run one trial; return its final result dict."""
+    import dataclasses
+
+    import nni
+    import pytorch_lightning as pl
+    import torch
+
+    import model_spaces
+    from nni_nas import arch as arch_utils
+    from nni_nas.config import load_settings
+    from nni_nas.data import load_data
+    from nni_nas.reporting import report_final
+    from nni_nas.training import save_trial_files, train_and_evaluate
+    from strategies import resolve_class_path
+
+    settings = load_settings(args.config)
+    if args.epochs is not None:
+        settings.train = dataclasses.replace(settings.train, epochs=args.epochs)
+    out_dir = output_dir(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = nni.get_next_parameter() if under_nni() else None
+    if settings.train.threads:
+        torch.set_num_threads(settings.train.threads)
+    pl.seed_everything(settings.train.seed, workers=True, verbose=False)
+
+    tuner_cls = resolve_class_path(settings.tuner_class)
+    if getattr(tuner_cls, "one_shot", False):
+        result = tuner_cls.run_trial(settings, params, out_dir, progress_bar=not under_nni())
+        report_final(result)
+        return result
+
+    bundle = load_data(settings.data, **settings.data_args)
+    factory = lambda: model_spaces.build_space(  # noqa: E731
+        settings.space, bundle.input_shape, bundle.num_classes, **settings.space_args)
+    choices = arch_utils.search_choices(factory())
+    arch = params if params is not None else requested_arch(args.arch, choices, settings.train.seed)
+    arch = arch_utils.validate_arch(choices, arch)
+    save_trial_files(out_dir, arch=arch, settings=settings, input_shape=bundle.input_shape)
+    model = arch_utils.freeze(factory, arch)
+    result, module = train_and_evaluate(model, bundle, settings.train, out_dir, progress_bar=not under_nni())
+    save_trial_files(out_dir, model=module.model, result=result)
+    report_final(result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        result = run(args)
+    except USER_ERRORS as err:
+        message = one_line(err)
+        _record_error(args, message)
+        print(f"nni-nas trial: error: {message}", file=sys.stderr)
+        return 2
+    except Exception as err:  # an unexpected bug: keep the traceback in the trial log
+        _record_error(args, f"{type(err).__name__}: {err}\n{traceback.format_exc()}")
+        raise
+    print(json.dumps(result))
+    return 0
+
+
+def _record_error(args: argparse.Namespace, message: str) -> None:
+    try:
+        out = output_dir(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "error.txt").write_text(message + "\n")
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Shared machinery of nni-nas's multi-trial tuners: the space's choices, trial bookkeeping, de-duplication,
+failed trials, and state restored on ``nnictl resume``."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from nni.tuner import Tuner
+
+from nni_nas.arch import Choices, arch_key, canonical, search_choices
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Individual:
+    """One evaluated architecture. A failed or NaN trial has ``fitness = -inf`` (the worst possible)."""
+
+    arch: dict[str, Any]
+    fitness: float
+
+
+def fitness_of(value: Any, metric: str = "default", optimize_mode: str = "maximize") -> float:
+    """The number a tuner maximises, from a trial's final result (a dict with ``metric`` or a number)."""
+    if isinstance(value, dict):
+        value = value.get(metric, value.get("default"))
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return -math.inf
+    if not math.isfinite(number):
+        return -math.inf
+    return number if optimize_mode == "maximize" else -number
+
+
+class NasTuner(Tuner):
+    """Base class of nni-nas's multi-trial tuners.
+
+    Subclasses implement :meth:`propose` (the next architecture) and may override :meth:`on_result`.
+    This class builds the search space named in the config (so the tuner and the trials share one
+    definition), turns it into a flat dict of choices, never proposes an architecture twice, treats a
+    failed trial as the worst result, and rebuilds its history from ``import_data`` when NNI resumes.
+
+    Parameters
+    ----------
+    space, space_args, data, data_args, train
+        The common NAS settings (see :mod:`nni_nas.config`); the tuner reads ``space``, ``space_args`` and
+        the data's input shape, the trials read everything.
+    seed
+        Seed of the tuner's random choices; recorded with the experiment.
+    optimize_mode
+        ``maximize`` or ``minimize`` the metric.
+    metric
+        Key of the trial's final dict to optimise (``default`` is validation accuracy).
+    max_retries
+        How many times to redraw a proposal that was already evaluated before giving up on novelty.
+    """
+
+    def __init__(self, space: str, space_args: dict | None = None, data: str = "digits",
+                 data_args: dict | None = None, train: dict | None = None, seed: int = 0,
+                 optimize_mode: str = "maximize", metric: str = "default", max_retries: int = 100):
+        if optimize_mode not in ("maximize", "minimize"):
+            raise ValueError(f"optimize_mode must be maximize or minimize, got {optimize_mode!r}")
+        import model_spaces
+        from nni_nas.data import data_info
+
+        input_shape, num_classes = data_info(data, **(data_args or {}))
+        self.space = model_spaces.build_space(space, input_shape, num_classes, **(space_args or {}))
+        self.choices: Choices = search_choices(self.space)
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.optimize_mode = optimize_mode
+        self.metric = metric
+        self.max_retries = max_retries
+        self.history: list[Individual] = []
+        self.pending: dict[int, dict[str, Any]] = {}
+        self.seen: set[str] = set()
+        self.completed: set[int] = set()
+        _logger.info("space %s: %d labels, seed %d", space, len(self.choices), seed)
+
+    # ----------------------------------------------------------------------------------- subclass API
+    def propose(self) -> dict[str, Any]:
+        """The next architecture to try (may repeat; the base class redraws duplicates)."""
+        raise NotImplementedError
+
+    def on_result(self, individual: Individual) -> None:
+        """Called once per finished trial (and per imported trial on resume), in order."""
+
+    # --------------------------------------------------------------------------------------- helpers
+    def random_arch(self) -> dict[str, Any]:
+        """A uniformly random architecture."""
+        return {label: self.rng.choice(values) for label, values in self.choices.items()}
+
+    def canonical(self, arch: dict[str, Any]) -> dict[str, Any]:
+        return canonical(self.space, self.choices, arch)
+
+    # -------------------------------------------------------------------------------- NNI tuner API
+    def update_search_space(self, search_space: Any) -> None:
+        # The space comes from classArgs.space (a model space), not from NNI's searchSpace field.
+        if search_space:
+            _logger.warning("searchSpace in the config is ignored; the space is classArgs.space")
+
+    def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
+        arch = self.canonical(self.propose())
+        for _ in range(self.max_retries):
+            if arch_key(arch) not in self.seen:
+                break
+            arch = self.canonical(self.propose())
+        else:
+            for _ in range(self.max_retries):
+                arch = self.canonical(self.random_arch())
+                if arch_key(arch) not in self.seen:
+                    break
+            else:
+                from nni.common.exception import NoMoreTrialError  # NNI's way to end a finite space
+
+                raise NoMoreTrialError("every architecture the tuner can reach has been evaluated")
+        self.seen.add(arch_key(arch))
+        self.pending[parameter_id] = arch
+        return arch
+
+    def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
+        arch = self.pending.pop(parameter_id, parameters)
+        self.completed.add(parameter_id)
+        self._record(arch, fitness_of(value, self.metric, self.optimize_mode))
+
+    def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
+        # A trial that failed (or ended without a final result) is the worst result; the search goes on.
+        if parameter_id in self.completed:
+            return
+        arch = self.pending.pop(parameter_id, None)
+        self.completed.add(parameter_id)
+        if arch is not None:
+            _logger.info("trial %s ended without a result (success=%s): counted as worst", parameter_id, success)
+            self._record(arch, -math.inf)
+
+    def import_data(self, data: list[dict[str, Any]]) -> None:
+        """Restore the history from finished trials (NNI sends them on ``nnictl resume``)."""
+        for entry in data:
+            arch = self.canonical(dict(entry["parameter"]))
+            if arch_key(arch) in self.seen:
+                continue
+            self.seen.add(arch_key(arch))
+            self._record(arch, fitness_of(entry.get("value"), self.metric, self.optimize_mode))
+        _logger.info("imported %d finished trials; history has %d", len(data), len(self.history))
+
+    def _record(self, arch: dict[str, Any], fitness: float) -> None:
+        individual = Individual(arch, fitness)
+        self.history.append(individual)
+        self.on_result(individual)
