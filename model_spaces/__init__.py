@@ -8,6 +8,7 @@ Every space is a :class:`nni.nas.nn.pytorch.ModelSpace` subclass whose construct
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -17,8 +18,6 @@ from typing import Any
 warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
 
 _REGISTRY: dict[str, type] = {}
-# Modules imported lazily so that `import model_spaces` stays cheap; each registers its spaces.
-_SPACE_MODULES = ("model_spaces.digits_cnn",)
 
 
 class UnknownSpaceError(KeyError):
@@ -42,8 +41,11 @@ def register_space(name: str) -> Callable[[type], type]:
 
 
 def _load_all() -> None:
-    for module in _SPACE_MODULES:
-        importlib.import_module(module)
+    # Every module of this package registers its spaces on import; imported lazily so that
+    # `import model_spaces` stays cheap.
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
 
 
 def space_names() -> list[str]:

@@ -1,0 +1,102 @@
+"""Drive the real ``nnictl`` and read the NNI manager's REST API (used by ``nni-nas search`` and the tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from nni_nas.errors import NasError
+
+FINISHED = ("DONE", "STOPPED", "ERROR", "NO_MORE_TRIAL")
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def nni_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for nnictl: this interpreter's bin folder first on PATH, so that nnictl, the
+    dispatcher and the trials' ``python`` are the ones of the environment nni-nas is installed in."""
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    env.update(extra or {})
+    return env
+
+
+def create_experiment(config: str | Path, port: int, env: dict[str, str] | None = None,
+                      timeout: float = 120.0) -> str:
+    """``nnictl create --config CONFIG --port PORT``; return the experiment id."""
+    nnictl = Path(sys.executable).parent / "nnictl"
+    command = [str(nnictl) if nnictl.exists() else "nnictl", "create", "--config", str(config), "--port", str(port)]
+    proc = subprocess.run(command, env=env or nni_env(), capture_output=True, text=True, timeout=timeout)
+    output = proc.stdout + proc.stderr
+    match = re.search(r"Experiment ID: (?:\x1b\[\d+m)?(\w+)", output)
+    if proc.returncode != 0 or not match:
+        raise NasError(f"nnictl create failed (exit {proc.returncode}): {output.strip()[-800:]}")
+    return match.group(1)
+
+
+def stop_experiment(experiment_id: str, env: dict[str, str] | None = None) -> None:
+    """``nnictl stop ID`` (by id, never --all)."""
+    nnictl = Path(sys.executable).parent / "nnictl"
+    subprocess.run([str(nnictl) if nnictl.exists() else "nnictl", "stop", experiment_id], env=env or nni_env(),
+                   capture_output=True, text=True, timeout=120)
+
+
+def rest_get(port: int, path: str, timeout: float = 10.0) -> Any:
+    """GET ``http://127.0.0.1:PORT/api/v1/nni/<path>`` as JSON."""
+    url = f"http://127.0.0.1:{port}/api/v1/nni/{path.lstrip('/')}"
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read().decode())
+
+
+def wait_until_finished(port: int, timeout: float, poll: float = 2.0, on_poll=None) -> dict[str, Any]:
+    """Poll ``check-status`` until the experiment is DONE (or stopped / failed); return the last status.
+
+    ``on_poll(status)`` is called after each poll (for progress output). Raises :class:`NasError` when
+    the manager reports an error or ``timeout`` seconds pass.
+    """
+    deadline = time.monotonic() + timeout
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            status = rest_get(port, "check-status")
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            status = {"status": "UNREACHABLE"}
+        if on_poll is not None:
+            on_poll(status)
+        if status.get("status") == "ERROR":
+            raise NasError(f"the NNI manager reports an error: {status.get('errors')}")
+        if status.get("status") in FINISHED:
+            return status
+        time.sleep(poll)
+    raise NasError(f"experiment on port {port} did not finish within {timeout:.0f} s (last status {status})")
+
+
+def trial_jobs(port: int) -> list[dict[str, Any]]:
+    """The manager's trial jobs with parameters and final metrics decoded."""
+    jobs = rest_get(port, "trial-jobs")
+    for job in jobs:
+        params = job.get("hyperParameters") or []
+        job["parameters"] = json.loads(params[0])["parameters"] if params else None
+        finals = job.get("finalMetricData") or []
+        job["final"] = [_decode(m["data"]) for m in finals]
+    return jobs
+
+
+def _decode(data: str) -> Any:
+    value = json.loads(data)
+    return json.loads(value) if isinstance(value, str) else value

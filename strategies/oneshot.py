@@ -1,0 +1,129 @@
+"""The shared path of one-shot strategies (DARTS, ENAS): one NNI trial per search run.
+
+The tuner only varies the run (seed and, optionally, hyper-parameters); the trial trains a supernet, reports
+the supernet's validation accuracy each epoch, derives a discrete architecture, retrains it from scratch
+(unless switched off) and reports that as the final result. :func:`finish_one_shot` is that last part.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from nni.tuner import Tuner
+
+from nni_nas.config import NasSettings
+
+_logger = logging.getLogger(__name__)
+
+
+class OneShotTuner(Tuner):
+    """Hands out one-shot search runs: ``runs`` seeds for every combination of ``search_grid``.
+
+    The DARTS paper ran its search four times with different seeds and kept the best architecture on
+    validation; ``runs: 4`` does that, and the portal ranks the runs by their retrained accuracy.
+
+    Parameters
+    ----------
+    runs
+        Number of seeds per hyper-parameter combination (seeds ``seed``, ``seed + 1``, ...).
+    seed
+        First seed.
+    search_grid
+        Optional mapping of strategy hyper-parameter -> list of values; every combination is run.
+    **kwargs
+        Common settings (``space``, ``data``, ``train``, ...) and the strategy's own arguments, which the
+        trial reads from the config.
+    """
+
+    one_shot = True
+
+    def __init__(self, runs: int = 1, seed: int = 0, search_grid: dict[str, list[Any]] | None = None,
+                 **kwargs: Any):
+        grid = search_grid or {}
+        combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
+        self.queue = [{"seed": seed + i, **combo} for combo in combos for i in range(runs)]
+        self.issued = 0
+
+    def update_search_space(self, search_space: Any) -> None:
+        pass
+
+    def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
+        from nni.common.exception import NoMoreTrialError
+
+        if self.issued >= len(self.queue):
+            raise NoMoreTrialError("all one-shot runs have been issued")
+        params = self.queue[self.issued]
+        self.issued += 1
+        return params
+
+    def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
+        pass
+
+    def import_data(self, data: list[dict[str, Any]]) -> None:
+        # On resume, skip the runs that already finished.
+        done = [entry["parameter"] for entry in data]
+        self.queue = [p for p in self.queue if p not in done]
+        self.issued = 0
+
+    @staticmethod
+    def run_trial(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path,
+                  progress_bar: bool = True) -> dict[str, Any]:
+        """Run one search in this process and return the final result dict (subclasses implement)."""
+        raise NotImplementedError
+
+
+def run_settings(settings: NasSettings, params: dict[str, Any] | None) -> tuple[NasSettings, dict[str, Any]]:
+    """Settings of one run: the tuner's parameters (seed, hyper-parameters) override the config's."""
+    params = dict(params or {})
+    seed = params.pop("seed", settings.train.seed)
+    train = dataclasses.replace(settings.train, seed=seed)
+    strategy_args = {**settings.strategy_args, **params}
+    return dataclasses.replace(settings, train=train, strategy_args=strategy_args), {"seed": seed, **params}
+
+
+def write_epoch_record(out_dir: Path, record: dict[str, Any], name: str = "search_history.jsonl") -> None:
+    """Append one epoch's search state (derived architecture, alphas, ...) to the trial folder's history."""
+    with (out_dir / name).open("a") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def finish_one_shot(settings: NasSettings, arch: dict[str, Any], out_dir: Path, search_metrics: dict[str, Any],
+                    retrain: bool = True, retrain_epochs: int | None = None, progress_bar: bool = True,
+                    space_args: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Retrain the derived ``arch`` from scratch (or not), save trial files, return the final result dict.
+
+    ``search_metrics`` (e.g. ``search_val_acc``, ``genotype``) are merged into the final dict.
+    ``space_args`` override the config's for the evaluation network (e.g. more cells, auxiliary head).
+    With ``retrain=False`` no network is trained here and the final dict carries only the search metrics and
+    the derived architecture's cost, with ``default`` = the search-phase validation accuracy.
+    """
+    import model_spaces
+    from nni_nas import arch as arch_utils
+    from nni_nas.data import load_data
+    from nni_nas.metrics import cost_metrics
+    from nni_nas.training import save_trial_files, train_and_evaluate
+
+    bundle = load_data(settings.data, **settings.data_args)
+    eval_args = {**settings.space_args, **(space_args or {})}
+    eval_settings = dataclasses.replace(settings, space_args=eval_args)
+    factory = lambda: model_spaces.build_space(  # noqa: E731
+        settings.space, bundle.input_shape, bundle.num_classes, **eval_args)
+    arch = arch_utils.validate_arch(arch_utils.search_choices(factory()), arch)
+    save_trial_files(out_dir, arch=arch, settings=eval_settings, input_shape=bundle.input_shape)
+    model = arch_utils.freeze(factory, arch)
+    if not retrain:
+        result = {"default": float(search_metrics["search_val_acc"]), **cost_metrics(model, bundle.input_shape),
+                  **search_metrics, "retrained": False}
+        save_trial_files(out_dir, result=result)
+        return result
+    train = settings.train if retrain_epochs is None else dataclasses.replace(settings.train, epochs=retrain_epochs)
+    result, module = train_and_evaluate(model, bundle, train, out_dir / "retrain", progress_bar=progress_bar,
+                                        report=False)
+    result = {**result, **search_metrics, "retrained": True}
+    save_trial_files(out_dir, model=module.model, result=result)
+    return result

@@ -1,0 +1,61 @@
+"""Shared fixtures: an isolated NNI home and free port for end-to-end runs, small configs."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture
+def nni_home(tmp_path, monkeypatch):
+    """A private HOME (so ~/nni-experiments is private) and the env for nnictl with it."""
+    from nni_nas.nnictl import nni_env
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    return home, nni_env({"HOME": str(home)})
+
+
+@pytest.fixture
+def nni_experiment(nni_home):
+    """Start configs through the real nnictl and always stop them, by id, at the end of the test.
+
+    Usage: ``experiment_id, port = nni_experiment(config_path)``.
+    """
+    from nni_nas.nnictl import create_experiment, free_port, stop_experiment
+
+    _, env = nni_home
+    started: list[str] = []
+
+    def start(config: str | Path) -> tuple[str, int]:
+        port = free_port()
+        experiment_id = create_experiment(config, port, env=env)
+        started.append(experiment_id)
+        return experiment_id, port
+
+    yield start
+    for experiment_id in started:
+        stop_experiment(experiment_id, env=env)
+
+
+def write_config(directory: Path, name: str, text: str) -> Path:
+    """Write a config into ``directory``; the trial command must point at ``name``."""
+    path = directory / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _quiet_threads():
+    # Two cores: keep torch from oversubscribing when tests run beside nnictl trials.
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    yield
