@@ -9,6 +9,9 @@ import importlib
 STRATEGIES: dict[str, tuple[str, str]] = {
     "evolution": ("NasEvolution", "strategies.evolution.RegularizedEvolutionTuner"),
     "random": ("NasRandom", "strategies.random_search.RandomTuner"),
+    "darts": ("NasDarts", "strategies.darts.DartsTuner"),
+    "enas": ("NasEnas", "strategies.enas.EnasTuner"),
+    "pnas": ("NasPnas", "strategies.pnas.PnasTuner"),
 }
 
 
