@@ -62,7 +62,7 @@ def get_space_class(name: str) -> type:
     except KeyError:
         raise UnknownSpaceError(
             f"unknown space {name!r}; known spaces: {', '.join(sorted(_REGISTRY))} "
-            "(see `nni-nas space --list`)"
+            "(`nni-nas space` lists them)"
         ) from None
 
 

@@ -17,8 +17,15 @@ from typing import Any
 
 import nni
 import torch
-from nni.nas.nn.pytorch import InputChoice, LayerChoice, ModelSpace, MutableBatchNorm2d, MutableConv2d
-from nni.nas.nn.pytorch import MutableLinear, Repeat
+from nni.nas.nn.pytorch import (
+    InputChoice,
+    LayerChoice,
+    ModelSpace,
+    MutableBatchNorm2d,
+    MutableConv2d,
+    MutableLinear,
+    Repeat,
+)
 from torch import nn
 
 from model_spaces import register_space

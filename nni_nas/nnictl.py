@@ -16,7 +16,8 @@ from typing import Any
 
 from nni_nas.errors import NasError
 
-FINISHED = ("DONE", "STOPPED", "ERROR", "NO_MORE_TRIAL")
+FINISHED = ("DONE", "STOPPED", "ERROR")
+ACTIVE_TRIALS = ("WAITING", "RUNNING", "UNKNOWN")
 
 
 def free_port() -> int:
@@ -81,6 +82,10 @@ def wait_until_finished(port: int, timeout: float, poll: float = 2.0, on_poll=No
         if status.get("status") == "ERROR":
             raise NasError(f"the NNI manager reports an error: {status.get('errors')}")
         if status.get("status") in FINISHED:
+            return status
+        # NO_MORE_TRIAL: the tuner has nothing left to propose; finished once the last trials end.
+        if status.get("status") == "NO_MORE_TRIAL" and not any(
+                job.get("status") in ACTIVE_TRIALS for job in rest_get(port, "trial-jobs")):
             return status
         time.sleep(poll)
     raise NasError(f"experiment on port {port} did not finish within {timeout:.0f} s (last status {status})")

@@ -1,0 +1,37 @@
+"""``nni-nas space [NAME]``: list spaces, or print a space's labels, choices and size."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", help="space name (omit to list every space)")
+    parser.add_argument("--data", default="digits", help="data set whose input shape and classes to use")
+    parser.add_argument("--space-args", default="{}", help="space arguments as JSON, e.g. '{\"max_depth\": 3}'")
+    parser.add_argument("--json", action="store_true", help="print the choices as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    import model_spaces
+    from nni_nas.arch import search_choices, space_size
+    from nni_nas.data import data_info
+
+    if not args.name:
+        for name in model_spaces.space_names():
+            doc = (model_spaces.get_space_class(name).__doc__ or "").strip().split("\n")[0]
+            print(f"{name:20s} {doc}")
+        return 0
+    input_shape, num_classes = data_info(args.data)
+    space = model_spaces.build_space(args.name, input_shape, num_classes, **json.loads(args.space_args))
+    choices = search_choices(space)
+    if args.json:
+        print(json.dumps(choices, indent=2))
+        return 0
+    width = max(len(label) for label in choices)
+    print(f"space {args.name} for input {tuple(input_shape)}, {num_classes} classes")
+    for label, values in choices.items():
+        print(f"  {label.ljust(width)}  {len(values):3d}  {values}")
+    print(f"{len(choices)} labels, {space_size(choices):,} architectures")
+    return 0
