@@ -66,7 +66,9 @@ class TrainSettings:
             raise ConfigError(f"unknown train settings {unknown}; allowed: {sorted(names)}")
         for key, value in values.items():
             expected = _TRAIN_TYPES[key]
-            if value is not None and not isinstance(value, expected) or isinstance(value, bool) and bool not in expected:
+            wrong_type = value is not None and not isinstance(value, expected)
+            bool_for_number = isinstance(value, bool) and bool not in expected  # bool is an int in Python
+            if wrong_type or bool_for_number:
                 raise ConfigError(f"train.{key} must be {' or '.join(t.__name__ for t in expected)}, got {value!r}")
         return cls(**values)
 

@@ -35,7 +35,8 @@ def resolve_class_path(class_path: str) -> type:
         return getattr(module, class_name)
     except (ImportError, AttributeError, ValueError) as err:
         known = ", ".join(path for _, path in STRATEGIES.values())
-        raise UnknownStrategyError(f"cannot import tuner class {class_path!r} ({err}); nni-nas offers: {known}") from None
+        raise UnknownStrategyError(
+            f"cannot import tuner class {class_path!r} ({err}); nni-nas offers: {known}") from None
 
 
 def resolve_tuner(name: str | None = None, class_name: str | None = None) -> type:
