@@ -13,9 +13,10 @@ from nni_nas.config import (
     COMMON_KEYS,
     ConfigError,
     NasSettings,
+    accepted_keywords,
+    keyword_problems,
     read_yaml,
     resolve_trial_dir,
-    signature_problems,
     trial_config_argument,
     tuner_class_path,
     tuner_section,
@@ -75,28 +76,31 @@ def _strategy_problems(settings: NasSettings) -> list[str]:
         tuner_cls = resolve_class_path(settings.tuner_class)
     except KeyError as err:
         return [str(err)]
-    return signature_problems(tuner_cls.__init__, settings.strategy_args, f"tuner.classArgs of {tuner_cls.__name__}",
-                              skip=COMMON_KEYS)
+    return keyword_problems(accepted_keywords(tuner_cls), settings.strategy_args,
+                            f"tuner.classArgs of {tuner_cls.__name__}", skip=COMMON_KEYS)
 
 
 def _space_and_data_problems(settings: NasSettings) -> list[str]:
+    import inspect
+
     import model_spaces
     from nni_nas import data
 
     problems = []
-    try:
-        space_cls = model_spaces.get_space_class(settings.space)
-        problems += signature_problems(space_cls.__init__, settings.space_args, f"space_args of {settings.space}",
-                                       skip=("input_shape", "num_classes"))
-    except KeyError as err:
-        problems.append(str(err))
+    input_shape, num_classes = (1, 8, 8), 10
     try:
         loader = data.get_loader(settings.data)
-        arg_problems = signature_problems(loader, settings.data_args, f"data_args of {settings.data}")
+        accepted = [name for name in inspect.signature(loader).parameters]
+        arg_problems = keyword_problems(accepted, settings.data_args, f"data_args of {settings.data}")
         problems += arg_problems
         if not arg_problems:
-            data.data_info(settings.data, **settings.data_args)
+            input_shape, num_classes = data.data_info(settings.data, **settings.data_args)
     except (KeyError, FileNotFoundError, ValueError) as err:
+        problems.append(str(err))
+    try:
+        # Building the space checks its arguments' names and values (a few hundred milliseconds).
+        model_spaces.build_space(settings.space, input_shape, num_classes, **settings.space_args)
+    except (KeyError, TypeError, ValueError) as err:
         problems.append(str(err))
     return problems
 

@@ -176,12 +176,27 @@ def trial_config_argument(trial_command: str) -> str | None:
     return None
 
 
-def signature_problems(fn, given: dict[str, Any], what: str, skip: tuple[str, ...] = ()) -> list[str]:
-    """Names in ``given`` that ``fn`` does not accept, as readable problems."""
-    params = inspect.signature(fn).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+def accepted_keywords(cls: type) -> list[str] | None:
+    """Keyword arguments that ``cls(...)`` accepts, following ``**kwargs`` up the class hierarchy
+    (None when some ``__init__`` takes arbitrary keywords that go nowhere we can see)."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters.values()
+        names += [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names
+    return None
+
+
+def keyword_problems(accepted: list[str] | None, given: dict[str, Any], what: str,
+                     skip: tuple[str, ...] = ()) -> list[str]:
+    """Names in ``given`` outside ``accepted``, as readable problems."""
+    if accepted is None:
         return []
-    allowed = [name for name in params if name not in ("self", *skip)]
+    allowed = [name for name in dict.fromkeys(accepted) if name not in skip]
     return [f"{what}: unknown key {key!r}; allowed: {allowed}" for key in given if key not in allowed]
 
 

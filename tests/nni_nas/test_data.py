@@ -1,0 +1,82 @@
+"""Data registry: the embedded digits split, CIFAR-10 from a folder, user npz arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nni_nas import data
+
+
+def test_digits_split_is_fixed_stratified_and_disjoint():
+    bundle = data.load_data("digits")
+    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (1078, 359, 360)
+    assert bundle.input_shape == (1, 8, 8) and bundle.num_classes == 10
+    again = data.load_data("digits")
+    assert torch.equal(bundle.val.tensors[0], again.val.tensors[0])
+    for split in (bundle.train, bundle.val, bundle.test):
+        counts = np.bincount(split.tensors[1].numpy(), minlength=10)
+        assert counts.min() >= 0.8 * counts.mean()  # stratified: every class present in proportion
+    rows = {tuple(x.flatten().tolist()) for x in bundle.train.tensors[0]}
+    overlap = sum(tuple(x.flatten().tolist()) in rows for x in bundle.test.tensors[0])
+    assert overlap < 10  # a few digits images are exact duplicates in the source data; splits are disjoint by index
+
+
+def test_digits_is_traced_for_nni():
+    bundle = data.load_data("digits")
+    assert hasattr(bundle.train, "trace_kwargs") or hasattr(bundle.train, "trace_args")
+
+
+def test_unknown_data_names_the_known_ones():
+    with pytest.raises(data.UnknownDataError, match="known data sets: cifar10, digits, npz"):
+        data.load_data("mnist")
+
+
+def test_missing_cifar_folder_names_the_option(tmp_path):
+    with pytest.raises(data.DataNotFoundError, match="data_args.root"):
+        data.load_data("cifar10", root=str(tmp_path / "nope"))
+
+
+def test_cifar_from_local_folder(tmp_path, monkeypatch):
+    # A real CIFAR-10 folder layout (pickled batches), written here with random pixels: no download.
+    import pickle
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {"data": rng.integers(0, 255, (20, 3072), dtype=np.uint8), "labels": list(range(10)) * 2}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
+    import torchvision.datasets.cifar
+
+    # torchvision checks each file's md5 against the official release; these stand-in files differ
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
+    bundle = data.load_data("cifar10", root=str(tmp_path), val_size=10)
+    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (90, 10, 20)
+    x, y = bundle.train[0]
+    assert x.shape == (3, 32, 32) and 0 <= y < 10
+
+
+def test_npz_with_and_without_test_arrays(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 12, 12)).astype(np.float32)
+    y = np.repeat(np.arange(4), 25)
+    path = tmp_path / "arrays.npz"
+    np.savez(path, x=x, y=y)
+    bundle = data.load_data("npz", path=str(path))
+    assert bundle.input_shape == (1, 12, 12) and bundle.num_classes == 4
+    assert len(bundle.train) + len(bundle.val) + len(bundle.test) == 100
+    np.savez(path, x=x, y=y, x_test=x[:10], y_test=y[:10])
+    bundle = data.load_data("npz", path=str(path))
+    assert len(bundle.test) == 10 and len(bundle.train) + len(bundle.val) == 100
+
+
+def test_npz_errors(tmp_path):
+    with pytest.raises(data.DataNotFoundError, match="data_args.path"):
+        data.load_data("npz", path=str(tmp_path / "missing.npz"))
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, images=np.zeros((3, 4, 4)))
+    with pytest.raises(ValueError, match=r"lacks arrays \['x', 'y'\]"):
+        data.load_data("npz", path=str(bad))
