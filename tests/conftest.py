@@ -16,13 +16,16 @@ SHARED = REPO.parent / "shared"
 
 @pytest.fixture
 def nni_home(tmp_path, monkeypatch):
-    """A private HOME (so ~/nni-experiments is private) and the env for nnictl with it."""
+    """A private HOME (so ~/nni-experiments is private), a private NNI config folder (registered algorithms),
+    and the env for nnictl with both."""
     from nni_nas.nnictl import nni_env
 
     home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    return home, nni_env({"HOME": str(home)})
+    (home / "nni-config").mkdir(parents=True)
+    private = {"HOME": str(home), "NNI_CONFIG_DIR": str(home / "nni-config")}
+    for key, value in private.items():
+        monkeypatch.setenv(key, value)
+    return home, nni_env(private)
 
 
 @pytest.fixture

@@ -1,0 +1,118 @@
+"""End to end through the real nnictl, NNI manager and web portal: evolution and random searches on digits,
+failed trials, `nnictl resume`, and tuners registered by name."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nni_nas.nnictl import rest_get, trial_jobs, wait_until_finished
+
+pytestmark = pytest.mark.slow
+
+FINAL_KEYS = {"default", "val_acc", "test_acc", "params", "flops", "latency_ms"}
+LABELS = {"width", "depth", "activation", "op0", "op1", "op2", "skip"}
+
+
+def write_config(directory: Path, name: str, tuner: str, trials: int, epochs: int, data: str = "digits",
+                 data_args: dict | None = None, extra_args: str = "") -> Path:
+    path = directory / name
+    path.write_text(f"""
+experimentName: e2e-{name}
+trialCommand: python -m nni_nas.trial --config {name}
+trialCodeDirectory: .
+trialConcurrency: 1
+searchSpace: {{}}
+maxTrialNumber: {trials}
+tuner:
+  {tuner}
+  classArgs:
+    space: digits_cnn
+    space_args: {{widths: [16, 32], max_depth: 3}}
+    data: {data}
+    data_args: {json.dumps(data_args or {})}
+    train: {{epochs: {epochs}, batch_size: 64, lr: 0.05, seed: 0, latency_runs: 5}}
+    seed: 0
+{extra_args}
+trainingService:
+  platform: local
+""")
+    return path
+
+
+def metrics_by_trial(port: int) -> dict[str, dict[str, list]]:
+    out: dict[str, dict[str, list]] = {}
+    for metric in rest_get(port, "metric-data"):
+        value = json.loads(metric["data"])
+        value = json.loads(value) if isinstance(value, str) else value
+        out.setdefault(metric["trialJobId"], {"PERIODICAL": [], "FINAL": []})[metric["type"]].append(value)
+    return out
+
+
+def test_evolution_search_reports_to_the_portal_and_resumes(tmp_path, nni_experiment, nni_home):
+    _, env = nni_home
+    config = write_config(tmp_path, "evo.yml", "className: strategies.evolution.RegularizedEvolutionTuner\n"
+                          "  codeDirectory: .", trials=4, epochs=3,
+                          extra_args="    population_size: 3\n    sample_size: 2")
+    experiment_id, port = nni_experiment(config)
+    wait_until_finished(port, timeout=600)
+
+    jobs = trial_jobs(port)
+    assert len(jobs) == 4 and all(job["status"] == "SUCCEEDED" for job in jobs), [j["status"] for j in jobs]
+    metrics = metrics_by_trial(port)
+    for job in jobs:
+        assert LABELS <= set(job["parameters"])  # the portal shows the architecture as the trial's parameters
+        per_trial = metrics[job["trialJobId"]]
+        assert len(per_trial["PERIODICAL"]) == 3  # one intermediate result per epoch
+        assert len(per_trial["FINAL"]) == 1  # exactly one final result: ours
+        final = per_trial["FINAL"][0]
+        assert FINAL_KEYS <= set(final) and final["default"] == final["val_acc"]
+        assert 0.0 <= final["test_acc"] <= 1.0 and final["params"] > 0 and final["flops"] > 0
+    best = max(m["FINAL"][0]["default"] for m in metrics.values())
+    assert best >= 0.85  # chance is 0.10
+    keys = {json.dumps(job["parameters"], sort_keys=True) for job in jobs}
+    assert len(keys) == 4
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/oview", timeout=10) as page:  # the portal itself
+        assert page.status == 200 and b"<html" in page.read().lower()
+    trial_dir = Path(jobs[0]["logPath"].split("://")[-1].split(":", 1)[-1]) if "://" in jobs[0]["logPath"] \
+        else Path(jobs[0]["logPath"])
+    assert (trial_dir / "model.pt").is_file() and (trial_dir / "arch.json").is_file()
+
+    # nnictl resume: the tuner imports the finished trials and continues, it does not restart
+    nnictl = str(Path(sys.executable).parent / "nnictl")
+    subprocess.run([nnictl, "stop", experiment_id], env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run([nnictl, "resume", experiment_id, "--port", str(port)], env=env, check=True,
+                   capture_output=True, timeout=120)
+    subprocess.run([nnictl, "update", "trialnum", experiment_id, "--value", "6"], env=env, check=True,
+                   capture_output=True, timeout=60)
+    wait_until_finished(port, timeout=600)
+    jobs_after = trial_jobs(port)
+    new = [job for job in jobs_after if json.dumps(job["parameters"], sort_keys=True) not in keys]
+    assert len(jobs_after) == 6 and len(new) == 2
+    assert all(job["status"] == "SUCCEEDED" for job in jobs_after)
+    dispatcher_log = (nni_home[0] / "nni-experiments" / experiment_id / "log" / "dispatcher.log").read_text()
+    assert "imported 4 finished trials" in dispatcher_log
+
+
+def test_registered_random_tuner_and_failed_trials(tmp_path, nni_experiment, nni_home):
+    _, env = nni_home
+    subprocess.run([sys.executable, "-m", "nni_nas.cli", "register"], env=env, check=True, capture_output=True)
+    x = np.random.default_rng(0).normal(size=(90, 8, 8)).astype(np.float32)
+    x[::5] = np.nan  # every batch sees NaN: the loss is NaN from the first step
+    np.savez(tmp_path / "nan.npz", x=x, y=np.arange(90) % 3)
+    config = write_config(tmp_path, "rand.yml", "name: NasRandom", trials=2, epochs=1, data="npz",
+                          data_args={"path": str(tmp_path / "nan.npz")})
+    _, port = nni_experiment(config)
+    status = wait_until_finished(port, timeout=300)
+    assert status["status"] == "DONE"  # the manager did not fail: the search went on past failed trials
+    jobs = trial_jobs(port)
+    assert len(jobs) == 2 and all(job["status"] == "FAILED" for job in jobs)
+    assert all(job["final"] == [] for job in jobs)
+    stderr = (Path(jobs[0]["logPath"]) / "trial.stderr").read_text()
+    assert "training loss became nan" in stderr and "lower train.lr" in stderr
