@@ -10,10 +10,10 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nni.mutable import Categorical, CategoricalMultiple
-from torch import nn
+if TYPE_CHECKING:  # torch and NNI's mutables are imported where used: tuners import this module at startup
+    from torch import nn
 
 Choices = dict[str, list[Any]]
 
@@ -24,6 +24,8 @@ class InvalidArchError(ValueError):
 
 def search_choices(space: nn.Module) -> Choices:
     """Every label of ``space`` with the list of values it may take, in the space's own order."""
+    from nni.mutable import Categorical, CategoricalMultiple
+
     choices: Choices = {}
     for label, mutable in space.simplify().items():
         if isinstance(mutable, CategoricalMultiple):

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import nni_nas  # noqa: F401  (filters NNI's import warning before nni is imported)
-from nni_nas.errors import USER_ERRORS, one_line
+
+# Nothing heavy is imported at module level: under nnictl this process is a thin client of the warm worker
+# (nni_nas.worker), which has torch and Lightning imported already.
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--arch", help="outside NNI: an arch as JSON, a path to a JSON file, or 'random'")
     parser.add_argument("--out", help="output folder (default: NNI's trial folder, or runs/trial-<time>)")
     parser.add_argument("--epochs", type=int, help="override train.epochs (debugging)")
+    parser.add_argument("--no-worker", action="store_true",
+                        help="under nnictl, run in this process instead of the warm worker (slower start)")
     return parser.parse_args(argv)
 
 
@@ -111,8 +115,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, use_worker: bool = True) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if use_worker and under_nni() and not args.no_worker:
+        from nni_nas.worker import run_via_worker
+
+        code = run_via_worker(argv)
+        if code is not None:
+            return code
+    from nni_nas.errors import USER_ERRORS, one_line
+
     try:
         result = run(args)
     except USER_ERRORS as err:

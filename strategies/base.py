@@ -45,6 +45,10 @@ class NasTuner(Tuner):
     definition), turns it into a flat dict of choices, never proposes an architecture twice, treats a
     failed trial as the worst result, and rebuilds its history from ``import_data`` when NNI resumes.
 
+    The space is built on first use (``self.space``, ``self.choices``), not in ``__init__``: NNI's manager
+    gives the tuner process 10 seconds to connect after it starts, and importing torch alone can take
+    longer on a busy machine. Subclasses must not touch ``space`` or ``choices`` in ``__init__``.
+
     Parameters
     ----------
     space, space_args, data, data_args, train
@@ -65,12 +69,10 @@ class NasTuner(Tuner):
                  optimize_mode: str = "maximize", metric: str = "default", max_retries: int = 100):
         if optimize_mode not in ("maximize", "minimize"):
             raise ValueError(f"optimize_mode must be maximize or minimize, got {optimize_mode!r}")
-        import model_spaces
-        from nni_nas.data import data_info
-
-        input_shape, num_classes = data_info(data, **(data_args or {}))
-        self.space = model_spaces.build_space(space, input_shape, num_classes, **(space_args or {}))
-        self.choices: Choices = search_choices(self.space)
+        self.space_name, self.space_args = space, dict(space_args or {})
+        self.data_name, self.data_args = data, dict(data_args or {})
+        self._space = None
+        self._choices: Choices | None = None
         self.rng = random.Random(seed)
         self.seed = seed
         self.optimize_mode = optimize_mode
@@ -80,7 +82,25 @@ class NasTuner(Tuner):
         self.pending: dict[int, dict[str, Any]] = {}
         self.seen: set[str] = set()
         self.completed: set[int] = set()
-        _logger.info("space %s: %d labels, seed %d", space, len(self.choices), seed)
+
+    @property
+    def space(self):
+        """The model space (built on first use)."""
+        if self._space is None:
+            import model_spaces
+            from nni_nas.data import data_info
+
+            input_shape, num_classes = data_info(self.data_name, **self.data_args)
+            self._space = model_spaces.build_space(self.space_name, input_shape, num_classes, **self.space_args)
+        return self._space
+
+    @property
+    def choices(self) -> Choices:
+        """Label -> allowed values of the space (built on first use)."""
+        if self._choices is None:
+            self._choices = search_choices(self.space)
+            _logger.info("space %s: %d labels, seed %d", self.space_name, len(self._choices), self.seed)
+        return self._choices
 
     # ----------------------------------------------------------------------------------- subclass API
     def propose(self) -> dict[str, Any]:

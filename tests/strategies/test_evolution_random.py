@@ -114,4 +114,4 @@ def test_bad_arguments_are_rejected():
     with pytest.raises(ValueError, match="sample_size"):
         RegularizedEvolutionTuner(population_size=3, sample_size=5, **SPACE)
     with pytest.raises(KeyError, match="unknown space"):
-        RandomTuner(space="nope")
+        RandomTuner(space="nope").generate_parameters(0)  # the space is built on first use

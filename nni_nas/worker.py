@@ -1,0 +1,219 @@
+"""A warm trial worker: pays the heavy imports once per experiment instead of once per trial.
+
+NNI starts every trial as a new process, and importing torch + Lightning costs several seconds each time
+(measured: NNI's own multi-trial route spends 7-8 s per trial beyond training). Here the first trial of an
+experiment starts a worker that imports torch, Lightning, torchmetrics and scikit-learn, then listens on a
+Unix socket. Each trial process (the thin client NNI launched) hands the worker its argv, environment,
+working directory and stdin/stdout/stderr; the worker forks, the child takes over that environment and runs
+the trial, and the client exits with the child's exit code. NNI is imported only in the child, after the
+environment is set, because NNI reads its trial settings from the environment at import time.
+
+The fork happens before the parent ever runs a torch operation, so no OpenMP thread pool exists to be broken
+by it. When the client dies (NNI kills a trial), the child notices the closed socket and kills itself. The
+worker exits after ``--idle`` seconds without trials, or as soon as its NNI manager stops answering.
+
+Switch it off with ``--no-worker`` on the trial command line or ``NNI_NAS_WORKER=0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+PRELOAD = ("torch", "pytorch_lightning", "torchmetrics", "sklearn.model_selection", "sklearn.datasets")
+
+
+def socket_path(experiment_id: str) -> Path:
+    """Where the worker of ``experiment_id`` (for this interpreter) listens."""
+    tag = hashlib.sha1(f"{sys.executable}:{experiment_id}".encode()).hexdigest()[:12]
+    return Path(f"/tmp/nni-nas-{os.getuid()}") / f"{tag}.sock"
+
+
+# ------------------------------------------------------------------------------------------------ client
+def run_via_worker(argv: list[str]) -> int | None:
+    """Run the trial ``argv`` in the experiment's warm worker; None if no worker could be reached."""
+    experiment_id = os.environ.get("NNI_EXP_ID")
+    if not experiment_id or os.environ.get("NNI_NAS_WORKER", "1") == "0":
+        return None
+    path = socket_path(experiment_id)
+    conn = _connect_or_spawn(path)
+    if conn is None:
+        return None
+    request = json.dumps({"argv": argv, "env": dict(os.environ), "cwd": os.getcwd()}).encode()
+    with conn:
+        socket.send_fds(conn, [struct.pack("!I", len(request)) + request], [0, 1, 2])
+        reply = _recv_exactly(conn, 4)
+    if reply is None:
+        print("nni-nas trial: error: the warm worker died during the trial", file=sys.stderr)
+        return 1
+    return struct.unpack("!i", reply)[0]
+
+
+def _connect_or_spawn(path: Path, wait: float = 120.0) -> socket.socket | None:
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one client at a time may start the worker
+        conn = _try_connect(path)
+        if conn is not None:
+            return conn
+        log_dir = Path(os.environ.get("NNI_OUTPUT_DIR", ".")).parent
+        log = open(log_dir / "nni-nas-worker.log", "ab")  # noqa: SIM115  (handed to the child process)
+        subprocess.Popen([sys.executable, "-m", "nni_nas.worker", "--socket", str(path),
+                          "--manager", os.environ.get("NNI_TRIAL_COMMAND_CHANNEL", "")],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            conn = _try_connect(path)
+            if conn is not None:
+                return conn
+            time.sleep(0.1)
+    return None
+
+
+def _try_connect(path: Path) -> socket.socket | None:
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(str(path))
+        return conn
+    except OSError:
+        conn.close()
+        return None
+
+
+def _recv_exactly(conn: socket.socket, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+# ------------------------------------------------------------------------------------------------ worker
+def serve(path: Path, idle: float, manager_url: str) -> None:
+    """Pre-import, then fork one child per trial request until idle or the manager is gone."""
+    for module in PRELOAD:
+        __import__(module)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(16)
+    server.settimeout(5.0)
+    signal.signal(signal.SIGCHLD, lambda *_: _reap())
+    last_active = time.monotonic()
+    try:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                if _children:
+                    last_active = time.monotonic()
+                elif time.monotonic() - last_active > idle or not _manager_alive(manager_url):
+                    return
+                continue
+            last_active = time.monotonic()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                server.close()
+                _run_child(conn)  # never returns
+            _children.add(pid)
+            conn.close()
+    finally:
+        server.close()
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+_children: set[int] = set()
+
+
+def _reap() -> None:
+    for pid in list(_children):
+        with contextlib.suppress(ChildProcessError):
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                _children.discard(pid)
+
+
+def _run_child(conn: socket.socket) -> None:
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        header, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+        size = struct.unpack("!I", header[:4])[0]
+        payload = header[4:]
+        while len(payload) < size:
+            payload += conn.recv(size - len(payload))
+        request = json.loads(payload)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        sys.argv = ["nni_nas.trial", *request["argv"]]
+        # The client's death (NNI killing the trial) closes the socket: then this child dies too.
+        threading.Thread(target=_die_with_client, args=(conn,), daemon=True).start()
+        from nni_nas.trial import main
+
+        code = main(request["argv"], use_worker=False)
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    except BaseException:  # report the crash in the trial's own stderr, then exit non-zero
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            conn.sendall(struct.pack("!i", code))
+        os._exit(code)
+
+
+def _die_with_client(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        conn.recv(1)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _manager_alive(url: str) -> bool:
+    """True while the NNI manager of this experiment accepts connections (or when unknown)."""
+    parsed = urllib.parse.urlparse(url)
+    if not parsed.hostname or not parsed.port:
+        return True
+    with socket.socket() as probe:
+        probe.settimeout(2.0)
+        return probe.connect_ex((parsed.hostname, parsed.port)) == 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m nni_nas.worker", description="warm trial worker")
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--idle", type=float, default=600.0, help="exit after this many idle seconds")
+    parser.add_argument("--manager", default="", help="the trial command channel URL of the NNI manager")
+    args = parser.parse_args()
+    serve(Path(args.socket), args.idle, args.manager)
+
+
+if __name__ == "__main__":
+    main()
