@@ -90,11 +90,11 @@ def run_nni_nas_experiment(trials: int, epochs: int, workdir: Path) -> dict:
     from nni.nas.evaluator import FunctionalEvaluator
     from nni.nas.experiment import NasExperiment
     from nni.nas.strategy import Random
+    from trial_overhead import nni_evaluate as traced_evaluate  # importable by name in NNI's trial processes
 
     import model_spaces
     from nni_nas.experiments import load_experiment
     from nni_nas.nnictl import free_port
-    from trial_overhead import nni_evaluate as traced_evaluate  # importable by name in NNI's trial processes
 
     os.environ["HOME"] = str(workdir / "home_nni")
     space = model_spaces.build_space("digits_cnn", (1, 8, 8), 10, **SPACE_ARGS)
@@ -122,7 +122,6 @@ def run_in_process(archs: list[dict], epochs: int, workdir: Path) -> dict:
     from nni_nas.arch import freeze
     from nni_nas.config import TrainSettings
     from nni_nas.data import load_data
-
     from nni_nas.training import train_and_evaluate
 
     start = time.perf_counter()

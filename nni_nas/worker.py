@@ -18,7 +18,6 @@ Switch it off with ``--no-worker`` on the trial command line or ``NNI_NAS_WORKER
 from __future__ import annotations
 
 import argparse
-import array
 import contextlib
 import fcntl
 import hashlib
