@@ -53,7 +53,7 @@ class OneShotTuner(Tuner):
         pass
 
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
-        from nni.common.exception import NoMoreTrialError
+        from nni import NoMoreTrialError
 
         if self.issued >= len(self.queue):
             raise NoMoreTrialError("all one-shot runs have been issued")
