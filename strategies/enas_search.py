@@ -1,0 +1,321 @@
+"""ENAS's search loop as a Lightning module: the alternating phases of Pham et al. (2018), Section 2.2.
+
+One ENAS epoch is (1) a pass over the training data that trains the shared weights omega, each batch on a child
+freshly sampled from the controller, then (2) ``controller_steps`` REINFORCE updates of the controller theta, each
+rewarding its children on a validation batch. :class:`PhasedEpoch` feeds both phases to one Lightning training
+loop; Lightning's validation loop then measures the sampled children's mean validation accuracy, which the
+``NniReporter`` callback sends to the portal. The reward is this project's
+
+    r(m, a) = ACC_val(m, a) - c * Params(m)     (Params in millions; c = 0 is the paper's plain ENAS)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from nni_nas.arch import arch_key
+from nni_nas.config import ConfigError, TrainSettings
+from nni_nas.lightning_modules import check_finite
+from strategies.enas_controller import EnasController, MovingAverageBaseline, controller_step, uniform_entropy
+from strategies.enas_supernet import SharedWeightSupernet
+from strategies.oneshot import write_epoch_record
+
+SHARED, CONTROLLER = "shared", "controller"
+
+
+@dataclass
+class EnasSettings:
+    """ENAS's own settings (``tuner.classArgs``); see :class:`strategies.enas.EnasTuner` for each one."""
+
+    search_epochs: int | None = None
+    controller_steps: int = 50
+    controller_batch: int = 1
+    controller_lr: float = 3.5e-4
+    controller_hidden: int = 100
+    temperature: float | None = 5.0
+    tanh_constant: float | None = 2.5
+    entropy_weight: float = 1e-4
+    baseline_decay: float = 0.99
+    param_penalty: float = 0.0
+    grad_clip: float | None = 5.0
+    derive_samples: int = 10
+    retrain: bool = True
+    retrain_epochs: int | None = None
+    retrain_space_args: dict[str, Any] | None = None
+
+    # keys of classArgs that belong to the one-shot tuner, not to the search
+    RUN_KEYS = ("runs", "seed", "search_grid")
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> EnasSettings:
+        """Settings from a config's strategy arguments; a :class:`ConfigError` names every bad key or value."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        values = {key: value for key, value in args.items() if key not in cls.RUN_KEYS}
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ConfigError(f"unknown ENAS settings {unknown}; allowed: {names}")
+        settings = cls(**values)
+        problems = settings.problems()
+        if problems:
+            raise ConfigError("ENAS settings: " + "; ".join(problems))
+        return settings
+
+    def problems(self) -> list[str]:
+        """Every value out of range, as ``key must be ..., got value``."""
+        checks = [
+            ("search_epochs", self.search_epochs is None or _is_int(self.search_epochs, 1), "an integer >= 1 or null"),
+            ("controller_steps", _is_int(self.controller_steps, 0), "an integer >= 0"),
+            ("controller_batch", _is_int(self.controller_batch, 1), "an integer >= 1"),
+            ("controller_lr", _is_number(self.controller_lr) and self.controller_lr > 0, "a number > 0"),
+            ("controller_hidden", _is_int(self.controller_hidden, 1), "an integer >= 1"),
+            ("temperature", self.temperature is None or _is_number(self.temperature) and self.temperature > 0,
+             "a number > 0 or null"),
+            ("tanh_constant", self.tanh_constant is None or _is_number(self.tanh_constant) and self.tanh_constant > 0,
+             "a number > 0 or null"),
+            ("entropy_weight", _is_number(self.entropy_weight) and self.entropy_weight >= 0, "a number >= 0"),
+            ("baseline_decay", _is_number(self.baseline_decay) and 0 <= self.baseline_decay < 1,
+             "a number in [0, 1)"),
+            ("param_penalty", _is_number(self.param_penalty) and self.param_penalty >= 0,
+             "a number >= 0 (reward per million parameters)"),
+            ("grad_clip", self.grad_clip is None or _is_number(self.grad_clip) and self.grad_clip > 0,
+             "a number > 0 or null"),
+            ("derive_samples", _is_int(self.derive_samples, 1), "an integer >= 1"),
+            ("retrain", isinstance(self.retrain, bool), "true or false"),
+            ("retrain_epochs", self.retrain_epochs is None or _is_int(self.retrain_epochs, 1),
+             "an integer >= 1 or null"),
+            ("retrain_space_args", self.retrain_space_args is None or isinstance(self.retrain_space_args, dict),
+             "a mapping or null"),
+        ]
+        return [f"{key} must be {what}, got {getattr(self, key)!r}" for key, ok, what in checks if not ok]
+
+
+def _is_int(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class PhasedEpoch:
+    """One ENAS epoch as one iterable of ``(phase, batch)``: every training batch (``shared``), then
+    ``controller_steps`` validation batches (``controller``), cycling through the validation data."""
+
+    def __init__(self, train_loader: DataLoader, val_loader: DataLoader, controller_steps: int):
+        self.train_loader = train_loader
+        self.val_loader = val_loader
+        self.controller_steps = controller_steps
+
+    def __len__(self) -> int:
+        return len(self.train_loader) + self.controller_steps
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        for batch in self.train_loader:
+            yield SHARED, batch
+        val_batches = iter(self.val_loader)
+        for _ in range(self.controller_steps):
+            try:
+                batch = next(val_batches)
+            except StopIteration:
+                val_batches = iter(self.val_loader)
+                batch = next(val_batches)
+            yield CONTROLLER, batch
+
+
+@dataclass
+class _EpochStats:
+    shared_losses: list[float] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    entropies: list[float] = field(default_factory=list)
+    controller_losses: list[float] = field(default_factory=list)
+    child_params: list[int] = field(default_factory=list)
+    val_correct: float = 0.0
+    val_count: int = 0
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+class EnasSearch(pl.LightningModule):
+    """Trains ENAS's shared weights and controller in alternation (manual optimisation, two optimizers).
+
+    Parameters
+    ----------
+    supernet
+        The space as a :class:`SharedWeightSupernet`.
+    controller
+        The LSTM policy over the supernet's choices.
+    settings
+        ENAS settings (controller learning rate and steps, reward penalty ``c``, baseline decay, ...).
+    train
+        How the shared weights are trained (optimizer, lr, momentum, weight decay, cosine schedule).
+    epochs
+        Search epochs (length of the cosine schedule).
+    out_dir
+        Where each epoch's record is appended (``search_history.jsonl``); ``None`` writes nothing.
+    """
+
+    def __init__(self, supernet: SharedWeightSupernet, controller: EnasController, settings: EnasSettings,
+                 train: TrainSettings, epochs: int, out_dir: Path | None = None):
+        super().__init__()
+        self.automatic_optimization = False
+        self.supernet = supernet
+        self.controller = controller
+        self.settings = settings
+        self.train_settings = train
+        self.epochs = epochs
+        self.out_dir = out_dir
+        self.baseline = MovingAverageBaseline(settings.baseline_decay)
+        self.stats = _EpochStats()
+
+    # --------------------------------------------------------------------------------------- optimisers
+    def configure_optimizers(self):
+        t = self.train_settings
+        if t.optimizer == "sgd":
+            shared = torch.optim.SGD(self.supernet.parameters(), lr=t.lr, momentum=t.momentum,
+                                     weight_decay=t.weight_decay, nesterov=t.momentum > 0)
+        else:
+            shared = torch.optim.Adam(self.supernet.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        policy = torch.optim.Adam(self.controller.parameters(), lr=self.settings.controller_lr)
+        if not t.cosine:
+            return [shared, policy]
+        return [shared, policy], [torch.optim.lr_scheduler.CosineAnnealingLR(shared, T_max=self.epochs)]
+
+    # ------------------------------------------------------------------------------------------ rewards
+    @torch.no_grad()
+    def child_accuracy(self, arch: dict[str, Any], x: torch.Tensor, y: torch.Tensor) -> float:
+        """Accuracy of the child ``arch`` on one batch, with the shared weights.
+
+        Batch norm uses the batch's statistics: the shared running statistics mix every child trained so far
+        and describe none of them (ENAS evaluates its children in training mode for the same reason).
+        """
+        was_training = self.supernet.training
+        self.supernet.train()
+        self.supernet.activate(arch)
+        correct = (self.supernet(x).argmax(dim=1) == y).float().mean()
+        self.supernet.train(was_training)
+        return float(correct)
+
+    def child_reward(self, arch: dict[str, Any], x: torch.Tensor, y: torch.Tensor) -> float:
+        """``r = ACC_val(m, a) - c * Params(m)`` on one validation batch, Params in millions."""
+        params = self.supernet.count_params(arch)
+        self.stats.child_params.append(params)
+        return self.child_accuracy(arch, x, y) - self.settings.param_penalty * params / 1e6
+
+    # ---------------------------------------------------------------------------------------- the loop
+    def training_step(self, batch: tuple[str, Any], batch_idx: int) -> None:
+        phase, (x, y) = batch
+        if phase == SHARED:
+            self.shared_step(x, y)
+        else:
+            self.controller_phase_step(x, y)
+
+    def shared_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Phase 1: one step of the shared weights on the child that the controller samples for this batch."""
+        with torch.no_grad():
+            self.supernet.activate(self.controller.sample(1).archs[0])
+        loss = F.cross_entropy(self.supernet(x), y)
+        check_finite(loss, self.current_epoch, self.train_settings.lr)
+        optimizer = self.optimizers()[0]
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        if self.settings.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.settings.grad_clip)
+        optimizer.step()
+        self.stats.shared_losses.append(float(loss.detach()))
+        self.log("shared_loss", loss, prog_bar=True)
+
+    def controller_phase_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Phase 2: one REINFORCE update of the controller, its children rewarded on this validation batch."""
+        update = controller_step(self.controller, self.optimizers()[1], self.baseline,
+                                 lambda arch: self.child_reward(arch, x, y), self.settings.controller_batch,
+                                 self.settings.entropy_weight, backward=self.manual_backward)
+        self.stats.rewards.extend(update["rewards"])
+        self.stats.entropies.append(update["entropy"])
+        self.stats.controller_losses.append(update["loss"])
+        self.log("reward", _mean(update["rewards"]), prog_bar=True)
+
+    def on_train_epoch_start(self) -> None:
+        self.stats = _EpochStats()
+
+    def on_train_epoch_end(self) -> None:
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:
+            scheduler.step()
+
+    # ---------------------------------------------------------------------------------------- validation
+    def on_validation_model_eval(self) -> None:
+        # Children are evaluated with batch statistics (see child_accuracy), so the modules stay in training mode.
+        pass
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        """A freshly sampled child per validation batch: the epoch's value is the children's mean accuracy."""
+        x, y = batch
+        arch = self.controller.sample(1).archs[0]
+        accuracy = self.child_accuracy(arch, x, y)
+        self.stats.val_correct += accuracy * len(y)
+        self.stats.val_count += len(y)
+        self.log("val_acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+
+    def on_validation_epoch_end(self) -> None:
+        record = self.epoch_record()
+        for key in ("mean_reward", "baseline", "entropy", "controller_loss", "child_params_m", "shared_loss_mean"):
+            if record[key] is not None:
+                self.log(key, float(record[key]))
+        if self.out_dir is not None and not self.trainer.sanity_checking:
+            write_epoch_record(self.out_dir, record)
+
+    def epoch_record(self) -> dict[str, Any]:
+        """This epoch's search state: children's mean val accuracy, reward, baseline, entropy, greedy arch."""
+        stats = self.stats
+        params = _mean([float(p) for p in stats.child_params])
+        return {
+            "epoch": self.current_epoch,
+            "val_acc": stats.val_correct / stats.val_count if stats.val_count else None,
+            "mean_reward": _mean(stats.rewards),
+            "baseline": self.baseline.value,
+            "entropy": _mean(stats.entropies),
+            "uniform_entropy": uniform_entropy(self.controller),
+            "controller_loss": _mean(stats.controller_losses),
+            "shared_loss_mean": _mean(stats.shared_losses),
+            "child_params_m": params / 1e6 if params is not None else None,
+            "most_likely_arch": self.controller.most_likely(),
+        }
+
+
+@torch.no_grad()
+def accuracy_on(search: EnasSearch, arch: dict[str, Any], loader: DataLoader) -> float:
+    """Accuracy of the child ``arch`` over a whole loader, with the shared weights."""
+    device = next(search.supernet.parameters()).device
+    correct = count = 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        correct += search.child_accuracy(arch, x, y) * len(y)
+        count += len(y)
+    return correct / count
+
+
+def derive_architecture(search: EnasSearch, val_loader: DataLoader, samples: int) -> list[dict[str, Any]]:
+    """Sample ``samples`` children (plus the controller's most likely one), score each on the validation data
+    with the shared weights, and return them best first by reward (Pham et al. 2018, Section 2.2: the final
+    architecture is the sampled child with the highest reward)."""
+    with torch.no_grad():
+        archs = search.controller.sample(samples).archs + [search.controller.most_likely()]
+    unique = {arch_key(arch): arch for arch in archs}
+    scored = []
+    for arch in unique.values():
+        accuracy = accuracy_on(search, arch, val_loader)
+        params = search.supernet.count_params(arch)
+        scored.append({"arch": arch, "val_acc": accuracy, "params": params,
+                       "reward": accuracy - search.settings.param_penalty * params / 1e6})
+    return sorted(scored, key=lambda entry: entry["reward"], reverse=True)
