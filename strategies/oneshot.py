@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +95,14 @@ def write_epoch_record(out_dir: Path, record: dict[str, Any], name: str = "searc
 
 def finish_one_shot(settings: NasSettings, arch: dict[str, Any], out_dir: Path, search_metrics: dict[str, Any],
                     retrain: bool = True, retrain_epochs: int | None = None, progress_bar: bool = True,
-                    space_args: dict[str, Any] | None = None) -> dict[str, Any]:
+                    space_args: dict[str, Any] | None = None, train_fn: Callable[..., Any] | None = None
+                    ) -> dict[str, Any]:
     """Retrain the derived ``arch`` from scratch (or not), save trial files, return the final result dict.
 
     ``search_metrics`` (e.g. ``search_val_acc``, ``genotype``) are merged into the final dict.
     ``space_args`` override the config's for the evaluation network (e.g. more cells, auxiliary head).
+    ``train_fn`` replaces :func:`nni_nas.training.train_and_evaluate` (same signature and result) for a
+    strategy whose evaluation training differs (DARTS: cutout, drop-path, auxiliary loss).
     With ``retrain=False`` no network is trained here and the final dict carries only the search metrics and
     the derived architecture's cost, with ``default`` = the search-phase validation accuracy.
     """
@@ -122,8 +126,8 @@ def finish_one_shot(settings: NasSettings, arch: dict[str, Any], out_dir: Path, 
         save_trial_files(out_dir, result=result)
         return result
     train = settings.train if retrain_epochs is None else dataclasses.replace(settings.train, epochs=retrain_epochs)
-    result, module = train_and_evaluate(model, bundle, train, out_dir / "retrain", progress_bar=progress_bar,
-                                        report=False)
+    result, module = (train_fn or train_and_evaluate)(model, bundle, train, out_dir / "retrain",
+                                                      progress_bar=progress_bar, report=False)
     result = {**result, **search_metrics, "retrained": True}
     save_trial_files(out_dir, model=module.model, result=result)
     return result

@@ -1,0 +1,79 @@
+"""A picture of a DARTS genotype's normal and reduction cells, in the style of the paper's Figures 4 and 5.
+
+Nodes: the cell inputs ``c_{k-2}``, ``c_{k-1}``, the intermediate nodes ``0 .. n-1`` and the output ``c_{k}``
+(their concatenation); each edge is labelled with its operation. Drawn with matplotlib alone (no graphviz).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch
+
+OP_COLOURS = {
+    "max_pool_3x3": "tab:blue", "avg_pool_3x3": "tab:cyan", "skip_connect": "tab:gray",
+    "sep_conv_3x3": "tab:red", "sep_conv_5x5": "tab:orange", "dil_conv_3x3": "tab:green",
+    "dil_conv_5x5": "tab:olive", "none": "lightgray",
+}
+
+
+def _node_positions(num_nodes: int) -> dict[int | str, tuple[float, float]]:
+    positions: dict[int | str, tuple[float, float]] = {0: (0.0, 1.2), 1: (0.0, -1.2)}
+    for node in range(num_nodes):
+        positions[node + 2] = (1.6 * (node + 1), 0.9 if node % 2 == 0 else -0.9)
+    positions["out"] = (1.6 * (num_nodes + 1), 0.0)
+    return positions
+
+
+def _node_name(node: int | str) -> str:
+    if node == "out":
+        return "c_{k}"
+    return {0: "c_{k-2}", 1: "c_{k-1}"}.get(node, str(int(node) - 2))  # type: ignore[arg-type]
+
+
+def draw_cell(ax: Axes, edges: list[tuple[str, int]], concat: range, title: str) -> None:
+    """Draw one cell: ``edges`` lists two ``(op, source)`` pairs per intermediate node, node by node."""
+    num_nodes = len(edges) // 2
+    positions = _node_positions(num_nodes)
+    for index, (op, source) in enumerate(edges):
+        target = index // 2 + 2
+        (x0, y0), (x1, y1) = positions[source], positions[target]
+        bend = 0.25 if index % 2 == 0 else -0.25
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=12, shrinkA=14,
+                                     shrinkB=14, connectionstyle=f"arc3,rad={bend}",
+                                     color=OP_COLOURS.get(op, "black"), linewidth=1.6))
+        # the label sits on the arc: the quadratic curve's midpoint is half the control point's offset
+        ax.text((x0 + x1) / 2 + bend * (y1 - y0) / 2, (y0 + y1) / 2 - bend * (x1 - x0) / 2, op, fontsize=7,
+                ha="center", va="center", color=OP_COLOURS.get(op, "black"),
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
+    for node in concat:
+        (x0, y0), (x1, y1) = positions[node], positions["out"]
+        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=10, shrinkA=14,
+                                     shrinkB=14, color="silver", linestyle="--", linewidth=1.0))
+    for node, (x, y) in positions.items():
+        is_io = node in (0, 1, "out")
+        ax.text(x, y, _node_name(node), ha="center", va="center", fontsize=9,
+                bbox={"boxstyle": "round,pad=0.4", "fc": "lightsteelblue" if is_io else "wheat", "ec": "black"})
+    xs = [p[0] for p in positions.values()]
+    ax.set_xlim(min(xs) - 0.8, max(xs) + 0.8)
+    ax.set_ylim(-2.0, 2.0)
+    ax.set_title(title)
+    ax.axis("off")
+
+
+def plot_cells(genotype, path: str | Path, title: str = "") -> Path:
+    """Save the normal and the reduction cell of ``genotype`` (a :class:`model_spaces.darts.Genotype`) as a PNG."""
+    figure = Figure(figsize=(14, 4.8))
+    FigureCanvasAgg(figure)
+    normal_ax, reduce_ax = figure.subplots(1, 2)
+    draw_cell(normal_ax, genotype.normal, genotype.normal_concat, "normal cell")
+    draw_cell(reduce_ax, genotype.reduce, genotype.reduce_concat, "reduction cell")
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    return path

@@ -1,0 +1,153 @@
+"""The DARTS search as a Lightning module (alternating alpha and w updates) and its per-epoch record.
+
+Liu, Simonyan, Yang, "DARTS: Differentiable Architecture Search", ICLR 2019, Algorithm 1: each step first
+updates alpha on a batch of the architecture half of the training data (the gradient of
+:func:`strategies.darts_architect.architecture_gradient`, Adam), then w on a batch of the weight half (SGD with
+momentum, cosine schedule, gradient clipping). Validation accuracy of the supernet on the held-out validation
+split is logged per epoch; :class:`SearchRecorder` writes the derived genotype and the alpha softmax each epoch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+import torchmetrics
+
+from nni_nas.lightning_modules import check_finite
+from strategies.darts_architect import architecture_gradient
+from strategies.darts_supernet import DartsSupernet
+from strategies.oneshot import write_epoch_record
+
+
+@dataclass(frozen=True)
+class SearchHyperParameters:
+    """The search's optimisers (paper Sec. 3.1.2 defaults for CIFAR-10)."""
+
+    w_lr: float = 0.025
+    w_lr_min: float = 0.001
+    w_momentum: float = 0.9
+    w_weight_decay: float = 3e-4
+    grad_clip: float | None = 5.0
+    arch_lr: float = 3e-4
+    arch_betas: tuple[float, float] = (0.5, 0.999)
+    arch_weight_decay: float = 1e-3
+    order: int = 2
+    xi: float | None = None
+
+
+class DartsSearchModule(pl.LightningModule):
+    """Bilevel DARTS search on a :class:`DartsSupernet` (manual optimisation: two optimisers per step).
+
+    Batches are dicts ``{"weights": (x, y), "arch": (x, y)}`` from the two halves of the training split.
+
+    Parameters
+    ----------
+    supernet
+        The relaxed space.
+    num_classes
+        For the accuracy metrics.
+    hp
+        Optimiser settings and ``order`` (1: first order, 2: second order with ``xi`` = the current w learning
+        rate unless ``hp.xi`` is given).
+    epochs
+        Length of the cosine schedule of w's learning rate.
+    """
+
+    def __init__(self, supernet: DartsSupernet, num_classes: int, hp: SearchHyperParameters, epochs: int):
+        super().__init__()
+        self.automatic_optimization = False
+        self.supernet = supernet
+        self.hp = hp
+        self.epochs = epochs
+        self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+        self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.supernet(x)
+
+    def loss(self, batch: Any) -> torch.Tensor:
+        """Cross-entropy of the supernet with its current w and alpha on ``batch``."""
+        x, y = batch
+        return F.cross_entropy(self.supernet(x), y)
+
+    def configure_optimizers(self):
+        hp = self.hp
+        w_opt = torch.optim.SGD(self.supernet.weight_parameters(), lr=hp.w_lr, momentum=hp.w_momentum,
+                                weight_decay=hp.w_weight_decay)
+        arch_opt = torch.optim.Adam(self.supernet.arch_parameters(), lr=hp.arch_lr, betas=tuple(hp.arch_betas),
+                                    weight_decay=hp.arch_weight_decay)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=self.epochs, eta_min=hp.w_lr_min)
+        return [w_opt, arch_opt], [schedule]
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        w_opt, arch_opt = self.optimizers()
+        weights, alphas = self.supernet.weight_parameters(), self.supernet.arch_parameters()
+        lr = w_opt.optimizer.param_groups[0]["lr"]
+
+        arch_opt.zero_grad()
+        xi = self.hp.xi if self.hp.xi is not None else lr
+        arch_loss = architecture_gradient(self.loss, weights, alphas, batch["weights"], batch["arch"],
+                                          self.hp.order, xi)
+        check_finite(arch_loss, self.current_epoch, self.hp.arch_lr)
+        arch_opt.step()
+
+        w_opt.zero_grad()
+        x, y = batch["weights"]
+        logits = self.supernet(x)
+        loss = F.cross_entropy(logits, y)
+        check_finite(loss, self.current_epoch, lr)
+        self.manual_backward(loss)
+        if self.hp.grad_clip:
+            torch.nn.utils.clip_grad_norm_(weights, self.hp.grad_clip)
+        w_opt.step()
+
+        self.train_acc(logits, y)
+        self.log("train_loss", loss, prog_bar=True)
+        self.log("arch_loss", arch_loss)
+        self.log("train_acc", self.train_acc, on_step=False, on_epoch=True)
+
+    def on_train_epoch_end(self) -> None:
+        self.lr_schedulers().step()
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        logits = self.supernet(x)
+        self.val_acc(logits, y)
+        self.log("val_loss", F.cross_entropy(logits, y))
+        self.log("val_acc", self.val_acc, on_step=False, on_epoch=True, prog_bar=True)
+
+
+class SearchRecorder(pl.Callback):
+    """After each validation epoch: append the epoch's derived architecture, genotype and alpha softmax to
+    ``search_history.jsonl`` and rewrite ``genotype.txt`` with the current genotype (trial folder)."""
+
+    def __init__(self, out_dir: Path, genotype_of: Callable[[dict[str, Any]], Any]):
+        self.out_dir = Path(out_dir)
+        self.genotype_of = genotype_of
+        self.records: list[dict[str, Any]] = []
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        supernet: DartsSupernet = pl_module.supernet
+        arch = supernet.derive_architecture()
+        metrics = trainer.callback_metrics
+        record = {
+            "epoch": trainer.current_epoch,
+            "val_acc": float(metrics["val_acc"]) if "val_acc" in metrics else None,
+            "train_loss": float(metrics["train_loss"]) if "train_loss" in metrics else None,
+            "genotype": str(self.genotype_of(arch)),
+            "arch": arch,
+            "alpha_softmax": supernet.alpha_softmax(),
+        }
+        self.records.append(record)
+        write_epoch_record(self.out_dir, record)
+        (self.out_dir / "genotype.txt").write_text(record["genotype"] + "\n")
+        (self.out_dir / "alphas.json").write_text(json.dumps(record["alpha_softmax"], indent=1))
