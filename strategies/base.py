@@ -136,7 +136,7 @@ class NasTuner(Tuner):
                 if arch_key(arch) not in self.seen:
                     break
             else:
-                from nni.common.exception import NoMoreTrialError  # NNI's way to end a finite space
+                from nni import NoMoreTrialError  # NNI's way to end a finite space
 
                 raise NoMoreTrialError("every architecture the tuner can reach has been evaluated")
         self.seen.add(arch_key(arch))

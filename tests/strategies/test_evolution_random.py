@@ -115,3 +115,15 @@ def test_bad_arguments_are_rejected():
         RegularizedEvolutionTuner(population_size=3, sample_size=5, **SPACE)
     with pytest.raises(KeyError, match="unknown space"):
         RandomTuner(space="nope").generate_parameters(0)  # the space is built on first use
+
+
+def test_an_exhausted_space_ends_the_search_the_nni_way():
+    from nni import NoMoreTrialError
+
+    # 2 widths x 1 op x 1 activation x 1 depth x 2 skips = 4 distinct networks
+    tuner = RandomTuner(space="digits_cnn", space_args={"widths": [16, 32], "min_depth": 1, "max_depth": 1,
+                                                         "ops": ["conv3x3"], "activations": ["relu"]}, seed=0)
+    archs = [tuner.generate_parameters(i) for i in range(4)]
+    assert len({arch_key(a) for a in archs}) == 4
+    with pytest.raises(NoMoreTrialError):
+        tuner.generate_parameters(4)
