@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -22,7 +23,7 @@ from strategies.darts_architect import (
     first_order_gradient,
     second_order_gradient,
 )
-from strategies.darts_eval import EvaluationClassifier, cutout
+from strategies.darts_eval import DropPathSchedule, EvaluationClassifier, cutout
 from strategies.darts_supernet import DartsSupernet, UnsupportedSpaceError, derive_architecture
 
 TINY = {"width": 2, "num_cells": 3, "num_nodes": 2, "stem_multiplier": 1}
@@ -255,6 +256,18 @@ def test_cutout_zeroes_one_square_clipped_at_the_border():
     assert torch.equal(image, torch.ones(3, 8, 8))  # the input is not modified
 
 
+def test_drop_path_probability_grows_linearly_and_is_off_after_training():
+    module = SimpleNamespace(model=SimpleNamespace(drop_path_prob=0.0))
+    schedule = DropPathSchedule(0.2)
+    seen = []
+    for epoch in range(4):
+        schedule.on_train_epoch_start(SimpleNamespace(current_epoch=epoch, max_epochs=4), module)
+        seen.append(module.model.drop_path_prob)
+    assert seen == pytest.approx([0.0, 0.05, 0.1, 0.15])
+    schedule.on_train_end(SimpleNamespace(), module)
+    assert module.model.drop_path_prob == 0.0
+
+
 def test_auxiliary_loss_is_added_in_training():
     space = model_spaces.build_space("darts", (1, 8, 8), 10, width=4, num_cells=3, auxiliary=True)
     model = space.freeze({label: values[-1] for label, values in search_choices(space).items()})
@@ -290,3 +303,21 @@ def test_tiny_search_on_digits_beats_chance_and_records_each_epoch(tmp_path):
     assert (tmp_path / "genotype.txt").read_text().strip() == result["genotype"]
     assert (tmp_path / "cells.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "arch.json").read_text()) == records[-1]["arch"]  # the derived architecture
+
+
+def test_retrain_with_the_papers_evaluation_options(tmp_path):
+    settings = NasSettings(
+        space="darts", data="digits", space_args={"width": 4, "num_cells": 3, "num_nodes": 2},
+        train=TrainSettings(epochs=2, latency_runs=3, seed=1), tuner_class="strategies.darts.DartsTuner",
+        strategy_args={"search_epochs": 1, "order": 2, "eval_space_args": {"width": 6},
+                       "cutout_length": 4, "drop_path_prob": 0.2, "auxiliary_weight": 0.4, "eval_grad_clip": 5.0},
+    )
+    result = DartsTuner.run_trial(settings, None, tmp_path, progress_bar=False)
+    assert result["retrained"] is True and result["order"] == 2
+    assert {"default", "val_acc", "test_acc", "params", "flops", "latency_ms", "genotype"} <= set(result)
+    weights = torch.load(tmp_path / "model.pt")
+    assert any(key.startswith("auxiliary_head.") for key in weights)  # the evaluation network has the head
+    assert weights["classifier.weight"].shape[1] == 4 * 2 * 6  # width 6 doubled twice, 2 nodes concatenated
+    settings_file = json.loads((tmp_path / "settings.json").read_text())
+    assert settings_file["class_args"]["space_args"] == {"width": 6, "num_cells": 3, "num_nodes": 2,
+                                                         "auxiliary": True}
