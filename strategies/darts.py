@@ -114,7 +114,7 @@ class DartsTuner(OneShotTuner):
         (out_dir / "genotype.txt").write_text(f"{genotype}\n")
         plot_cells(genotype, out_dir / "cells.png", title=f"DARTS order {args['order']}, seed {settings.train.seed}")
         search_metrics = {**run_params, "search_val_acc": records[-1]["val_acc"], "genotype": str(genotype),
-                          "order": args["order"], "search_epochs": args["search_epochs"],
+                          "arch": arch, "order": args["order"], "search_epochs": args["search_epochs"],
                           "search_seconds": round(search_seconds, 2)}
         _logger.info("derived genotype: %s", genotype)
         return finish_one_shot(settings, arch, out_dir, search_metrics, retrain=args["retrain"],
