@@ -1,0 +1,81 @@
+"""Run a search from Python (a notebook, a script): one call takes a space, a strategy and data.
+
+It writes an ordinary NNI experiment config (so the run is the same as ``nnictl create`` and shows in the
+web portal), starts it with the real nnictl, waits, and returns the experiment's records::
+
+    from nni_nas.api import search
+    record = search("digits_cnn", "evolution", data="digits", trials=12, epochs=3,
+                    strategy_args={"population_size": 6, "sample_size": 3})
+    print(record.ranked()[0].final)
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nni_nas.experiments import ExperimentRecord
+
+
+def write_config(path: str | Path, space: str, strategy: str, data: str = "digits", trials: int = 10,
+                 epochs: int = 3, concurrency: int = 1, space_args: dict | None = None,
+                 data_args: dict | None = None, train: dict | None = None,
+                 strategy_args: dict | None = None, name: str | None = None) -> Path:
+    """Write an NNI experiment config for ``space`` searched by ``strategy`` (a name such as ``evolution``,
+    ``random``, ``darts``, ``enas``, ``pnas``, or a tuner class path) and return its path."""
+    from strategies import STRATEGIES
+
+    path = Path(path)
+    class_path = STRATEGIES[strategy][1] if strategy in STRATEGIES else strategy
+    config: dict[str, Any] = {
+        "experimentName": name or f"{space}-{strategy}",
+        "trialCommand": f"python -m nni_nas.trial --config {path.name}",
+        "trialCodeDirectory": ".",
+        "trialConcurrency": concurrency,
+        "searchSpace": {},
+        "maxTrialNumber": trials,
+        "tuner": {
+            "className": class_path,
+            "codeDirectory": ".",
+            "classArgs": {"space": space, "space_args": space_args or {}, "data": data,
+                          "data_args": data_args or {}, "train": {"epochs": epochs, **(train or {})},
+                          **(strategy_args or {})},
+        },
+        "trainingService": {"platform": "local"},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def search(space: str, strategy: str, data: str = "digits", *, trials: int = 10, epochs: int = 3,
+           port: int | None = None, workdir: str | Path = "runs", timeout: float = 3 * 3600,
+           stop: bool = True, **config_args: Any) -> ExperimentRecord:
+    """Search ``space`` with ``strategy`` on ``data`` through nnictl and return the finished experiment.
+
+    ``config_args`` go to :func:`write_config` (space_args, data_args, train, strategy_args, concurrency).
+    The config is kept in ``workdir`` for reruns with ``nnictl create``. With ``stop=False`` the web portal
+    stays up (``nnictl stop <id>`` ends it). A config mistake raises :class:`nni_nas.errors.NasError`.
+    """
+    from nni_nas.checks import check_config
+    from nni_nas.errors import NasError
+    from nni_nas.experiments import load_experiment
+    from nni_nas.nnictl import create_experiment, free_port, stop_experiment, wait_until_finished
+
+    config = write_config(Path(workdir) / f"{space}_{strategy}_{time.strftime('%Y%m%d-%H%M%S')}.yml", space,
+                          strategy, data, trials, epochs, **config_args)
+    problems = check_config(config)
+    if problems:
+        raise NasError(f"{config}: " + " | ".join(problems))
+    port = port or free_port()
+    experiment_id = create_experiment(config, port)
+    print(f"experiment {experiment_id}: web portal http://127.0.0.1:{port}", flush=True)
+    try:
+        wait_until_finished(port, timeout)
+    finally:
+        if stop:
+            stop_experiment(experiment_id)
+    return load_experiment(experiment_id)
