@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import SHARED
 
 import model_spaces
 from model_spaces import nas_bench_macro as macro
 from model_spaces import nasbench201 as nb201
 from nni_nas.arch import freeze, search_choices
+from tests.conftest import SHARED
 
 TABLES = SHARED / "data" / "benchmarks"
 SMALL_ARGS = {"nasbench201": {"channels": 8, "cells_per_stage": 1},
