@@ -201,10 +201,17 @@ class BenchmarkQuery:
         import model_spaces
 
         space_cls = model_spaces.get_space_class(self.space)
+        if not isinstance(arch, dict):
+            raise InvalidArchError(f"an architecture must be a JSON object (label -> value), got {arch!r}")
         try:
-            return space_cls.to_benchmark_key(arch)
+            key = space_cls.to_benchmark_key(arch)
         except ValueError as err:
             raise InvalidArchError(str(err)) from None
+        unknown = sorted(set(arch) - set(space_cls.from_benchmark_key(key)))
+        if unknown:
+            raise InvalidArchError(f"unknown labels {unknown} for space {self.space} (run `nni-nas space "
+                                   f"{self.space}` to list its labels)")
+        return key
 
     def result(self, arch: dict[str, Any]) -> dict[str, Any]:
         """The final result dict of ``arch``: ``default`` (= ``val_acc``, the searched metric), ``test_acc``,
