@@ -1,0 +1,218 @@
+"""Search quality on a tabular NAS benchmark: every strategy gets the same number of table queries.
+
+For random search, our regularised evolution, our PNAS and NNI 3.0's built-in strategies (RegularizedEvolution,
+Random; PolicyBasedRL when ``tianshou`` is installed), each run with ``--seeds`` seeds of ``--budget`` queries:
+the architecture a user would pick (best by ``--metric``, the validation accuracy where the table has one), its
+test accuracy (``--test-metric``) as mean ± std over seeds, and the regret to the table's best test accuracy.
+This is the query-style protocol of NAS-Bench-201 (Dong & Yang, ICLR 2020, Sec. 5). Also writes the
+best-so-far curve (PNG). The last line printed is one JSON object keyed by strategy name.
+
+    python benchmarks/search_quality.py --table ../shared/data/benchmarks/nb201_cifar_12epoch.csv \
+        --budget 100 --seeds 20
+
+Our tuners are driven through their NNI tuner API (:func:`nni_nas.benchmark_eval.query_search`); NNI's
+strategies through NNI's own engine: a :class:`~nni.nas.execution.SequentialExecutionEngine` limited to
+``--budget`` models, on our PyTorch space wrapped in a ``RawFormatModelSpace`` whose evaluator reads the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+warnings.filterwarnings("ignore")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import nni_nas  # noqa: E402, F401  (filters NNI's import warning)
+from nni_nas.benchmark_eval import (  # noqa: E402
+    BenchmarkQuery,
+    EvaluatorSettings,
+    QueryRecord,
+    best_so_far,
+    load_table,
+    picked,
+    query_search,
+)
+
+# Tiny widths: the tuners build the space only to read its choices.
+SPACE_ARGS = {"nasbench201": {"channels": 4, "cells_per_stage": 1},
+              "nas_bench_macro": {"init_channels": 4, "head_channels": 8}}
+POPULATION, SAMPLE, BEAM = 20, 5, 10
+Runner = Callable[[BenchmarkQuery, int, int], list[QueryRecord]]
+
+
+def ours(kind: str) -> Runner:
+    """A runner for one of our tuners."""
+
+    def run(query: BenchmarkQuery, budget: int, seed: int) -> list[QueryRecord]:
+        from strategies.evolution import RegularizedEvolutionTuner
+        from strategies.pnas import PnasTuner
+        from strategies.random_search import RandomTuner
+
+        common = {"space_args": SPACE_ARGS[query.space], "seed": seed}
+        tuner = {
+            "random": lambda: RandomTuner(query.space, **common),
+            "evolution": lambda: RegularizedEvolutionTuner(query.space, population_size=POPULATION,
+                                                           sample_size=SAMPLE, **common),
+            "pnas": lambda: PnasTuner(query.space, beam_size=BEAM, **common),
+            "pnas_lstm": lambda: PnasTuner(query.space, beam_size=BEAM, predictor="lstm", **common),
+        }[kind]()
+        return query_search(tuner, query, budget)
+
+    return run
+
+
+def nni_builtin(kind: str) -> Runner:
+    """A runner for one of NNI 3.0's built-in multi-trial strategies."""
+
+    def run(query: BenchmarkQuery, budget: int, seed: int) -> list[QueryRecord]:
+        import nni
+        from nni.nas.evaluator import Evaluator
+        from nni.nas.execution import SequentialExecutionEngine
+        from nni.nas.space import RawFormatModelSpace
+        from nni.nas.strategy import PolicyBasedRL, Random, RegularizedEvolution
+
+        import model_spaces
+
+        class TableEvaluator(Evaluator):
+            """Reports the table's value of the model's sample instead of training it."""
+
+            def evaluate(self, model: Any) -> Any:
+                raise NotImplementedError("TableEvaluator reads samples, not models")
+
+            def _execute(self, model: Any) -> float:
+                value = query.result(dict(model.sample))["default"]
+                nni.report_final_result(value)
+                return value
+
+        space = model_spaces.build_space(query.space, (1, 8, 8), 10, **SPACE_ARGS[query.space])
+        labels = len(space.simplify())
+        strategy = {
+            # Same population and tournament as ours; on average one label mutated per child.
+            "nni_evolution": lambda: RegularizedEvolution(population_size=POPULATION, sample_size=SAMPLE,
+                                                          mutation_prob=1.0 / labels, seed=seed),
+            "nni_random": lambda: Random(seed=seed),
+            "nni_rl": lambda: PolicyBasedRL(),
+        }[kind]()
+        if kind == "nni_rl":
+            torch.manual_seed(seed)
+        engine = SequentialExecutionEngine(max_model_count=budget, continue_on_failure=True)
+        strategy(RawFormatModelSpace(space, TableEvaluator()), engine)
+        records = []
+        for model in list(engine.list_models())[:budget]:
+            result = query.result(dict(model.sample))
+            records.append(QueryRecord(dict(model.sample), result["benchmark_key"], result["default"],
+                                       result["test_acc"]))
+        return records
+
+    return run
+
+
+STRATEGIES: dict[str, Runner] = {
+    "random": ours("random"), "evolution": ours("evolution"), "pnas": ours("pnas"), "pnas_lstm": ours("pnas_lstm"),
+    "nni_evolution": nni_builtin("nni_evolution"), "nni_random": nni_builtin("nni_random"),
+    "nni_rl": nni_builtin("nni_rl"),
+}
+DEFAULT = ("random", "evolution", "pnas", "nni_evolution", "nni_random", "nni_rl")
+
+
+def rl_available() -> bool:
+    try:
+        import tianshou  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def evaluate_strategy(run: Runner, query: BenchmarkQuery, budget: int, seeds: int) -> tuple[list[float], np.ndarray]:
+    """Test value of the picked architecture per seed, and the best-so-far curves (seeds x budget)."""
+    picks, curves = [], []
+    for seed in range(seeds):
+        records = run(query, budget, seed)
+        picks.append(picked(records).test)
+        curve = best_so_far(records)
+        curves.append(curve + [curve[-1]] * (budget - len(curve)))  # a search that stopped early keeps its pick
+    return picks, np.array(curves)
+
+
+def plot_curves(curves: dict[str, np.ndarray], optimum: float, title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, curve in curves.items():
+        x = np.arange(1, curve.shape[1] + 1)
+        mean, std = curve.mean(0), curve.std(0)
+        ax.plot(x, mean, label=name)
+        ax.fill_between(x, mean - std, mean + std, alpha=0.15)
+    ax.axhline(optimum, color="black", linestyle="--", linewidth=0.8, label=f"optimum {optimum:.2f}")
+    lows = [curve.mean(0)[min(9, curve.shape[1] - 1)] for curve in curves.values()]
+    ax.set_ylim(min(lows) - 0.5, optimum + 0.3)
+    ax.set_xlabel("queries")
+    ax.set_ylabel("test accuracy of the pick so far (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--table", required=True, help="NAS-Bench-201 CSV or NAS-Bench-Macro JSON")
+    parser.add_argument("--budget", type=int, default=100, help="queries per search")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--metric", help="column to optimise (default: cifar10-val / mean_acc)")
+    parser.add_argument("--test-metric", help="column reported for the pick (default: cifar10-test / mean_acc)")
+    parser.add_argument("--strategies", default=",".join(DEFAULT), help=f"comma list of {', '.join(STRATEGIES)}")
+    parser.add_argument("--plot", help="PNG path (default: benchmarks/search_quality_<table>.png)")
+    args = parser.parse_args(argv)
+    logging.disable(logging.WARNING)  # NNI's strategies log every sample
+    torch.set_num_threads(1)
+
+    table = load_table(args.table)
+    settings = EvaluatorSettings(kind="benchmark", table=Path(args.table).resolve(), metric=args.metric,
+                                 test_metric=args.test_metric)
+    query = BenchmarkQuery.from_evaluator(settings, table.space)
+    best_key, optimum = table.optimum(query.test_metric)
+    print(f"table {table.path.name}: {len(table)} archs, space {table.space}, search {query.metric}, "
+          f"report {query.test_metric}, optimum {optimum:.2f} ({best_key}); budget {args.budget}, seeds {args.seeds}")
+
+    summary: dict[str, dict[str, float]] = {}
+    curves: dict[str, np.ndarray] = {}
+    for name in [s.strip() for s in args.strategies.split(",") if s.strip()]:
+        if name not in STRATEGIES:
+            parser.error(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+        if name == "nni_rl" and not rl_available():
+            print(f"{name:14s} skipped: NNI's PolicyBasedRL needs tianshou, which is not installed")
+            continue
+        start = time.perf_counter()
+        picks, curves[name] = evaluate_strategy(STRATEGIES[name], query, args.budget, args.seeds)
+        mean, std = float(np.mean(picks)), float(np.std(picks))
+        summary[name] = {"mean": round(mean, 2), "std": round(std, 2), "regret": round(optimum - mean, 2)}
+        print(f"{name:14s} {mean:6.2f} ± {std:4.2f}  regret {optimum - mean:5.2f}  "
+              f"({time.perf_counter() - start:5.1f} s)", flush=True)
+
+    plot = Path(args.plot) if args.plot else Path(__file__).parent / f"search_quality_{table.path.stem}.png"
+    plot_curves(curves, optimum, f"{table.path.name}: {query.test_metric} of the pick by {query.metric} "
+                f"({args.seeds} seeds)", plot)
+    print(f"curve: {plot}")
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

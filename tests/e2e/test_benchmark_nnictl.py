@@ -1,0 +1,91 @@
+"""Benchmark-evaluated searches through the real nnictl: the shipped NB201 configs, shortened, look each trial's
+cell up in the shared table instead of training it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from model_spaces import nasbench201 as nb201
+from nni_nas.benchmark_eval import BenchmarkTable
+from nni_nas.checks import check_config
+from nni_nas.nnictl import trial_jobs, wait_until_finished
+from tests.conftest import REPO, SHARED
+
+pytestmark = pytest.mark.slow
+
+TABLE = SHARED / "data" / "benchmarks" / "nb201_cifar_12epoch.csv"
+CONFIGS = ("digits_pnas.yml", "nb201_pnas.yml", "nb201_evolution.yml")
+
+
+def need_table():
+    if not TABLE.is_file():
+        pytest.skip(f"shared benchmark table not found at {TABLE}")
+
+
+def trial_folder(log_path: str) -> Path:
+    """The trial's folder from the manager's ``logPath`` (``file://localhost:/path`` or a plain path)."""
+    return Path(log_path.split("://")[-1].split(":", 1)[-1]) if "://" in log_path else Path(log_path)
+
+
+def shortened(config: str, directory: Path, trials: int) -> Path:
+    """The repo's config with fewer trials, written into ``directory`` (the table path made absolute)."""
+    raw = yaml.safe_load((REPO / "configs" / config).read_text())
+    raw["trialCommand"] = f"python -m nni_nas.trial --config {config}"
+    raw["maxTrialNumber"] = trials
+    raw["tuner"]["codeDirectory"] = str(REPO)
+    evaluator = raw["tuner"]["classArgs"]["evaluator"]
+    evaluator["table"] = str((REPO / "configs" / evaluator["table"]).resolve())
+    path = directory / config
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_shipped_configs_pass_the_check(config):
+    need_table()
+    assert check_config(REPO / "configs" / config) == []
+
+
+def test_pnas_on_nb201_through_nnictl_queries_the_table(tmp_path, nni_experiment):
+    need_table()
+    config = shortened("nb201_pnas.yml", tmp_path, trials=12)
+    _, port = nni_experiment(config)
+    wait_until_finished(port, timeout=600)
+
+    jobs = sorted(trial_jobs(port), key=lambda job: job["sequenceId"])
+    assert len(jobs) == 12 and all(job["status"] == "SUCCEEDED" for job in jobs), [j["status"] for j in jobs]
+    table = BenchmarkTable(TABLE)
+    keys = []
+    for job in jobs:
+        key = nb201.arch_to_string(job["parameters"])
+        final = job["final"][0]
+        assert final["default"] == table.value(key, "cifar10-val")  # looked up, not trained
+        assert final["test_acc"] == table.value(key, "cifar10-test") and final["benchmark_key"] == key
+        keys.append(key)
+    assert len(set(keys)) == 12
+    # PNAS's first step: the five 1-block cells (nodes 2 and 3 copy node 1)
+    first = [nb201.string_to_arch(key) for key in keys[:5]]
+    assert {arch["edge_1_0"] for arch in first} == set(nb201.OPS)
+    assert all(arch["edge_2_1"] == "skip_connect" and arch["edge_3_2"] == "skip_connect" for arch in first)
+    # every trial folder keeps the arch and the result, like trained trials
+    for job in jobs:
+        trial_dir = trial_folder(job["logPath"])
+        assert json.loads((trial_dir / "arch.json").read_text()) == job["parameters"]
+        assert json.loads((trial_dir / "metrics.json").read_text())["benchmark_key"] == nb201.arch_to_string(
+            job["parameters"])
+
+
+def test_evolution_on_nb201_through_nnictl(tmp_path, nni_experiment):
+    need_table()
+    config = shortened("nb201_evolution.yml", tmp_path, trials=8)
+    _, port = nni_experiment(config)
+    wait_until_finished(port, timeout=600)
+    jobs = trial_jobs(port)
+    assert len(jobs) == 8 and all(job["status"] == "SUCCEEDED" for job in jobs), [j["status"] for j in jobs]
+    table = BenchmarkTable(TABLE)
+    for job in jobs:
+        assert job["final"][0]["default"] == table.value(nb201.arch_to_string(job["parameters"]), "cifar10-val")
