@@ -43,6 +43,7 @@ def check_config(path: str | Path) -> list[str]:
         return problems + [str(err)]
     problems += _strategy_problems(settings)
     problems += _space_and_data_problems(settings)
+    problems += _evaluator_problems(settings)
     problems += _trial_command_problems(raw, path)
     return problems
 
@@ -103,6 +104,12 @@ def _space_and_data_problems(settings: NasSettings) -> list[str]:
     except (KeyError, TypeError, ValueError) as err:
         problems.append(str(err))
     return problems
+
+
+def _evaluator_problems(settings: NasSettings) -> list[str]:
+    from nni_nas.benchmark_eval import evaluator_problems
+
+    return evaluator_problems(settings)
 
 
 def _trial_command_problems(raw: dict[str, Any], path: Path) -> list[str]:

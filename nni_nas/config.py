@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-COMMON_KEYS = ("space", "space_args", "data", "data_args", "train")
+COMMON_KEYS = ("space", "space_args", "data", "data_args", "train", "evaluator")
 
 
 class ConfigError(ValueError):
@@ -89,6 +89,9 @@ class NasSettings:
     space_args: dict[str, Any] = field(default_factory=dict)
     data_args: dict[str, Any] = field(default_factory=dict)
     train: TrainSettings = field(default_factory=TrainSettings)
+    # how each architecture is evaluated: {} trains it; {kind: benchmark, table: PATH, ...} looks it up in a
+    # tabular benchmark instead (nni_nas.benchmark_eval)
+    evaluator: dict[str, Any] = field(default_factory=dict)
     tuner_class: str = ""
     strategy_args: dict[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
@@ -98,7 +101,7 @@ class NasSettings:
         args = dict(class_args or {})
         if "space" not in args:
             raise ConfigError("tuner.classArgs.space is missing; name a search space, e.g. space: digits_cnn")
-        for key in ("space_args", "data_args", "train"):
+        for key in ("space_args", "data_args", "train", "evaluator"):
             if args.get(key) is not None and not isinstance(args[key], dict):
                 raise ConfigError(f"tuner.classArgs.{key} must be a mapping, got {args[key]!r}")
         return cls(
@@ -107,6 +110,7 @@ class NasSettings:
             space_args=args.pop("space_args", None) or {},
             data_args=args.pop("data_args", None) or {},
             train=TrainSettings.from_dict(args.pop("train", None)),
+            evaluator=args.pop("evaluator", None) or {},
             tuner_class=tuner_class,
             strategy_args=args,
             config_path=config_path,
@@ -115,7 +119,8 @@ class NasSettings:
     def class_args(self) -> dict[str, Any]:
         """The classArgs that produce these settings (for building configs from Python)."""
         return {"space": self.space, "space_args": self.space_args, "data": self.data, "data_args": self.data_args,
-                "train": dataclasses.asdict(self.train), **self.strategy_args}
+                "train": dataclasses.asdict(self.train), **({"evaluator": self.evaluator} if self.evaluator else {}),
+                **self.strategy_args}
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -100,6 +100,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result = tuner_cls.run_trial(settings, params, out_dir, progress_bar=not under_nni())
         report_final(result)
         return result
+    if settings.evaluator.get("kind") == "benchmark":  # look the arch up in a tabular benchmark, no training
+        from nni_nas.benchmark_eval import run_benchmark_trial
+        from nni_nas.data import data_info
+
+        arch = params
+        if arch is None:
+            input_shape, num_classes = data_info(settings.data, **settings.data_args)
+            space = model_spaces.build_space(settings.space, input_shape, num_classes, **settings.space_args)
+            arch = requested_arch(args.arch, arch_utils.search_choices(space), settings.train.seed)
+        result = run_benchmark_trial(settings, arch)
+        save_trial_files(out_dir, arch=arch, result=result)
+        report_final(result)
+        return result
 
     bundle = load_data(settings.data, **settings.data_args)
     factory = lambda: model_spaces.build_space(  # noqa: E731

@@ -51,7 +51,7 @@ class NasTuner(Tuner):
 
     Parameters
     ----------
-    space, space_args, data, data_args, train
+    space, space_args, data, data_args, train, evaluator
         The common NAS settings (see :mod:`nni_nas.config`); the tuner reads ``space``, ``space_args`` and
         the data's input shape, the trials read everything.
     seed
@@ -65,7 +65,8 @@ class NasTuner(Tuner):
     """
 
     def __init__(self, space: str, space_args: dict | None = None, data: str = "digits",
-                 data_args: dict | None = None, train: dict | None = None, seed: int = 0,
+                 data_args: dict | None = None, train: dict | None = None, evaluator: dict | None = None,
+                 seed: int = 0,
                  optimize_mode: str = "maximize", metric: str = "default", max_retries: int = 100):
         if optimize_mode not in ("maximize", "minimize"):
             raise ValueError(f"optimize_mode must be maximize or minimize, got {optimize_mode!r}")
