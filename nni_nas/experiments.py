@@ -29,6 +29,21 @@ class TrialRecord:
     intermediate: list[float] = field(default_factory=list)
     trial_dir: Path | None = None
 
+    @property
+    def arch(self) -> dict[str, Any]:
+        """The architecture the trial trained: its saved ``arch.json`` when present, else NNI's parameters.
+
+        The trial's own file is preferred: with several concurrent trials NNI's trial list has been seen to
+        pair a trial with another trial's parameters (the tuner's own bookkeeping, by parameter id, is right).
+        """
+        path = self.trial_dir / "arch.json" if self.trial_dir else None
+        if path is not None and path.is_file():
+            try:
+                return json.loads(path.read_text())
+            except json.JSONDecodeError:
+                pass
+        return self.parameters
+
     def metric(self, key: str = "default") -> float:
         """The final result's ``key`` (NaN when the trial has no final result)."""
         if self.final is None:

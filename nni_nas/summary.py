@@ -18,7 +18,7 @@ def top_table(record: ExperimentRecord, k: int = 5, arch_width: int = 70) -> str
         rows.append((
             str(rank), trial.trial_id, _fmt(final.get("val_acc", final.get("default"))), _fmt(final.get("test_acc")),
             _count(final.get("params")), _count(final.get("flops")), _fmt(final.get("latency_ms"), 3),
-            describe(trial.parameters, arch_width),
+            describe(trial.arch, arch_width),
         ))
     if len(rows) == 1:
         return f"experiment {record.experiment_id}: no succeeded trial yet"
