@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nni_nas.arch import arch_key
 from strategies.base import Individual, NasTuner
-from strategies.surrogate import ArchEncoder, SurrogateEnsemble
+
+if TYPE_CHECKING:  # imported on first use: the tuner process must connect to NNI within 10 s (no torch here)
+    from strategies.surrogate import SurrogateEnsemble
 
 _logger = logging.getLogger(__name__)
 
@@ -73,16 +76,26 @@ class PnasTuner(NasTuner):
         self.beam_size = beam_size
         self.candidate_pool = candidate_pool
         self.evaluator = evaluator
-        self.surrogate = SurrogateEnsemble(ArchEncoder(self.choices), kind=predictor, members=ensemble_size,
-                                           epochs=predictor_epochs, seed=self.seed)
-        has_blocks = hasattr(self.space, "progressive_blocks") and hasattr(self.space, "fill_ungrown")
-        self.blocks: list[list[str]] = self.space.progressive_blocks() if progressive and has_blocks else []
-        if progressive and not has_blocks:
-            _logger.info("space %s has no progressive blocks: PNAS uses surrogate-guided search over the arch dict",
-                         space)
+        self.progressive = progressive
+        self.predictor = {"kind": predictor, "members": ensemble_size, "epochs": predictor_epochs}
         self.step = 0  # blocks of the cells of the current step (1..B); past B: fallback rounds
         self.queue: list[dict[str, Any]] = []
         self.resume_quota: int | None = None  # after a resume: how many cells the interrupted step still needs
+
+    # The space, and what depends on it, is built on first use (see NasTuner).
+    @functools.cached_property
+    def surrogate(self) -> SurrogateEnsemble:
+        from strategies.surrogate import ArchEncoder, SurrogateEnsemble
+
+        return SurrogateEnsemble(ArchEncoder(self.choices), seed=self.seed, **self.predictor)
+
+    @functools.cached_property
+    def blocks(self) -> list[list[str]]:
+        has_blocks = hasattr(self.space, "progressive_blocks") and hasattr(self.space, "fill_ungrown")
+        if self.progressive and not has_blocks:
+            _logger.info("space %s has no progressive blocks: PNAS uses surrogate-guided search over the arch dict",
+                         self.space_name)
+        return self.space.progressive_blocks() if self.progressive and has_blocks else []
 
     # ---------------------------------------------------------------------------------- proposals
     def propose(self) -> dict[str, Any]:
