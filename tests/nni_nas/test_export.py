@@ -1,0 +1,255 @@
+"""``nni-nas export``: every format of every exported model, loaded where ``import nni`` fails, gives the trained
+network's logits (max |difference| <= 1e-5) and, on digits, its test accuracy; bad input fails in one line.
+
+Fast tests export hand-built experiments (NNI's real sqlite schema, trial folders written by the trial's own
+``save_trial_files``) for every registered space; the slow test exports a real ``nnictl`` search.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import model_spaces
+from nni_nas import cli
+from nni_nas.arch import freeze, search_choices
+from nni_nas.codegen import generate_source
+from nni_nas.export import export_trials
+from nni_nas.export_formats import import_source, write_onnx, write_torchscript, write_weights
+from tests.nni_nas.nni_records import FakeTrial, class_args, make_experiment, random_arch, randomise
+
+LOADER = Path(__file__).with_name("load_exported.py")
+TOLERANCE = 1e-5
+ALL_FILES = {"model.py", "weights.pt", "model.ts", "model.onnx", "arch.json", "metrics.json", "README.md"}
+DIGITS_ARGS = {"widths": [8, 16], "max_depth": 2}
+# Digits-sized networks for the fast test (the spaces' own tests use the same); a space not listed here is
+# exported at its defaults. The slow test exports every space at its default (paper) size.
+SMALL = {
+    "darts": {"width": 4, "num_cells": 3},
+    "enas_macro": {"num_layers": 4, "channels": 8, "pool_after": [1]},
+    "enas_micro": {"num_nodes": 3, "cells_per_stage": 1, "channels": 8},
+    "nasbench201": {"channels": 8, "cells_per_stage": 1},
+    "nas_bench_macro": {"init_channels": 8, "head_channels": 32},
+    "digits_cnn": DIGITS_ARGS,
+}
+
+
+def space_defaults(name: str) -> tuple[tuple[int, ...], int]:
+    """The input shape and class count a space is built with by default."""
+    cls = model_spaces.get_space_class(name)
+    parameters = inspect.signature(getattr(cls, "_init_wrapped", cls.__init__)).parameters
+    return tuple(parameters["input_shape"].default), parameters["num_classes"].default
+
+
+def run_without_nni(tmp_path: Path, inputs: dict[str, torch.Tensor], folders: list[Path]) -> dict:
+    """Outputs of every format in ``folders``, computed in a subprocess where ``import nni`` fails."""
+    inputs_file, outputs_file = tmp_path / "inputs.pt", tmp_path / "outputs.pt"
+    torch.save(inputs, inputs_file)
+    proc = subprocess.run([sys.executable, str(LOADER), str(inputs_file), str(outputs_file),
+                           *[str(f) for f in folders]], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    outputs = torch.load(outputs_file, weights_only=True)
+    assert outputs.pop("nni_import_error") is not None, "the subprocess could import nni"
+    return {Path(folder): formats for folder, formats in outputs.items()}
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    assert a.shape == b.shape
+    return float((a - b).abs().max())
+
+
+def rebuild_trained(trial_dir: Path, space: str, space_args: dict, input_shape, num_classes: int):
+    """The trial's network as the trial saved it: fresh space, frozen with arch.json, model.pt loaded."""
+    arch = json.loads((trial_dir / "arch.json").read_text())
+    model = freeze(lambda: model_spaces.build_space(space, input_shape, num_classes, **space_args), arch)
+    model.load_state_dict(torch.load(trial_dir / "model.pt", weights_only=True))
+    return model.eval()
+
+
+# ------------------------------------------------------------------------------------------ every space
+def check_space_export(space: str, space_args: dict, input_shape, num_classes: int, tmp_path: Path) -> None:
+    """Export a hand-built one-trial experiment of ``space`` and compare every format, run without nni, with the
+    network rebuilt from the trial's own files."""
+    choices = search_choices(model_spaces.build_space(space, input_shape, num_classes, **space_args))
+    arch = random_arch(choices, seed=len(space))
+    make_experiment(tmp_path / "nni", "spaceexp", [FakeTrial("t1", arch=arch, final={"default": 0.5})],
+                    class_args(space, space_args), input_shape=input_shape, num_classes=num_classes)
+    [result] = export_trials("spaceexp", top=1, out=tmp_path / "out", root=tmp_path / "nni")
+
+    assert set(result.files) == ALL_FILES and result.weights_missing is None
+    source = (result.folder / "model.py").read_text()
+    imported = {line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))}
+    assert imported == {"__future__", "torch"}
+    trial_dir = tmp_path / "nni" / "spaceexp" / "environments" / "local-env" / "trials" / "t1"
+    reference_model = rebuild_trained(trial_dir, space, space_args, input_shape, num_classes)
+    batch = torch.randn(5, *input_shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        reference = reference_model(batch)
+    outputs = run_without_nni(tmp_path, {"batch": batch}, [result.folder])[result.folder]
+    assert set(outputs) == {"model.py", "model.ts", "model.onnx"}
+    for name, logits in outputs.items():
+        assert max_diff(logits["batch"], reference) <= TOLERANCE, name
+    metrics = json.loads((result.folder / "metrics.json").read_text())
+    assert metrics["input_shape"] == list(input_shape) and metrics["trial_id"] == "t1"
+    assert max(metrics["export_max_abs_diff"].values()) <= TOLERANCE
+
+
+@pytest.mark.parametrize("space", model_spaces.space_names())
+def test_every_space_exports_all_formats_that_match_the_trained_network_without_nni(space, tmp_path):
+    if space in SMALL:
+        check_space_export(space, SMALL[space], (1, 8, 8), 10, tmp_path)
+    else:
+        check_space_export(space, {}, *space_defaults(space), tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("space", model_spaces.space_names())
+def test_every_space_at_its_default_size_exports_all_formats_that_match(space, tmp_path):
+    check_space_export(space, {}, *space_defaults(space), tmp_path)
+
+
+def test_codegen_handles_cells_lists_flags_buffers_constants_and_training_branches(tmp_path):
+    from tests.nni_nas.tricky_space import TrickySpace
+
+    choices = search_choices(TrickySpace())
+    batch = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    folders, references = [], {}
+    for seed in range(4):
+        model = randomise(freeze(TrickySpace, random_arch(choices, seed)), seed)
+        with torch.no_grad():
+            reference = model(batch)
+        folder = tmp_path / f"arch{seed}"
+        folder.mkdir()
+        (folder / "model.py").write_text(generate_source(model, (batch,)))
+        network = import_source(folder / "model.py").Network()
+        network.load_state_dict(model.state_dict())
+        network.eval()
+        write_weights(network, folder / "weights.pt")
+        write_torchscript(network, batch, reference, folder / "model.ts")
+        write_onnx(network, batch, reference, folder / "model.onnx")
+        folders.append(folder)
+        references[folder] = reference
+    source = (folders[0] / "model.py").read_text()
+    assert "class Block(nn.Module)" in source and "torch.rand(" not in source  # drop-path's training branch
+    assert "specialised to double=True" in source and "self.gated(cat)" in source  # a flag, baked in
+    for folder, formats in run_without_nni(tmp_path, {"batch": batch}, folders).items():
+        assert set(formats) == {"model.py", "model.ts", "model.onnx"}
+        for name, logits in formats.items():
+            assert max_diff(logits["batch"], references[folder]) <= TOLERANCE, (folder.name, name)
+
+
+# ------------------------------------------------------------------------------------------ bad input
+@pytest.fixture
+def experiments(tmp_path, monkeypatch):
+    """Hand-built experiments: ``good`` (3 succeeded trials, 1 failed), ``nowin`` (no succeeded trial),
+    ``noweights`` (a succeeded trial that saved no model.pt)."""
+    root = tmp_path / "nni-experiments"
+    monkeypatch.setenv("NNI_EXPERIMENTS_DIR", str(root))
+    monkeypatch.chdir(tmp_path)
+    choices = search_choices(model_spaces.build_space("digits_cnn", (1, 8, 8), 10, **DIGITS_ARGS))
+    args = class_args("digits_cnn", DIGITS_ARGS)
+    good = [FakeTrial(f"g{i}", arch=random_arch(choices, i), final={"default": acc, "test_acc": acc, "seed": 0})
+            for i, acc in enumerate([0.7, 0.9, 0.8])]
+    good.append(FakeTrial("gfail", status="FAILED", arch=random_arch(choices, 9), save_weights=False))
+    make_experiment(root, "good", good, args)
+    make_experiment(root, "nowin", [FakeTrial("f1", status="FAILED", arch=random_arch(choices, 1)),
+                                    FakeTrial("f2", status="USER_CANCELED", arch=random_arch(choices, 2))], args)
+    make_experiment(root, "noweights", [FakeTrial("n1", arch=random_arch(choices, 3), final={"default": 0.6},
+                                                  save_weights=False)], args)
+    return tmp_path
+
+
+def export_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["export", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_exports_the_top_k_best_first_with_their_metrics(experiments, capsys):
+    code, out, err = export_cli(capsys, "good", "--top", "2", "--out", "exp", "--format", "source,weights")
+    assert code == 0, err
+    folders = sorted(p.name for p in (experiments / "exp").iterdir())
+    assert folders == ["rank1-g1", "rank2-g2"]  # 0.9 then 0.8
+    metrics = json.loads((experiments / "exp" / "rank1-g1" / "metrics.json").read_text())
+    assert metrics["default"] == 0.9 and metrics["trial_id"] == "g1" and metrics["experiment_id"] == "good"
+    assert metrics["seed"] == 0 and metrics["input_shape"] == [1, 8, 8] and metrics["rank"] == 1
+    assert set(p.name for p in (experiments / "exp" / "rank1-g1").iterdir()) == {
+        "model.py", "weights.pt", "arch.json", "metrics.json", "README.md"}
+    readme = (experiments / "exp" / "rank1-g1" / "README.md").read_text()
+    snippet = readme.split("```python\n")[1].split("```")[0].strip().splitlines()
+    assert len(snippet) == 3 and "weights_only=True" in snippet[2]
+    assert "rank1-g1" in out
+
+
+def test_trial_option_exports_that_trial(experiments, capsys):
+    code, _, err = export_cli(capsys, "good", "--trial", "g0", "--out", "one", "--format", "source")
+    assert code == 0, err
+    assert [p.name for p in (experiments / "one").iterdir()] == ["rank3-g0"]
+    code, _, err = export_cli(capsys, "good", "--trial", "nope", "--out", "one")
+    assert code == 2 and "no trial 'nope'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_experiment_fails_in_one_line(experiments, capsys):
+    code, _, err = export_cli(capsys, "doesnotexist", "--out", "x")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "unknown experiment 'doesnotexist'" in err and "good" in err
+    assert not (experiments / "x").exists()
+
+
+def test_no_succeeded_trial_fails_in_one_line(experiments, capsys):
+    code, _, err = export_cli(capsys, "nowin", "--out", "x")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "no succeeded trial" in err and "1 failed" in err
+    assert not (experiments / "x").exists()
+
+
+def test_trial_without_weights_exports_the_architecture_and_says_so(experiments, capsys):
+    code, _, err = export_cli(capsys, "noweights", "--out", "nw")
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and "no trained weights" in err and "architecture only" in err
+    folder = experiments / "nw" / "rank1-n1"
+    assert set(p.name for p in folder.iterdir()) == {"model.py", "arch.json", "metrics.json", "README.md"}
+    assert json.loads((folder / "metrics.json").read_text())["weights"] is False
+    assert "WEIGHTS MISSING" in (folder / "README.md").read_text()
+    assert hasattr(import_source(folder / "model.py"), "Network")
+
+
+def test_existing_output_is_refused_unless_forced(experiments, capsys):
+    assert export_cli(capsys, "good", "--out", "again", "--format", "source")[0] == 0
+    marker = experiments / "again" / "rank1-g1" / "marker"
+    marker.write_text("old")
+    code, _, err = export_cli(capsys, "good", "--out", "again", "--format", "source")
+    assert code == 2 and "already exist" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    assert marker.exists()
+    code, _, err = export_cli(capsys, "good", "--out", "again", "--format", "source", "--force")
+    assert code == 0, err
+    assert not marker.exists() and (experiments / "again" / "rank1-g1" / "model.py").is_file()
+
+
+def test_interrupted_export_leaves_no_folder_and_keeps_the_old_one(experiments, capsys, monkeypatch):
+    from nni_nas import export_formats
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_formats, "write_onnx", interrupted)
+    code, _, _ = export_cli(capsys, "good", "--out", "cut")
+    assert code == 130
+    assert list((experiments / "cut").iterdir()) == []  # no target, no partial folder left behind
+    assert export_cli(capsys, "good", "--out", "cut", "--format", "source")[0] == 0
+    before = (experiments / "cut" / "rank1-g1" / "model.py").read_text()
+    code, _, _ = export_cli(capsys, "good", "--out", "cut", "--force")
+    assert code == 130
+    assert sorted(p.name for p in (experiments / "cut").iterdir()) == ["rank1-g1"]
+    assert (experiments / "cut" / "rank1-g1" / "model.py").read_text() == before
+
+
+def test_unknown_format_fails_in_one_line(experiments, capsys):
+    code, _, err = export_cli(capsys, "good", "--format", "source,keras")
+    assert code == 2 and "unknown --format keras" in err
