@@ -254,7 +254,7 @@ def _source_docstring(loaded, rank: int | None) -> str:
 
 def _readme(loaded, rank: int | None, formats: tuple[str, ...]) -> str:
     from nni_nas.export_formats import ONNX_FILE, SOURCE_FILE, TORCHSCRIPT_FILE, WEIGHTS_FILE
-    from nni_nas.summary import _count, _fmt
+    from nni_nas.summary import format_count, format_number
 
     final = loaded.trial.final or {}
     shape = ", ".join(str(s) for s in loaded.input_shape)
@@ -266,9 +266,10 @@ def _readme(loaded, rank: int | None, formats: tuple[str, ...]) -> str:
     lines += [
         f"Trial `{loaded.trial.trial_id}` ({loaded.trial.status.lower()}), strategy `{loaded.strategy}`, "
         f"seed {loaded.seed}, data `{loaded.data}`.",
-        f"Validation accuracy {_fmt(final.get('val_acc', final.get('default')))}, test accuracy "
-        f"{_fmt(final.get('test_acc'))}, {_count(final.get('params'))} parameters, {_count(final.get('flops'))} "
-        f"FLOPs, {_fmt(final.get('latency_ms'), 3)} ms per sample on one CPU thread.",
+        f"Validation accuracy {format_number(final.get('val_acc', final.get('default')))}, test accuracy "
+        f"{format_number(final.get('test_acc'))}, {format_count(final.get('params'))} parameters, "
+        f"{format_count(final.get('flops'))} FLOPs, {format_number(final.get('latency_ms'), 3)} ms per sample on "
+        "one CPU thread.",
         "",
         f"Input: float tensor `(batch, {shape})`, prepared like the `{loaded.data}` data set of nni-nas; "
         f"output: `(batch, {loaded.num_classes})` logits. Everything here runs with torch alone (no `nni`).",

@@ -10,14 +10,15 @@ from nni_nas.experiments import ExperimentRecord
 COLUMNS = ("rank", "trial", "val_acc", "test_acc", "params", "flops", "latency_ms", "architecture")
 
 
-def top_table(record: ExperimentRecord, k: int = 5, arch_width: int = 70) -> str:
-    """The ``k`` best succeeded trials of ``record`` as an aligned text table."""
+def top_table(record: ExperimentRecord, k: int = 5, arch_width: int = 70, key: str = "default") -> str:
+    """The ``k`` best succeeded trials of ``record`` (ranked by the final result's ``key``) as an aligned table."""
     rows = [COLUMNS]
-    for rank, trial in enumerate(record.ranked()[:k], start=1):
+    for rank, trial in enumerate(record.ranked(key)[:k], start=1):
         final = trial.final or {}
         rows.append((
-            str(rank), trial.trial_id, _fmt(final.get("val_acc", final.get("default"))), _fmt(final.get("test_acc")),
-            _count(final.get("params")), _count(final.get("flops")), _fmt(final.get("latency_ms"), 3),
+            str(rank), trial.trial_id, format_number(final.get("val_acc", final.get("default"))),
+            format_number(final.get("test_acc")), format_count(final.get("params")), format_count(final.get("flops")),
+            format_number(final.get("latency_ms"), 3),
             describe(trial.arch, arch_width),
         ))
     if len(rows) == 1:
@@ -28,7 +29,8 @@ def top_table(record: ExperimentRecord, k: int = 5, arch_width: int = 70) -> str
     return "\n".join(lines)
 
 
-def _fmt(value, digits: int = 4) -> str:
+def format_number(value, digits: int = 4) -> str:
+    """``value`` with ``digits`` decimals; ``-`` for a missing value."""
     if value is None:
         return "-"
     try:
@@ -38,7 +40,8 @@ def _fmt(value, digits: int = 4) -> str:
     return "nan" if math.isnan(number) else f"{number:.{digits}f}"
 
 
-def _count(value) -> str:
+def format_count(value) -> str:
+    """A count for humans: ``1.81k``, ``2.40M``; ``-`` for a missing value."""
     if value is None:
         return "-"
     number = float(value)
