@@ -167,11 +167,13 @@ def search_loaders(bundle, batch_size: int, train_portion: float, seed: int, num
 
 
 def evaluation_options(args: dict[str, Any]) -> EvaluationOptions:
+    """The retraining's regularisers from the DARTS arguments."""
     return EvaluationOptions(cutout_length=args["cutout_length"], drop_path_prob=args["drop_path_prob"],
                              auxiliary_weight=args["auxiliary_weight"], grad_clip=args["eval_grad_clip"])
 
 
 def evaluation_space_args(args: dict[str, Any]) -> dict[str, Any]:
+    """``space_args`` of the evaluation network over the config's; an auxiliary loss needs the auxiliary head."""
     space_args = dict(args["eval_space_args"] or {})
     if args["auxiliary_weight"] > 0:
         space_args["auxiliary"] = True

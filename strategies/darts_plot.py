@@ -6,12 +6,15 @@ Nodes: the cell inputs ``c_{k-2}``, ``c_{k-1}``, the intermediate nodes ``0 .. n
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
+from matplotlib.path import Path as CurvePath
 
 OP_COLOURS = {
     "max_pool_3x3": "tab:blue", "avg_pool_3x3": "tab:cyan", "skip_connect": "tab:gray",
@@ -34,20 +37,32 @@ def _node_name(node: int | str) -> str:
     return {0: "c_{k-2}", 1: "c_{k-1}"}.get(node, str(int(node) - 2))  # type: ignore[arg-type]
 
 
+def _arc(start: tuple[float, float], end: tuple[float, float], bend: float) -> tuple[CurvePath, tuple[float, float]]:
+    """A quadratic curve from ``start`` to ``end`` in data coordinates, bowed sideways by ``bend`` times its length
+    and trimmed at both ends to clear the node boxes, and its midpoint (where the label goes)."""
+    (x0, y0), (x2, y2) = start, end
+    control = ((x0 + x2) / 2 + bend * (y2 - y0), (y0 + y2) / 2 - bend * (x2 - x0))
+
+    def point(t: float) -> tuple[float, float]:
+        return (float((1 - t) ** 2 * x0 + 2 * (1 - t) * t * control[0] + t ** 2 * x2),
+                float((1 - t) ** 2 * y0 + 2 * (1 - t) * t * control[1] + t ** 2 * y2))
+
+    length = math.hypot(x2 - x0, y2 - y0)
+    trim = min(0.35 / max(length, 1e-6), 0.3)
+    return CurvePath([point(t) for t in np.linspace(trim, 1 - trim, 30)]), point(0.5)
+
+
 def draw_cell(ax: Axes, edges: list[tuple[str, int]], concat: range, title: str) -> None:
     """Draw one cell: ``edges`` lists two ``(op, source)`` pairs per intermediate node, node by node."""
     num_nodes = len(edges) // 2
     positions = _node_positions(num_nodes)
     for index, (op, source) in enumerate(edges):
         target = index // 2 + 2
-        (x0, y0), (x1, y1) = positions[source], positions[target]
-        bend = 0.25 if index % 2 == 0 else -0.25
-        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=12, shrinkA=14,
-                                     shrinkB=14, connectionstyle=f"arc3,rad={bend}",
-                                     color=OP_COLOURS.get(op, "black"), linewidth=1.6))
-        # the label sits on the arc: the quadratic curve's midpoint is half the control point's offset
-        ax.text((x0 + x1) / 2 + bend * (y1 - y0) / 2, (y0 + y1) / 2 - bend * (x1 - x0) / 2, op, fontsize=7,
-                ha="center", va="center", color=OP_COLOURS.get(op, "black"),
+        bend = 0.25 if index % 2 == 0 else -0.25  # the two inputs of a node bow to opposite sides
+        curve, middle = _arc(positions[source], positions[target], bend)
+        colour = OP_COLOURS.get(op, "black")
+        ax.add_patch(FancyArrowPatch(path=curve, arrowstyle="-|>", mutation_scale=12, color=colour, linewidth=1.6))
+        ax.text(*middle, op, fontsize=7, ha="center", va="center", color=colour,
                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
     for node in concat:
         (x0, y0), (x1, y1) = positions[node], positions["out"]
