@@ -50,11 +50,17 @@ def check_config(path: str | Path) -> list[str]:
 
 def _nni_schema_problems(path: Path) -> list[str]:
     from nni.experiment.config import ExperimentConfig
+    from nni.experiment.config.utils import unset_base_path
 
+    # NNI 3.0's ConfigBase.load sets a module-global base path and only clears it when loading succeeds: after one
+    # rejected config every later load in the process fails with a bare AssertionError. Clear it on both sides.
+    unset_base_path()
     try:
         ExperimentConfig.load(path).validate()
     except Exception as err:  # NNI raises AssertionError, ValueError or TypeError for schema errors
-        return [f"NNI rejects the config: {err}"]
+        return [f"NNI rejects the config: {err or type(err).__name__}"]
+    finally:
+        unset_base_path()
     return []
 
 

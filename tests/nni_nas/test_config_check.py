@@ -57,6 +57,13 @@ def test_each_mistake_is_named(tmp_path, change, expected):
     assert any(expected in problem for problem in problems), problems
 
 
+def test_a_rejected_config_does_not_poison_later_checks(tmp_path):
+    # NNI 3.0 leaves a module-global base path set when loading fails; the next load would fail with a bare
+    # AssertionError (this broke CI once, depending on test order).
+    assert any("NNI rejects" in p for p in check_config(edited(tmp_path, lambda r: r.update(maxTrialNumbr=3))))
+    assert check_config(REPO / "configs" / "digits_random.yml") == []
+
+
 def test_missing_and_malformed_files(tmp_path):
     assert "config file not found" in check_config(tmp_path / "none.yml")[0]
     bad = tmp_path / "bad.yml"
