@@ -83,8 +83,21 @@ def _strategy_problems(settings: NasSettings) -> list[str]:
         tuner_cls = resolve_class_path(settings.tuner_class)
     except KeyError as err:
         return [str(err)]
-    return keyword_problems(accepted_keywords(tuner_cls), settings.strategy_args,
-                            f"tuner.classArgs of {tuner_cls.__name__}", skip=COMMON_KEYS)
+    problems = keyword_problems(accepted_keywords(tuner_cls), settings.strategy_args,
+                                f"tuner.classArgs of {tuner_cls.__name__}", skip=COMMON_KEYS)
+    if problems:
+        return problems
+    # Build the tuner as NNI's dispatcher will, so out-of-range values fail here rather than 10 s after
+    # `nnictl create` has returned 0. Tuners build their space lazily: this is cheap.
+    try:
+        tuner_cls(**settings.class_args())
+    except (ConfigError, TypeError, ValueError) as err:
+        problems.append(f"{tuner_cls.__name__} rejects its classArgs: {err}")
+    # Checks a tuner defers out of the dispatcher (they need torch).
+    hook = getattr(tuner_cls, "config_problems", None)
+    if hook is not None:
+        problems += hook(settings)
+    return problems
 
 
 def _space_and_data_problems(settings: NasSettings) -> list[str]:

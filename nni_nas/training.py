@@ -56,17 +56,21 @@ def make_trainer(train: TrainSettings, out_dir: Path, callbacks: list[pl.Callbac
 
 
 def train_and_evaluate(model: nn.Module, bundle: DataBundle, train: TrainSettings, out_dir: Path,
-                       progress_bar: bool = True, report: bool = True) -> tuple[dict[str, Any], ImageClassifier]:
+                       progress_bar: bool = True, report: bool = True, *, module: ImageClassifier | None = None,
+                       extra_callbacks: list | None = None) -> tuple[dict[str, Any], ImageClassifier]:
     """Train ``model`` on ``bundle``; report each epoch's validation accuracy; return the final result dict.
 
     The dict holds ``default`` (= ``val_acc``, last epoch), ``test_acc``, ``params``, ``flops``,
-    ``latency_ms``, ``train_seconds`` and the seed.
+    ``latency_ms``, ``train_seconds`` and the seed. ``module`` replaces the default :class:`ImageClassifier`
+    around ``model`` (e.g. one with an auxiliary loss); ``extra_callbacks`` join the reporter.
     """
-    module = ImageClassifier(model, bundle.num_classes, lr=train.lr, optimizer=train.optimizer,
-                             momentum=train.momentum, weight_decay=train.weight_decay,
-                             max_epochs=train.epochs if train.cosine else None,
-                             label_smoothing=train.label_smoothing)
+    if module is None:
+        module = ImageClassifier(model, bundle.num_classes, lr=train.lr, optimizer=train.optimizer,
+                                 momentum=train.momentum, weight_decay=train.weight_decay,
+                                 max_epochs=train.epochs if train.cosine else None,
+                                 label_smoothing=train.label_smoothing)
     callbacks = [NniReporter(history_file=out_dir / "history.jsonl")] if report else []
+    callbacks += list(extra_callbacks or [])
     trainer = make_trainer(train, out_dir, callbacks, progress_bar=progress_bar)
     train_loader, val_loader, test_loader = loaders(bundle, train)
     start = time.perf_counter()
@@ -74,21 +78,21 @@ def train_and_evaluate(model: nn.Module, bundle: DataBundle, train: TrainSetting
     seconds = time.perf_counter() - start
     val_acc = float(trainer.callback_metrics["val_acc"])
     test_acc = float(trainer.test(module, test_loader, verbose=False)[0]["test_acc"])
-    model = module.model.cpu()
-    costs = cost_metrics(model, bundle.input_shape, latency_runs=train.latency_runs)
+    costs = cost_metrics(module.model.cpu(), bundle.input_shape, latency_runs=train.latency_runs)
     return final_result(val_acc, test_acc, costs, train_seconds=round(seconds, 2), seed=train.seed), module
 
 
 def save_trial_files(out_dir: Path, arch: dict[str, Any] | None = None, model: nn.Module | None = None,
                      result: dict[str, Any] | None = None, settings: NasSettings | None = None,
-                     input_shape: tuple[int, ...] | None = None) -> None:
+                     input_shape: tuple[int, ...] | None = None, num_classes: int | None = None) -> None:
     """Write what export needs into the trial folder; each file is written atomically (temp + rename)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if arch is not None:
         _atomic_text(out_dir / ARCH_FILE, json.dumps(arch, indent=2))
     if settings is not None:
         payload = {"class_args": settings.class_args(), "tuner_class": settings.tuner_class,
-                   "config_path": str(settings.config_path), "input_shape": list(input_shape or [])}
+                   "config_path": str(settings.config_path), "input_shape": list(input_shape or []),
+                   "num_classes": num_classes}
         _atomic_text(out_dir / SETTINGS_FILE, json.dumps(payload, indent=2))
     if model is not None:
         tmp = out_dir / (WEIGHTS_FILE + ".tmp")

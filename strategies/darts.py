@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nni_nas.config import COMMON_KEYS, ConfigError, NasSettings
-from strategies.darts_eval import EvaluationOptions, train_with_options
-from strategies.darts_search import SearchHyperParameters
+from strategies.darts_options import EvaluationOptions, SearchHyperParameters
 from strategies.oneshot import OneShotTuner, finish_one_shot, run_settings
 
 _logger = logging.getLogger(__name__)
@@ -83,22 +82,38 @@ class DartsTuner(OneShotTuner):
                  eval_space_args: dict | None = None, cutout_length: int = _EVAL.cutout_length,
                  drop_path_prob: float = _EVAL.drop_path_prob, auxiliary_weight: float = _EVAL.auxiliary_weight,
                  eval_grad_clip: float | None = _EVAL.grad_clip):
-        import model_spaces
-
         given = {name: value for name, value in locals().items() if name in darts_parameter_names()}
         self.darts_args = darts_arguments(given)
         unknown = sorted(set(search_grid or {}) - set(darts_parameter_names()))
         if unknown:
             raise ConfigError(f"search_grid varies {unknown}, which are not DARTS arguments; "
                               f"allowed: {darts_parameter_names()}")
-        if not hasattr(model_spaces.get_space_class(space), "cell_edges"):
-            raise ConfigError(f"DARTS needs a cell space it can relax; space {space!r} is not one (use space: darts)")
         super().__init__(runs=runs, seed=seed, search_grid=search_grid)
+
+    @staticmethod
+    def config_problems(settings: NasSettings) -> list[str]:
+        """Checks that need the space's class (and so torch): run by ``nni-nas check`` and by each trial, not in
+        NNI's dispatcher, which must connect to the manager within 10 s."""
+        import model_spaces
+
+        try:
+            space_cls = model_spaces.get_space_class(settings.space)
+        except KeyError:
+            return []  # the unknown space is reported with the space's own checks
+        if not hasattr(space_cls, "cell_edges"):
+            return [f"DARTS needs a cell space it can relax; space {settings.space!r} is not one (use space: darts)"]
+        return []
 
     @staticmethod
     def run_trial(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path,
                   progress_bar: bool = True) -> dict[str, Any]:
         """One DARTS run in this process: search, derive, draw, retrain; return the final result dict."""
+        from strategies.darts_eval import train_with_options  # torch and Lightning: not in NNI's dispatcher
+        from strategies.darts_plot import plot_cells
+
+        problems = DartsTuner.config_problems(settings)
+        if problems:
+            raise ConfigError(problems[0])
         settings, run_params = run_settings(settings, params)
         args = darts_arguments({k: v for k, v in settings.strategy_args.items() if k not in _RUN_KEYS})
         out_dir = Path(out_dir)
@@ -108,8 +123,6 @@ class DartsTuner(OneShotTuner):
         search_seconds = time.perf_counter() - start
         arch = supernet.derive_architecture()
         genotype = genotype_of(arch)
-
-        from strategies.darts_plot import plot_cells
 
         (out_dir / "genotype.txt").write_text(f"{genotype}\n")
         plot_cells(genotype, out_dir / "cells.png", title=f"DARTS order {args['order']}, seed {settings.train.seed}")

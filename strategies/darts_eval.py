@@ -9,8 +9,6 @@ norm 5. All are off by default (the digits runs); each is a Lightning hook, not 
 from __future__ import annotations
 
 import dataclasses
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +21,8 @@ from torch.utils.data import Dataset
 from nni_nas.config import TrainSettings
 from nni_nas.data import DataBundle
 from nni_nas.lightning_modules import ImageClassifier
-from nni_nas.metrics import cost_metrics
-from nni_nas.reporting import NniReporter, final_result
-from nni_nas.training import loaders, make_trainer
-
-
-@dataclass(frozen=True)
-class EvaluationOptions:
-    """The paper's regularisers for the evaluation network (0 / None: off)."""
-
-    cutout_length: int = 0
-    drop_path_prob: float = 0.0
-    auxiliary_weight: float = 0.0
-    grad_clip: float | None = None
+from nni_nas.training import train_and_evaluate
+from strategies.darts_options import EvaluationOptions
 
 
 def cutout(image: torch.Tensor, length: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -116,17 +103,10 @@ def train_with_options(model: nn.Module, bundle: DataBundle, train: TrainSetting
                                   momentum=train.momentum, weight_decay=train.weight_decay,
                                   max_epochs=train.epochs if train.cosine else None,
                                   label_smoothing=train.label_smoothing)
-    callbacks: list[pl.Callback] = [NniReporter(history_file=out_dir / "history.jsonl")] if report else []
+    callbacks: list[pl.Callback] = []
     if options.drop_path_prob > 0:
         callbacks.append(DropPathSchedule(options.drop_path_prob))
     if options.cutout_length > 0:
         bundle = dataclasses.replace(bundle, train=CutoutDataset(bundle.train, options.cutout_length))
-    trainer = make_trainer(train, out_dir, callbacks, progress_bar=progress_bar)
-    train_loader, val_loader, test_loader = loaders(bundle, train)
-    start = time.perf_counter()
-    trainer.fit(module, train_loader, val_loader)
-    seconds = time.perf_counter() - start
-    val_acc = float(trainer.callback_metrics["val_acc"])
-    test_acc = float(trainer.test(module, test_loader, verbose=False)[0]["test_acc"])
-    costs = cost_metrics(module.model.cpu(), bundle.input_shape, latency_runs=train.latency_runs)
-    return final_result(val_acc, test_acc, costs, train_seconds=round(seconds, 2), seed=train.seed), module
+    return train_and_evaluate(model, bundle, train, out_dir, progress_bar, report, module=module,
+                              extra_callbacks=callbacks)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +21,9 @@ import torchmetrics
 
 from nni_nas.lightning_modules import check_finite
 from strategies.darts_architect import architecture_gradient
+from strategies.darts_options import SearchHyperParameters
 from strategies.darts_supernet import DartsSupernet
 from strategies.oneshot import write_epoch_record
-
-
-@dataclass(frozen=True)
-class SearchHyperParameters:
-    """The search's optimisers (paper Sec. 3.1.2 defaults for CIFAR-10)."""
-
-    w_lr: float = 0.025
-    w_lr_min: float = 0.001
-    w_momentum: float = 0.9
-    w_weight_decay: float = 3e-4
-    grad_clip: float | None = 5.0
-    arch_lr: float = 3e-4
-    arch_betas: tuple[float, float] = (0.5, 0.999)
-    arch_weight_decay: float = 1e-3
-    order: int = 2
-    xi: float | None = None
 
 
 class DartsSearchModule(pl.LightningModule):

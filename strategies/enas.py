@@ -11,15 +11,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from nni_nas.config import NasSettings
-from strategies.enas_controller import EnasController
-from strategies.enas_search import EnasSearch, EnasSettings, PhasedEpoch, derive_architecture
-from strategies.enas_supernet import SharedWeightSupernet
+from strategies.enas_options import EnasSettings
 from strategies.oneshot import OneShotTuner, finish_one_shot, run_settings, write_epoch_record
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["EnasTuner", "EnasSettings", "run_enas"]
 
@@ -102,11 +101,15 @@ def run_enas(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path
     ``controller.pt``, Lightning's CSV log under ``search/``, and the retrained model's files.
     """
     import pytorch_lightning as pl
+    import torch
 
     import model_spaces
     from nni_nas.data import load_data
     from nni_nas.reporting import NniReporter
     from nni_nas.training import loaders, make_trainer
+    from strategies.enas_controller import EnasController
+    from strategies.enas_search import EnasSearch, PhasedEpoch, derive_architecture
+    from strategies.enas_supernet import SharedWeightSupernet
 
     settings, run_params = run_settings(settings, params)
     enas = EnasSettings.from_args(settings.strategy_args)
@@ -140,5 +143,7 @@ def run_enas(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path
 
 
 def _device(accelerator: str) -> torch.device:
+    import torch
+
     wants_gpu = accelerator in ("gpu", "cuda", "auto")
     return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")

@@ -118,7 +118,8 @@ def finish_one_shot(settings: NasSettings, arch: dict[str, Any], out_dir: Path, 
     factory = lambda: model_spaces.build_space(  # noqa: E731
         settings.space, bundle.input_shape, bundle.num_classes, **eval_args)
     arch = arch_utils.validate_arch(arch_utils.search_choices(factory()), arch)
-    save_trial_files(out_dir, arch=arch, settings=eval_settings, input_shape=bundle.input_shape)
+    save_trial_files(out_dir, arch=arch, settings=eval_settings, input_shape=bundle.input_shape,
+                     num_classes=bundle.num_classes)
     model = arch_utils.freeze(factory, arch)
     if not retrain:
         result = {"default": float(search_metrics["search_val_acc"]), **cost_metrics(model, bundle.input_shape),

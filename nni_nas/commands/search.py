@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -45,11 +46,14 @@ def run(args: argparse.Namespace) -> int:
     record = load_experiment(experiment_id)
     print(top_table(record, args.top))
     if not args.no_export and record.ranked():
-        from nni_nas.export import export_experiment
+        from nni_nas.export import export_trials
 
-        out = Path(args.export_dir) / experiment_id
-        folders = export_experiment(experiment_id, top=1, out=out, force=True)
-        print(f"best model exported to {folders[0]} (plain PyTorch: see its README.md)")
+        best = export_trials(experiment_id, top=1, out=Path(args.export_dir) / experiment_id, force=True)[0]
+        if best.weights_missing:
+            print(f"warning: the best trial {best.trial_id} saved no weights ({best.weights_missing}); "
+                  f"its architecture only is exported to {best.folder}", file=sys.stderr)
+        else:
+            print(f"best model exported to {best.folder} (plain PyTorch: see its README.md)")
     if args.stop:
         stop_experiment(experiment_id)
         print(f"experiment {experiment_id} stopped")

@@ -32,6 +32,8 @@ def test_trains_one_architecture_well_above_chance(tmp_path):
     assert json.loads((tmp_path / "arch.json").read_text()) == ARCH
     assert json.loads((tmp_path / "metrics.json").read_text()) == result
     assert len((tmp_path / "history.jsonl").read_text().splitlines()) == 4  # one line per epoch
+    saved = json.loads((tmp_path / "settings.json").read_text())
+    assert saved["input_shape"] == [1, 8, 8] and saved["num_classes"] == 10  # what export rebuilds the net from
 
     # the saved state_dict reproduces the reported test accuracy in a fresh network
     bundle = load_data("digits")

@@ -241,8 +241,6 @@ def test_tuner_hands_out_runs_and_checks_its_arguments():
         DartsTuner(space="darts", order=3)
     with pytest.raises(ConfigError, match="not DARTS arguments"):
         DartsTuner(space="darts", search_grid={"learning_rate": [0.1]})
-    with pytest.raises(ConfigError, match="space: darts"):
-        DartsTuner(space="digits_cnn")
     with pytest.raises(ConfigError, match="unknown DARTS arguments"):
         darts_arguments({"unroled": True})
 
