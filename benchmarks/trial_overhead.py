@@ -102,8 +102,11 @@ def run_nni_nas_experiment(trials: int, epochs: int, workdir: Path) -> dict:
     experiment = NasExperiment(space, evaluator, Random(dedup=True, seed=0))
     experiment.config.max_trial_number = trials
     experiment.config.trial_concurrency = 1
-    experiment.config.trial_code_directory = HERE
     experiment.config.experiment_working_directory = workdir / "home_nni" / "nni-experiments"
+    # NNI's NAS experiment takes the working directory as its trial code directory (it refuses any other), and
+    # its trials import `trial_overhead` by name: run it from this folder.
+    previous = Path.cwd()
+    os.chdir(HERE)
     start = time.perf_counter()
     try:
         experiment.run(port=free_port(), wait_completion=True)
@@ -111,6 +114,7 @@ def run_nni_nas_experiment(trials: int, epochs: int, workdir: Path) -> dict:
         wall = time.perf_counter() - start
         experiment_id = experiment.id
         experiment.stop()
+        os.chdir(previous)
     del nni
     record = load_experiment(experiment_id, workdir / "home_nni" / "nni-experiments")
     train = [t.final["train_seconds"] for t in record.succeeded()]

@@ -14,6 +14,7 @@ from nni_nas.benchmark_eval import BenchmarkTable
 from nni_nas.checks import check_config
 from nni_nas.nnictl import trial_jobs, wait_until_finished
 from tests.conftest import REPO, SHARED
+from tests.e2e.portal import trial_folder
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +25,6 @@ CONFIGS = ("digits_pnas.yml", "nb201_pnas.yml", "nb201_evolution.yml")
 def need_table():
     if not TABLE.is_file():
         pytest.skip(f"shared benchmark table not found at {TABLE}")
-
-
-def trial_folder(log_path: str) -> Path:
-    """The trial's folder from the manager's ``logPath`` (``file://localhost:/path`` or a plain path)."""
-    return Path(log_path.split("://")[-1].split(":", 1)[-1]) if "://" in log_path else Path(log_path)
 
 
 def shortened(config: str, directory: Path, trials: int) -> Path:

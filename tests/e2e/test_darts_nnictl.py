@@ -6,14 +6,13 @@ trial folder."""
 from __future__ import annotations
 
 import json
-import socket
-from pathlib import Path
 
 import pytest
 
 import model_spaces
 from nni_nas.arch import search_choices, validate_arch
-from nni_nas.nnictl import create_experiment, rest_get, stop_experiment, trial_jobs, wait_until_finished
+from nni_nas.nnictl import trial_jobs, wait_until_finished
+from tests.e2e.portal import metrics_by_type, trial_folder
 
 pytestmark = pytest.mark.slow
 
@@ -45,67 +44,38 @@ trainingService:
 """
 
 
-def _port_in_our_range() -> int:
-    # This project's DARTS tests own ports 18100-18199; take a free one.
-    for port in range(18100, 18200):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.skip("no free port in 18100-18199")
-
-
-def _metrics(port: int) -> dict[str, list]:
-    out: dict[str, list] = {"PERIODICAL": [], "FINAL": []}
-    for metric in rest_get(port, "metric-data"):
-        value = json.loads(metric["data"])
-        out[metric["type"]].append(json.loads(value) if isinstance(value, str) else value)
-    return out
-
-
-def _trial_dir(log_path: str) -> Path:
-    return Path(log_path.split("://")[-1].split(":", 1)[-1]) if "://" in log_path else Path(log_path)
-
-
-def test_darts_search_reports_epochs_one_final_dict_and_saves_the_cells(tmp_path, nni_home):
-    _, env = nni_home
+def test_darts_search_reports_epochs_one_final_dict_and_saves_the_cells(tmp_path, nni_experiment):
     config = tmp_path / "darts.yml"
     config.write_text(CONFIG)
-    port = _port_in_our_range()
-    experiment_id = create_experiment(config, port, env=env)
-    try:
-        status = wait_until_finished(port, timeout=600)
-        assert status["status"] == "DONE"
-        jobs = trial_jobs(port)
-        assert len(jobs) == 1 and jobs[0]["status"] == "SUCCEEDED", [job["status"] for job in jobs]
-        assert jobs[0]["parameters"] == {"seed": 0}
+    _, port = nni_experiment(config)
+    status = wait_until_finished(port, timeout=600)
+    assert status["status"] == "DONE"
+    jobs = trial_jobs(port)
+    assert len(jobs) == 1 and jobs[0]["status"] == "SUCCEEDED", [job["status"] for job in jobs]
+    assert jobs[0]["parameters"] == {"seed": 0}
 
-        metrics = _metrics(port)
-        periodical = [float(v) for v in metrics["PERIODICAL"]]
-        assert len(periodical) == SEARCH_EPOCHS and all(0.0 <= v <= 1.0 for v in periodical)
-        assert len(metrics["FINAL"]) == 1
-        final = metrics["FINAL"][0]
-        assert {"default", "val_acc", "test_acc", "params", "flops", "latency_ms", "genotype",
-                "search_val_acc"} <= set(final)
-        assert final["retrained"] is True and final["order"] == 2 and final["params"] > 0 and final["flops"] > 0
-        assert final["default"] == final["val_acc"] >= 0.6  # the retrained derived cells; chance is 0.10
-        assert final["test_acc"] >= 0.6
-        assert final["search_val_acc"] == pytest.approx(periodical[-1])
-        space = model_spaces.build_space("darts", (1, 8, 8), 10, **SPACE_ARGS)
-        assert validate_arch(search_choices(space), final["arch"]) == final["arch"]
-        assert final["genotype"] == str(space.genotype(final["arch"]))
+    metrics = metrics_by_type(port)
+    periodical = [float(v) for v in metrics["PERIODICAL"]]
+    assert len(periodical) == SEARCH_EPOCHS and all(0.0 <= v <= 1.0 for v in periodical)
+    assert len(metrics["FINAL"]) == 1
+    final = metrics["FINAL"][0]
+    assert {"default", "val_acc", "test_acc", "params", "flops", "latency_ms", "genotype",
+            "search_val_acc"} <= set(final)
+    assert final["retrained"] is True and final["order"] == 2 and final["params"] > 0 and final["flops"] > 0
+    assert final["default"] == final["val_acc"] >= 0.6  # the retrained derived cells; chance is 0.10
+    assert final["test_acc"] >= 0.6
+    assert final["search_val_acc"] == pytest.approx(periodical[-1])
+    space = model_spaces.build_space("darts", (1, 8, 8), 10, **SPACE_ARGS)
+    assert validate_arch(search_choices(space), final["arch"]) == final["arch"]
+    assert final["genotype"] == str(space.genotype(final["arch"]))
 
-        trial_dir = _trial_dir(jobs[0]["logPath"])
-        for name in ("model.pt", "arch.json", "metrics.json", "alphas.json"):
-            assert (trial_dir / name).is_file(), name
-        assert (trial_dir / "genotype.txt").read_text().strip() == final["genotype"]
-        assert (trial_dir / "cells.png").read_bytes()[:4] == b"\x89PNG"
-        history = [json.loads(line) for line in (trial_dir / "search_history.jsonl").read_text().splitlines()]
-        assert [record["epoch"] for record in history] == list(range(SEARCH_EPOCHS))
-        assert [record["val_acc"] for record in history] == pytest.approx(periodical)
-        assert all({"genotype", "arch", "alpha_softmax"} <= set(record) for record in history)
-        assert history[-1]["genotype"] == final["genotype"]
-    finally:
-        stop_experiment(experiment_id, env=env)
+    trial_dir = trial_folder(jobs[0]["logPath"])
+    for name in ("model.pt", "arch.json", "metrics.json", "alphas.json"):
+        assert (trial_dir / name).is_file(), name
+    assert (trial_dir / "genotype.txt").read_text().strip() == final["genotype"]
+    assert (trial_dir / "cells.png").read_bytes()[:4] == b"\x89PNG"
+    history = [json.loads(line) for line in (trial_dir / "search_history.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in history] == list(range(SEARCH_EPOCHS))
+    assert [record["val_acc"] for record in history] == pytest.approx(periodical)
+    assert all({"genotype", "arch", "alpha_softmax"} <= set(record) for record in history)
+    assert history[-1]["genotype"] == final["genotype"]

@@ -5,14 +5,13 @@ intermediate result per search epoch (the sampled children's mean validation acc
 from __future__ import annotations
 
 import json
-import socket
-from pathlib import Path
 
 import pytest
 
 import model_spaces
 from nni_nas.arch import search_choices, validate_arch
-from nni_nas.nnictl import create_experiment, rest_get, stop_experiment, trial_jobs, wait_until_finished
+from nni_nas.nnictl import trial_jobs, wait_until_finished
+from tests.e2e.portal import metrics_by_type, trial_folder
 
 pytestmark = pytest.mark.slow
 
@@ -48,57 +47,31 @@ trainingService:
 """
 
 
-def _port_in_our_range() -> int:
-    # This project's ENAS tests own ports 18200-18299; take a free one.
-    for port in range(18200, 18300):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.skip("no free port in 18200-18299")
-
-
-def _metrics(port: int) -> dict[str, list]:
-    out: dict[str, list] = {"PERIODICAL": [], "FINAL": []}
-    for metric in rest_get(port, "metric-data"):
-        value = json.loads(metric["data"])
-        out[metric["type"]].append(json.loads(value) if isinstance(value, str) else value)
-    return out
-
-
-def test_enas_search_reports_epochs_and_one_final_dict(tmp_path, nni_home):
-    _, env = nni_home
+def test_enas_search_reports_epochs_and_one_final_dict(tmp_path, nni_experiment):
     config = tmp_path / "enas.yml"
     config.write_text(CONFIG)
-    port = _port_in_our_range()
-    experiment_id = create_experiment(config, port, env=env)
-    try:
-        status = wait_until_finished(port, timeout=600)
-        assert status["status"] == "DONE"
-        jobs = trial_jobs(port)
-        assert len(jobs) == 1 and jobs[0]["status"] == "SUCCEEDED", [job["status"] for job in jobs]
-        assert jobs[0]["parameters"] == {"seed": 0}
+    _, port = nni_experiment(config)
+    status = wait_until_finished(port, timeout=600)
+    assert status["status"] == "DONE"
+    jobs = trial_jobs(port)
+    assert len(jobs) == 1 and jobs[0]["status"] == "SUCCEEDED", [job["status"] for job in jobs]
+    assert jobs[0]["parameters"] == {"seed": 0}
 
-        metrics = _metrics(port)
-        periodical = metrics["PERIODICAL"]
-        assert len(periodical) == SEARCH_EPOCHS and all(0.0 <= float(v) <= 1.0 for v in periodical)
-        assert len(metrics["FINAL"]) == 1
-        final = metrics["FINAL"][0]
-        assert {"default", "params", "flops", "latency_ms", "arch", "search_val_acc"} <= set(final)
-        assert final["retrained"] is True and final["params"] > 0 and final["flops"] > 0
-        assert final["default"] > 0.5  # the retrained child; chance is 0.10
-        space = model_spaces.build_space("enas_macro", (1, 8, 8), 10, **SPACE_ARGS)
-        assert validate_arch(search_choices(space), final["arch"]) == final["arch"]
+    metrics = metrics_by_type(port)
+    periodical = metrics["PERIODICAL"]
+    assert len(periodical) == SEARCH_EPOCHS and all(0.0 <= float(v) <= 1.0 for v in periodical)
+    assert len(metrics["FINAL"]) == 1
+    final = metrics["FINAL"][0]
+    assert {"default", "params", "flops", "latency_ms", "arch", "search_val_acc"} <= set(final)
+    assert final["retrained"] is True and final["params"] > 0 and final["flops"] > 0
+    assert final["default"] > 0.5  # the retrained child; chance is 0.10
+    space = model_spaces.build_space("enas_macro", (1, 8, 8), 10, **SPACE_ARGS)
+    assert validate_arch(search_choices(space), final["arch"]) == final["arch"]
 
-        log_path = jobs[0]["logPath"]
-        trial_dir = Path(log_path.split("://")[-1].split(":", 1)[-1]) if "://" in log_path else Path(log_path)
-        for name in ("model.pt", "arch.json", "controller.pt", "metrics.json"):
-            assert (trial_dir / name).is_file(), name
-        history = [json.loads(line) for line in (trial_dir / "search_history.jsonl").read_text().splitlines()]
-        assert len(history) == SEARCH_EPOCHS
-        assert all({"mean_reward", "baseline", "entropy"} <= set(record) for record in history)
-        assert json.loads((trial_dir / "arch.json").read_text()) == final["arch"]
-    finally:
-        stop_experiment(experiment_id, env=env)
+    trial_dir = trial_folder(jobs[0]["logPath"])
+    for name in ("model.pt", "arch.json", "controller.pt", "metrics.json"):
+        assert (trial_dir / name).is_file(), name
+    history = [json.loads(line) for line in (trial_dir / "search_history.jsonl").read_text().splitlines()]
+    assert len(history) == SEARCH_EPOCHS
+    assert all({"mean_reward", "baseline", "entropy"} <= set(record) for record in history)
+    assert json.loads((trial_dir / "arch.json").read_text()) == final["arch"]

@@ -5,7 +5,6 @@ the trained network's logits within 1e-5 and exactly its test accuracy on digits
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 import torch
 
 from nni_nas.data import load_data
-from nni_nas.nnictl import create_experiment, nni_env, stop_experiment, wait_until_finished
+from nni_nas.nnictl import create_experiment, free_port, nni_env, stop_experiment, wait_until_finished
 from tests.nni_nas.test_export import TOLERANCE, max_diff, rebuild_trained, run_without_nni
 
 pytestmark = pytest.mark.slow
@@ -94,23 +93,11 @@ trainingService:
 """
 
 
-def _free_port() -> int:
-    # This test file owns ports 18400-18499.
-    for port in range(18400, 18500):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.skip("no free port in 18400-18499")
-
-
 def _search(tmp_path_factory, name: str, config: str):
     home = tmp_path_factory.mktemp(name)
     (home / "search.yml").write_text(config)
     env = nni_env({"HOME": str(home)})
-    port = _free_port()
+    port = free_port()
     experiment_id = create_experiment(home / "search.yml", port, env=env)
     try:
         status = wait_until_finished(port, timeout=900)

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nni_nas.nnictl import rest_get, trial_jobs, wait_until_finished
+from nni_nas.nnictl import trial_jobs, wait_until_finished
+from tests.e2e.portal import metrics_by_trial, trial_folder
 
 pytestmark = pytest.mark.slow
 
@@ -46,15 +47,6 @@ trainingService:
     return path
 
 
-def metrics_by_trial(port: int) -> dict[str, dict[str, list]]:
-    out: dict[str, dict[str, list]] = {}
-    for metric in rest_get(port, "metric-data"):
-        value = json.loads(metric["data"])
-        value = json.loads(value) if isinstance(value, str) else value
-        out.setdefault(metric["trialJobId"], {"PERIODICAL": [], "FINAL": []})[metric["type"]].append(value)
-    return out
-
-
 def test_evolution_search_reports_to_the_portal_and_resumes(tmp_path, nni_experiment, nni_home):
     _, env = nni_home
     config = write_config(tmp_path, "evo.yml", "className: strategies.evolution.RegularizedEvolutionTuner\n"
@@ -80,8 +72,7 @@ def test_evolution_search_reports_to_the_portal_and_resumes(tmp_path, nni_experi
     assert len(keys) == 4
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/oview", timeout=10) as page:  # the portal itself
         assert page.status == 200 and b"<html" in page.read().lower()
-    trial_dir = Path(jobs[0]["logPath"].split("://")[-1].split(":", 1)[-1]) if "://" in jobs[0]["logPath"] \
-        else Path(jobs[0]["logPath"])
+    trial_dir = trial_folder(jobs[0]["logPath"])
     assert (trial_dir / "model.pt").is_file() and (trial_dir / "arch.json").is_file()
 
     # nnictl resume: the tuner imports the finished trials and continues, it does not restart
