@@ -33,8 +33,9 @@ class TrialRecord:
     def arch(self) -> dict[str, Any]:
         """The architecture the trial trained: its saved ``arch.json`` when present, else NNI's parameters.
 
-        The trial's own file is preferred: with several concurrent trials NNI's trial list has been seen to
-        pair a trial with another trial's parameters (the tuner's own bookkeeping, by parameter id, is right).
+        The trial's own file is preferred: NNI 3.0 hands parameters to whichever concurrent trial asks first
+        (microsoft/nni#5726), so in experiments run before nni-nas corrected that at trial start
+        (:func:`nni_nas.reporting.next_parameters`) a trial may have trained another trial's parameters.
         """
         path = self.trial_dir / "arch.json" if self.trial_dir else None
         if path is not None and path.is_file():

@@ -73,7 +73,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run one trial; return its final result dict."""
     import dataclasses
 
-    import nni
     import pytorch_lightning as pl
     import torch
 
@@ -81,7 +80,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from nni_nas import arch as arch_utils
     from nni_nas.config import load_settings
     from nni_nas.data import load_data
-    from nni_nas.reporting import report_final
+    from nni_nas.reporting import next_parameters, report_final
     from nni_nas.training import save_trial_files, train_and_evaluate
     from strategies import resolve_class_path
 
@@ -90,7 +89,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         settings.train = dataclasses.replace(settings.train, epochs=args.epochs)
     out_dir = output_dir(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    params = nni.get_next_parameter() if under_nni() else None
+    params = next_parameters() if under_nni() else None
     if settings.train.threads:
         torch.set_num_threads(settings.train.threads)
     pl.seed_everything(settings.train.seed, workers=True, verbose=False)
