@@ -69,6 +69,12 @@ def get_space_class(name: str) -> type:
 def build_space(name: str, input_shape: tuple[int, int, int], num_classes: int, **space_args: Any):
     """A fresh instance of the space ``name`` for inputs of ``input_shape`` and ``num_classes`` classes."""
     cls = get_space_class(name)
+    rank = getattr(cls, "input_rank", 3)  # image spaces take (C, H, W); text spaces set 1: (max_len,)
+    if len(input_shape) != rank:
+        wanted = "images, input_shape (C, H, W)" if rank == 3 else "byte-encoded texts, input_shape (max_len,)"
+        raise ValueError(f"space {name!r} takes {wanted}, but the data gives input_shape {tuple(input_shape)}: "
+                         "pair image spaces with image data (digits, cifar10, npz) and text_cnn with text data "
+                         "(pydocs, text_csv)")
     try:
         return cls(input_shape=tuple(input_shape), num_classes=num_classes, **space_args)
     except TypeError as err:

@@ -1,4 +1,5 @@
-"""Data sets by name: ``digits`` (embedded, the default), ``cifar10`` (local folder) and ``npz`` (your arrays).
+"""Data sets by name: ``digits`` (embedded, the default), ``cifar10`` (local folder) and ``npz`` (your arrays);
+texts (``pydocs`` embedded, ``text_csv`` your file) are in :mod:`nni_nas.text_data`.
 
 Every loader returns a :class:`DataBundle` with train / validation / test splits as torch datasets.
 The dataset classes are ``nni.trace``-d so NNI's own evaluators can serialise them by their arguments
@@ -42,16 +43,16 @@ class DataBundle:
     train: Dataset
     val: Dataset
     test: Dataset
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]  # (C, H, W) for images, (max_len,) for byte-encoded texts
     num_classes: int
 
 
 _REGISTRY: dict[str, Callable[..., DataBundle]] = {}
 # name -> fn(**data_args) -> (input_shape, num_classes) without loading the data (tuners and checks use it)
-_INFO: dict[str, Callable[..., tuple[tuple[int, int, int], int]]] = {}
+_INFO: dict[str, Callable[..., tuple[tuple[int, ...], int]]] = {}
 
 
-def register_data(name: str, info: Callable[..., tuple[tuple[int, int, int], int]]):
+def register_data(name: str, info: Callable[..., tuple[tuple[int, ...], int]]):
     """Decorator: make a loader ``fn(**data_args) -> DataBundle`` available under ``name``.
 
     ``info(**data_args)`` returns ``(input_shape, num_classes)`` cheaply and raises
@@ -66,7 +67,7 @@ def register_data(name: str, info: Callable[..., tuple[tuple[int, int, int], int
     return decorator
 
 
-def data_info(name: str, **data_args: Any) -> tuple[tuple[int, int, int], int]:
+def data_info(name: str, **data_args: Any) -> tuple[tuple[int, ...], int]:
     """``(input_shape, num_classes)`` of a data set without loading it; checks that its files exist."""
     get_loader(name)
     return _INFO[name](**data_args)
@@ -253,3 +254,7 @@ def load_npz(path: str, val_fraction: float = 0.2, test_fraction: float = 0.2, s
     input_shape, num_classes = _npz_info(path)
     make = lambda split: NpzDataset(path, split, val_fraction, test_fraction, split_seed)  # noqa: E731
     return DataBundle("npz", make("train"), make("val"), make("test"), input_shape, num_classes)
+
+
+# Text data sets register themselves on import (their module needs DataBundle and register_data from here).
+from nni_nas import text_data  # noqa: E402, F401

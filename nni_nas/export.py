@@ -247,9 +247,18 @@ def _source_docstring(loaded, rank: int | None) -> str:
     arch = json.dumps(loaded.arch, separators=(", ", ": "))
     return (f"Space `{loaded.space}`, trial {loaded.trial.trial_id} ({where} NNI experiment {loaded.experiment_id}),"
             f"\nexported by nni-nas as plain PyTorch: runs with torch alone.\n\nArchitecture: {arch}\n"
-            f"Input: float tensor (batch, {', '.join(str(s) for s in loaded.input_shape)}); output: "
+            f"Input: {_input_kind(loaded)} tensor (batch, {', '.join(str(s) for s in loaded.input_shape)}); output: "
             f"{loaded.num_classes} logits.\n\nUsage::\n\n    import torch\n    from model import Network\n"
             '    model = Network().eval(); model.load_state_dict(torch.load("weights.pt", weights_only=True))')
+
+
+def _is_text(loaded) -> bool:
+    """Byte-encoded text networks have one input dimension (``max_len``)."""
+    return len(loaded.input_shape) == 1
+
+
+def _input_kind(loaded) -> str:
+    return "int64 token" if _is_text(loaded) else "float"
 
 
 def _readme(loaded, rank: int | None, formats: tuple[str, ...]) -> str:
@@ -271,10 +280,17 @@ def _readme(loaded, rank: int | None, formats: tuple[str, ...]) -> str:
         f"{format_count(final.get('flops'))} FLOPs, {format_number(final.get('latency_ms'), 3)} ms per sample on "
         "one CPU thread.",
         "",
-        f"Input: float tensor `(batch, {shape})`, prepared like the `{loaded.data}` data set of nni-nas; "
-        f"output: `(batch, {loaded.num_classes})` logits. Everything here runs with torch alone (no `nni`).",
+        f"Input: {_input_kind(loaded)} tensor `(batch, {shape})`, prepared like the `{loaded.data}` data set of "
+        f"nni-nas; output: `(batch, {loaded.num_classes})` logits. Everything here runs with torch alone (no `nni`).",
         "",
     ]
+    if _is_text(loaded):
+        max_len = loaded.input_shape[0]
+        lines += ["A text is its UTF-8 bytes, each plus 1, cut or padded with 0 to "
+                  f"{max_len} (`nni_nas.text_data.encode`):", "", "```python",
+                  f"def encode(text, max_len={max_len}):",
+                  '    data = [b + 1 for b in text.encode("utf-8")[:max_len]]',
+                  "    return torch.tensor([data + [0] * (max_len - len(data))])", "```", ""]
     if loaded.weights_missing is None and {"source", "weights"} <= set(formats):
         lines += ["```python", "import torch", "from model import Network",
                   'model = Network().eval(); model.load_state_dict(torch.load("weights.pt", weights_only=True))',

@@ -15,13 +15,22 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def example_input(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 1) -> torch.Tensor:
+    """An input batch for ``model``: the space's own ``example_input`` when it has one (text networks take
+    ``int64`` token ids), else zeros of ``input_shape``."""
+    own = getattr(model, "example_input", None)
+    if callable(own):
+        return own(batch_size)
+    return torch.zeros(batch_size, *input_shape)
+
+
 def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """FLOPs of one forward pass on a single sample, by ``torch.utils.flop_counter`` (a multiply-add counts 2)."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(torch.zeros(1, *input_shape))
+            model(example_input(model, input_shape))
     finally:
         model.train(was_training)
     return int(counter.get_total_flops())
@@ -36,7 +45,7 @@ def latency_ms(model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, w
     model.eval()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    x = torch.zeros(1, *input_shape)
+    x = example_input(model, input_shape)
     times = []
     try:
         with torch.inference_mode():
