@@ -69,13 +69,13 @@ def make_experiment(root: Path, experiment_id: str, trials: list[FakeTrial], arg
                  (json.dumps(config), experiment_id, clock, str(directory / "log"), len(trials)))
     for sequence, trial in enumerate(trials):
         folder = directory / "environments" / "local-env" / "trials" / trial.trial_id
-        save_trial_files(folder, arch=trial.arch, settings=settings, input_shape=input_shape)
+        save_trial_files(folder, arch=trial.arch, settings=settings, input_shape=input_shape, num_classes=num_classes)
         if trial.save_weights:
             torch.manual_seed(sequence)
             factory = lambda: model_spaces.build_space(args["space"], input_shape, num_classes,  # noqa: E731
                                                        **args.get("space_args", {}))
-            example = torch.randn(4, *input_shape, generator=torch.Generator().manual_seed(sequence))
-            model = randomise(freeze(factory, trial.arch), sequence, example)
+            model = freeze(factory, trial.arch)
+            model = randomise(model, sequence, example_batch(model, input_shape, 4, seed=sequence))
             save_trial_files(folder, model=model)
         if trial.final is not None:
             save_trial_files(folder, result=trial.final)
@@ -101,6 +101,14 @@ def make_experiment(root: Path, experiment_id: str, trials: list[FakeTrial], arg
     conn.commit()
     conn.close()
     return directory
+
+
+def example_batch(model: torch.nn.Module, input_shape, size: int, seed: int) -> torch.Tensor:
+    """Seeded inputs for ``model``: its space's ``example_input`` (text spaces take int64 tokens), else normal
+    noise of ``input_shape``."""
+    torch.manual_seed(seed)
+    own = getattr(model, "example_input", None)
+    return own(size) if callable(own) else torch.randn(size, *input_shape)
 
 
 def randomise(model: torch.nn.Module, seed: int, example: torch.Tensor | None = None) -> torch.nn.Module:

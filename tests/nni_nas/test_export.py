@@ -22,7 +22,7 @@ from nni_nas.arch import freeze, search_choices
 from nni_nas.codegen import generate_source
 from nni_nas.export import export_trials
 from nni_nas.export_formats import import_source, write_onnx, write_torchscript, write_weights
-from tests.nni_nas.nni_records import FakeTrial, class_args, make_experiment, random_arch, randomise
+from tests.nni_nas.nni_records import FakeTrial, class_args, example_batch, make_experiment, random_arch, randomise
 
 LOADER = Path(__file__).with_name("load_exported.py")
 TOLERANCE = 1e-5
@@ -88,7 +88,7 @@ def check_space_export(space: str, space_args: dict, input_shape, num_classes: i
     assert imported == {"__future__", "torch"}
     trial_dir = tmp_path / "nni" / "spaceexp" / "environments" / "local-env" / "trials" / "t1"
     reference_model = rebuild_trained(trial_dir, space, space_args, input_shape, num_classes)
-    batch = torch.randn(5, *input_shape, generator=torch.Generator().manual_seed(1))
+    batch = example_batch(reference_model, input_shape, 5, seed=1)
     with torch.no_grad():
         reference = reference_model(batch)
     outputs = run_without_nni(tmp_path, {"batch": batch}, [result.folder])[result.folder]
