@@ -284,17 +284,18 @@ def _readme(loaded, rank: int | None, formats: tuple[str, ...]) -> str:
         f"nni-nas; output: `(batch, {loaded.num_classes})` logits. Everything here runs with torch alone (no `nni`).",
         "",
     ]
+    if loaded.weights_missing is None and {"source", "weights"} <= set(formats):
+        lines += ["```python", "import torch", "from model import Network",
+                  'model = Network().eval(); model.load_state_dict(torch.load("weights.pt", weights_only=True))',
+                  "```", ""]
     if _is_text(loaded):
         max_len = loaded.input_shape[0]
         lines += ["A text is its UTF-8 bytes, each plus 1, cut or padded with 0 to "
                   f"{max_len} (`nni_nas.text_data.encode`):", "", "```python",
                   f"def encode(text, max_len={max_len}):",
                   '    data = [b + 1 for b in text.encode("utf-8")[:max_len]]',
-                  "    return torch.tensor([data + [0] * (max_len - len(data))])", "```", ""]
-    if loaded.weights_missing is None and {"source", "weights"} <= set(formats):
-        lines += ["```python", "import torch", "from model import Network",
-                  'model = Network().eval(); model.load_state_dict(torch.load("weights.pt", weights_only=True))',
-                  "```", ""]
+                  "    return torch.tensor([data + [0] * (max_len - len(data))])",
+                  "", 'logits = model(encode("Return the number of seconds since the epoch."))', "```", ""]
     files = {
         SOURCE_FILE: "plain-PyTorch source; `Network()` builds the network with this architecture",
         WEIGHTS_FILE: "trained state_dict (`torch.load(..., weights_only=True)`)",
