@@ -50,13 +50,17 @@ def _candidate_ops(width: Any) -> dict[str, nn.Module]:
 
 
 class SearchLayer(nn.Module):
-    """One searched layer: chosen op, batch norm, chosen activation."""
+    """One searched layer: chosen op (label ``op{index}``), batch norm, chosen activation (label ``activation``).
 
-    def __init__(self, index: int, width: Any, ops: tuple[str, ...], activations: tuple[str, ...]):
+    ``candidates`` are every op of the space by name, ``ops`` the ones searched; ``norm`` the batch norm (2-d
+    for images, 1-d over time for texts).
+    """
+
+    def __init__(self, index: int, candidates: dict[str, nn.Module], ops: tuple[str, ...], norm: nn.Module,
+                 activations: tuple[str, ...]):
         super().__init__()
-        candidates = _candidate_ops(width)
         self.op = LayerChoice({name: candidates[name] for name in ops}, label=f"op{index}")
-        self.bn = MutableBatchNorm2d(width)
+        self.bn = norm
         # The same label in every layer makes this one shared decision.
         self.act = LayerChoice({name: ACTIVATIONS[name]() for name in activations}, label="activation")
 
@@ -64,8 +68,26 @@ class SearchLayer(nn.Module):
         return self.act(self.bn(self.op(x)))
 
 
+def check_names(ops: tuple[str, ...], known_ops: tuple[str, ...], activations: tuple[str, ...]) -> None:
+    """A ``ValueError`` naming every op or activation a space does not have."""
+    unknown = [op for op in ops if op not in known_ops] + [a for a in activations if a not in ACTIVATIONS]
+    if unknown:
+        raise ValueError(f"unknown ops/activations {unknown}; choose from {known_ops} and {tuple(ACTIVATIONS)}")
+
+
+class RepeatedLayersSpace(ModelSpace):
+    """A space whose searched layers ``op0`` .. ``op{max_depth-1}`` run up to the ``depth`` choice."""
+
+    max_depth: int
+
+    def inactive_labels(self, arch: dict[str, Any]) -> list[str]:
+        """Labels of layers beyond ``depth``: they are not in the network, so their values do not matter
+        and two dicts that differ only there are the same model (tuners must not train it twice)."""
+        return [f"op{index}" for index in range(arch.get("depth", self.max_depth), self.max_depth)]
+
+
 @register_space("digits_cnn")
-class DigitsCNN(ModelSpace):
+class DigitsCNN(RepeatedLayersSpace):
     """Small CNN space: global width and activation, searched depth, per-layer op, a long skip.
 
     Parameters
@@ -96,9 +118,7 @@ class DigitsCNN(ModelSpace):
         activations: tuple[str, ...] = ("relu", "silu", "gelu"),
     ):
         super().__init__()
-        unknown = [op for op in ops if op not in OPS] + [a for a in activations if a not in ACTIVATIONS]
-        if unknown:
-            raise ValueError(f"unknown ops/activations {unknown}; choose from {OPS} and {tuple(ACTIVATIONS)}")
+        check_names(tuple(ops), OPS, tuple(activations))
         channels, height, _ = input_shape
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
@@ -110,7 +130,8 @@ class DigitsCNN(ModelSpace):
         stem += [nn.MaxPool2d(2) for _ in range(reductions)]
         self.stem = nn.Sequential(*stem)
         self.layers = Repeat(
-            lambda index: SearchLayer(index, width, tuple(ops), tuple(activations)),
+            lambda index: SearchLayer(index, _candidate_ops(width), tuple(ops), MutableBatchNorm2d(width),
+                                      tuple(activations)),
             (min_depth, max_depth),
             label="depth",
         )

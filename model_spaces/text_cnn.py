@@ -24,7 +24,6 @@ import torch
 from nni.nas.nn.pytorch import (
     InputChoice,
     LayerChoice,
-    ModelSpace,
     MutableBatchNorm1d,
     MutableConv1d,
     MutableLinear,
@@ -33,10 +32,10 @@ from nni.nas.nn.pytorch import (
 from torch import nn
 
 from model_spaces import register_space
+from model_spaces.digits_cnn import RepeatedLayersSpace, SearchLayer, check_names
 
 VOCAB_SIZE = 257  # as nni_nas.text_data: 256 byte values + padding (0)
 OPS = ("conv3", "conv5", "conv7", "dilconv3", "sepconv5", "maxpool3", "avgpool3", "identity")
-ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU}
 
 
 def _candidate_ops(width: Any) -> dict[str, nn.Module]:
@@ -56,20 +55,6 @@ def _candidate_ops(width: Any) -> dict[str, nn.Module]:
     }
 
 
-class TextLayer(nn.Module):
-    """One searched layer over time: chosen op, batch norm, chosen activation."""
-
-    def __init__(self, index: int, width: Any, ops: tuple[str, ...], activations: tuple[str, ...]):
-        super().__init__()
-        candidates = _candidate_ops(width)
-        self.op = LayerChoice({name: candidates[name] for name in ops}, label=f"op{index}")
-        self.bn = MutableBatchNorm1d(width)
-        self.act = LayerChoice({name: ACTIVATIONS[name]() for name in activations}, label="activation")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(self.op(x)))
-
-
 class GlobalMaxPool(nn.Module):
     """Max over time: ``(N, C, L) -> (N, C)``."""
 
@@ -85,7 +70,7 @@ class GlobalAvgPool(nn.Module):
 
 
 @register_space("text_cnn")
-class TextCNN(ModelSpace):
+class TextCNN(RepeatedLayersSpace):
     """Character-level CNN space: global width and activation, searched depth, per-layer op, skip, pooling.
 
     Parameters
@@ -124,9 +109,7 @@ class TextCNN(ModelSpace):
         max_steps: int = 64,
     ):
         super().__init__()
-        unknown = [op for op in ops if op not in OPS] + [a for a in activations if a not in ACTIVATIONS]
-        if unknown:
-            raise ValueError(f"unknown ops/activations {unknown}; choose from {OPS} and {tuple(ACTIVATIONS)}")
+        check_names(tuple(ops), OPS, tuple(activations))
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
         self.max_depth = max_depth
@@ -139,7 +122,8 @@ class TextCNN(ModelSpace):
         stem += [nn.MaxPool1d(2) for _ in range(reductions)]
         self.stem = nn.Sequential(*stem)
         self.layers = Repeat(
-            lambda index: TextLayer(index, width, tuple(ops), tuple(activations)),
+            lambda index: SearchLayer(index, _candidate_ops(width), tuple(ops), MutableBatchNorm1d(width),
+                                      tuple(activations)),
             (min_depth, max_depth),
             label="depth",
         )
@@ -155,7 +139,3 @@ class TextCNN(ModelSpace):
     def example_input(self, batch_size: int = 1) -> torch.Tensor:
         """Token ids for cost metrics and export (random bytes; the network takes ``int64`` tokens)."""
         return torch.randint(1, VOCAB_SIZE, (batch_size, *self.input_shape))
-
-    def inactive_labels(self, arch: dict[str, Any]) -> list[str]:
-        """Labels of layers beyond ``depth`` (not in the network: their values do not matter)."""
-        return [f"op{index}" for index in range(arch.get("depth", self.max_depth), self.max_depth)]

@@ -8,7 +8,8 @@ import json
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="space name (omit to list every space)")
-    parser.add_argument("--data", default="digits", help="data set whose input shape and classes to use")
+    parser.add_argument("--data", help="data set whose input shape and classes to use (default: digits for image "
+                                       "spaces, pydocs for text spaces)")
     parser.add_argument("--space-args", default="{}", help="space arguments as JSON, e.g. '{\"max_depth\": 3}'")
     parser.add_argument("--json", action="store_true", help="print the choices as JSON")
 
@@ -23,7 +24,9 @@ def run(args: argparse.Namespace) -> int:
             doc = (model_spaces.get_space_class(name).__doc__ or "").strip().split("\n")[0]
             print(f"{name:20s} {doc}")
         return 0
-    input_shape, num_classes = data_info(args.data)
+    data = args.data or ("pydocs" if getattr(model_spaces.get_space_class(args.name), "input_rank", 3) == 1
+                         else "digits")
+    input_shape, num_classes = data_info(data)
     space = model_spaces.build_space(args.name, input_shape, num_classes, **json.loads(args.space_args))
     choices = search_choices(space)
     if args.json:

@@ -84,3 +84,12 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
         assert "Traceback" not in proc.stderr, proc.stderr
         assert ("unknown space" in proc.stderr), (verb, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("space", model_spaces.space_names())
+def test_space_verb_prints_every_space_with_data_of_its_kind(space, capsys):
+    from nni_nas import cli
+
+    assert cli.main(["space", space]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"space {space} for input ") and "architectures" in out.splitlines()[-1]
