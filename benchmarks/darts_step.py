@@ -108,7 +108,7 @@ def _reset_peak_rss() -> bool:
 
 def run_variant(args) -> dict:
     """One variant in this process: its per-epoch step times and its peak memory during training."""
-    from strategies.darts import search_loaders
+    from strategies.darts.search import search_loaders
 
     torch.set_num_threads(args.threads)
     pl.seed_everything(0, verbose=False)
@@ -118,7 +118,7 @@ def run_variant(args) -> dict:
     if args.variant == "nni":
         from nni.nas.strategy import DARTS
 
-        from nni_nas.lightning_modules import ImageClassifier
+        from nni_nas.evaluation.classifier import ImageClassifier
 
         strategy = DARTS(gradient_clip_val=5.0, arc_learning_rate=3e-4)
         supernet = strategy.mutate_model(_space(args, bundle))
@@ -128,11 +128,12 @@ def run_variant(args) -> dict:
         module.set_model(supernet)
         loaders = {"train": weights_loader, "val": arch_loader}
     else:
-        from strategies.darts_search import DartsSearchModule, SearchHyperParameters
-        from strategies.darts_supernet import DartsSupernet
+        from strategies.darts.search import DartsSearchModule
+        from strategies.darts.settings import DartsSettings
+        from strategies.darts.supernet import DartsSupernet
 
         supernet = DartsSupernet(_space(args, bundle))
-        hp = SearchHyperParameters(order=1 if args.variant == "first" else 2)
+        hp = DartsSettings(order=1 if args.variant == "first" else 2)
         module = DartsSearchModule(supernet, bundle.num_classes, hp, epochs)
         loaders = {"weights": weights_loader, "arch": arch_loader}
     timer = StepTimer()

@@ -62,10 +62,10 @@ class PhaseTimer(pl.Callback):
 def run_enas(bundle, epochs: int, controller_steps: int, controller_batch: int, out: Path) -> list[dict]:
     import model_spaces
     from nni_nas.config import TrainSettings
-    from nni_nas.training import loaders, make_trainer
-    from strategies.enas_controller import EnasController
-    from strategies.enas_search import EnasSearch, EnasSettings, PhasedEpoch
-    from strategies.enas_supernet import SharedWeightSupernet
+    from nni_nas.evaluation.training import loaders, make_trainer
+    from strategies.enas.controller import EnasController
+    from strategies.enas.search import EnasSearch, EnasSettings, PhasedEpoch
+    from strategies.enas.supernet import SharedWeightSupernet
 
     pl.seed_everything(0, verbose=False)
     train = TrainSettings(epochs=epochs, batch_size=64, lr=0.05, weight_decay=3e-4)
@@ -87,17 +87,17 @@ def run_enas(bundle, epochs: int, controller_steps: int, controller_batch: int, 
 def run_darts_first_order(bundle, epochs: int, out: Path) -> list[dict]:
     import model_spaces
     from nni_nas.config import TrainSettings
-    from nni_nas.training import make_trainer
-    from strategies.darts import search_loaders
-    from strategies.darts_search import DartsSearchModule, SearchHyperParameters
-    from strategies.darts_supernet import DartsSupernet
+    from nni_nas.evaluation.training import make_trainer
+    from strategies.darts.search import DartsSearchModule, search_loaders
+    from strategies.darts.settings import DartsSettings
+    from strategies.darts.supernet import DartsSupernet
 
     pl.seed_everything(0, verbose=False)
     train = TrainSettings(epochs=epochs, batch_size=64)
     space = model_spaces.build_space("darts", bundle.input_shape, bundle.num_classes, width=WIDTH, num_cells=5,
                                      num_nodes=NODES, stem_multiplier=STEM, affine=False, auxiliary=False)
     supernet = DartsSupernet(space)
-    module = DartsSearchModule(supernet, bundle.num_classes, SearchHyperParameters(order=1, arch_lr=3e-3), epochs)
+    module = DartsSearchModule(supernet, bundle.num_classes, DartsSettings(order=1, arch_lr=3e-3), epochs)
     timer = PhaseTimer()
     weights, arch, val = search_loaders(bundle, 64, 0.5, seed=0)
     trainer = make_trainer(train, out / "darts", [timer], epochs=epochs, progress_bar=False)

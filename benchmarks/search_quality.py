@@ -10,7 +10,7 @@ best-so-far curve (PNG). The last line printed is one JSON object keyed by strat
     python benchmarks/search_quality.py --table ../shared/data/benchmarks/nb201_cifar_12epoch.csv \
         --budget 100 --seeds 20
 
-Our tuners are driven through their NNI tuner API (:func:`nni_nas.benchmark_eval.query_search`); NNI's
+Our tuners are driven through their NNI tuner API (:func:`nni_nas.evaluation.tabular.query_search`); NNI's
 strategies through NNI's own engine: a :class:`~nni.nas.execution.SequentialExecutionEngine` limited to
 ``--budget`` models, on our PyTorch space wrapped in a ``RawFormatModelSpace`` whose evaluator reads the table.
 """
@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import nni_nas  # noqa: E402, F401  (filters NNI's import warning)
-from nni_nas.benchmark_eval import (  # noqa: E402
+from nni_nas.evaluation.tabular import (  # noqa: E402
     BenchmarkQuery,
     EvaluatorSettings,
     QueryRecord,

@@ -2,7 +2,7 @@
 own ``NasExperiment`` multi-trial route on the same space, and against training the same number of
 architectures in one process.
 
-Every route trains with the same function (``nni_nas.training.train_and_evaluate``) and records the seconds
+Every route trains with the same function (``nni_nas.evaluation.training.train_and_evaluate``) and records the seconds
 spent in ``Trainer.fit`` (``train_seconds``). Overhead per trial = wall time / trials - mean train_seconds:
 process start, imports, data loading, NNI's bookkeeping, testing and cost metrics.
 
@@ -37,7 +37,7 @@ def nni_evaluate(model, epochs: int) -> None:
 
     from nni_nas.config import TrainSettings
     from nni_nas.data import load_data
-    from nni_nas.training import train_and_evaluate
+    from nni_nas.evaluation.training import train_and_evaluate
 
     out = Path(os.environ.get("NNI_OUTPUT_DIR", tempfile.mkdtemp()))
     result, _ = train_and_evaluate(model, load_data("digits"), TrainSettings(epochs=epochs, latency_runs=5), out,
@@ -46,8 +46,8 @@ def nni_evaluate(model, epochs: int) -> None:
 
 
 def run_nnictl(trials: int, epochs: int, worker: bool, workdir: Path) -> dict:
-    from nni_nas.experiments import load_experiment
     from nni_nas.nnictl import create_experiment, free_port, nni_env, stop_experiment, wait_until_finished
+    from nni_nas.results.records import load_experiment
 
     name = f"overhead_{'worker' if worker else 'noworker'}.yml"
     flag = "" if worker else " --no-worker"
@@ -93,8 +93,8 @@ def run_nni_nas_experiment(trials: int, epochs: int, workdir: Path) -> dict:
     from trial_overhead import nni_evaluate as traced_evaluate  # importable by name in NNI's trial processes
 
     import model_spaces
-    from nni_nas.experiments import load_experiment
     from nni_nas.nnictl import free_port
+    from nni_nas.results.records import load_experiment
 
     os.environ["HOME"] = str(workdir / "home_nni")
     space = model_spaces.build_space("digits_cnn", (1, 8, 8), 10, **SPACE_ARGS)
@@ -126,7 +126,7 @@ def run_in_process(archs: list[dict], epochs: int, workdir: Path) -> dict:
     from nni_nas.arch import freeze
     from nni_nas.config import TrainSettings
     from nni_nas.data import load_data
-    from nni_nas.training import train_and_evaluate
+    from nni_nas.evaluation.training import train_and_evaluate
 
     start = time.perf_counter()
     train = []

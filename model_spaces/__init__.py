@@ -1,36 +1,35 @@
-"""Search spaces written with NNI's mutable layers, registered by name.
+"""Search spaces written with NNI's mutable layers, registered by name, and the contract they keep.
 
-Every space is a :class:`nni.nas.nn.pytorch.ModelSpace` subclass whose constructor takes
-``input_shape`` (C, H, W), ``num_classes`` and its own keyword arguments, so a config can say
-``space: digits_cnn`` and ``space_args: {...}`` and a test can parametrise over every entry.
+Every space is a :class:`model_spaces.contract.SearchSpace` (an NNI ``ModelSpace``) whose constructor takes
+``input_shape`` (C, H, W) or (max_len,), ``num_classes`` and its own keyword arguments, so a config can say
+``space: digits_cnn`` and ``space_args: {...}`` and a test can parametrise over every entry. What a space offers
+beyond that (cells, blocks, benchmark keys) it declares by subclassing a capability of :mod:`model_spaces.contract`.
+Layers shared by several spaces are in :mod:`model_spaces.layers`.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
-import warnings
 from collections.abc import Callable
 from typing import Any
 
-# NNI 3.0 probes every torch.nn class when its layers module is imported and warns about new
-# torch classes it does not know (Buffer, LinearCrossEntropyOptions). The warning is harmless.
-warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
+from model_spaces.contract import CellSpace, ProgressiveSpace, SearchSpace, TabularSpace, capabilities
+from nni_nas.errors import ConfigError, UnknownSpaceError
+
+__all__ = ["CellSpace", "ProgressiveSpace", "SearchSpace", "TabularSpace", "build_space", "capabilities",
+           "get_space_class", "register_space", "space_factory", "space_names"]
 
 _REGISTRY: dict[str, type] = {}
-
-
-class UnknownSpaceError(KeyError):
-    """Raised for a space name that is not registered."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; print it plainly
-        return str(self.args[0])
 
 
 def register_space(name: str) -> Callable[[type], type]:
     """Class decorator: make a ModelSpace subclass available under ``name``."""
 
     def decorator(cls: type) -> type:
+        if not issubclass(cls, SearchSpace):
+            raise TypeError(f"space {name!r}: {cls.__name__} must subclass model_spaces.contract.SearchSpace")
         if name in _REGISTRY and _REGISTRY[name] is not cls:
             raise ValueError(f"space name {name!r} is registered twice")
         _REGISTRY[name] = cls
@@ -66,16 +65,23 @@ def get_space_class(name: str) -> type:
         ) from None
 
 
-def build_space(name: str, input_shape: tuple[int, int, int], num_classes: int, **space_args: Any):
+def build_space(name: str, input_shape: tuple[int, ...], num_classes: int, **space_args: Any) -> SearchSpace:
     """A fresh instance of the space ``name`` for inputs of ``input_shape`` and ``num_classes`` classes."""
     cls = get_space_class(name)
-    rank = getattr(cls, "input_rank", 3)  # image spaces take (C, H, W); text spaces set 1: (max_len,)
-    if len(input_shape) != rank:
-        wanted = "images, input_shape (C, H, W)" if rank == 3 else "byte-encoded texts, input_shape (max_len,)"
-        raise ValueError(f"space {name!r} takes {wanted}, but the data gives input_shape {tuple(input_shape)}: "
-                         "pair image spaces with image data (digits, cifar10, npz) and text_cnn with text data "
-                         "(pydocs, text_csv)")
+    if len(input_shape) != cls.input_rank:
+        wanted = ("images, input_shape (C, H, W)" if cls.input_rank == 3
+                  else "byte-encoded texts, input_shape (max_len,)")
+        raise ConfigError(f"space {name!r} takes {wanted}, but the data gives input_shape {tuple(input_shape)}: "
+                          "pair image spaces with image data (digits, cifar10, npz) and text_cnn with text data "
+                          "(pydocs, text_csv)")
     try:
         return cls(input_shape=tuple(input_shape), num_classes=num_classes, **space_args)
     except TypeError as err:
-        raise TypeError(f"space {name!r} rejected space_args {space_args}: {err}") from None
+        raise ConfigError(f"space {name!r} rejected space_args {space_args}: {err}") from None
+
+
+def space_factory(name: str, input_shape: tuple[int, ...], num_classes: int,
+                  **space_args: Any) -> Callable[[], SearchSpace]:
+    """A function that builds a fresh instance of the space at every call (what :func:`nni_nas.arch.freeze`
+    needs: two networks frozen from one instance would share their weights)."""
+    return functools.partial(build_space, name, tuple(input_shape), num_classes, **space_args)

@@ -20,11 +20,13 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import torch
-from nni.nas.nn.pytorch import InputChoice, LayerChoice, ModelSpace
+from nni.nas.nn.pytorch import InputChoice, LayerChoice
 from torch import nn
 
 from model_spaces import register_space
+from model_spaces.contract import CellSpace, SearchSpace
 from model_spaces.darts_ops import NONE, OPS, AuxiliaryHead, FactorizedReduce, ReLUConvBN, drop_path, make_op
+from nni_nas.errors import ConfigError, InvalidArchError
 
 CELL_TYPES = ("normal", "reduce")
 INPUTS_PER_NODE = 2
@@ -110,7 +112,7 @@ class Cell(nn.Module):
 
 
 @register_space("darts")
-class DartsSpace(ModelSpace):
+class DartsSpace(SearchSpace, CellSpace):
     """The DARTS cell space; sized for 8x8 digits on a CPU or for CIFAR-10 at the paper's size.
 
     Paper sizes on CIFAR-10: search ``width=16, num_cells=8``; evaluation ``width=36, num_cells=20,
@@ -148,12 +150,12 @@ class DartsSpace(ModelSpace):
         ops = tuple(ops)
         unknown = [op for op in ops if op not in OPS]
         if unknown or not [op for op in ops if op != NONE]:
-            raise ValueError(f"ops {list(ops)} must be a subset of {OPS} with at least one op besides 'none'")
+            raise ConfigError(f"ops {list(ops)} must be a subset of {OPS} with at least one op besides 'none'")
         if num_cells < 3:
-            raise ValueError(f"num_cells must be at least 3 (normal cells besides the two reduction cells), "
+            raise ConfigError(f"num_cells must be at least 3 (normal cells besides the two reduction cells), "
                              f"got {num_cells}")
         if num_nodes < 1:
-            raise ValueError(f"num_nodes must be at least 1, got {num_nodes}")
+            raise ConfigError(f"num_nodes must be at least 1, got {num_nodes}")
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
         self.num_nodes = num_nodes
@@ -234,8 +236,8 @@ class DartsSpace(ModelSpace):
         arch: dict[str, Any] = {}
         for cell, pairs in (("normal", genotype.normal), ("reduce", genotype.reduce)):
             if len(pairs) != INPUTS_PER_NODE * self.num_nodes:
-                raise ValueError(f"the {cell} cell lists {len(pairs)} edges; this space has {self.num_nodes} nodes "
-                                 f"of {INPUTS_PER_NODE} inputs ({INPUTS_PER_NODE * self.num_nodes} edges)")
+                raise InvalidArchError(f"the {cell} cell lists {len(pairs)} edges; this space has {self.num_nodes} "
+                                       f"nodes of {INPUTS_PER_NODE} inputs ({INPUTS_PER_NODE * self.num_nodes} edges)")
             for position, node in enumerate(self.node_range()):
                 node_pairs = pairs[INPUTS_PER_NODE * position: INPUTS_PER_NODE * (position + 1)]
                 sources = sorted(source for _, source in node_pairs)

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nni_nas.errors import ConfigError
+
 NONE = "none"
 OPS: tuple[str, ...] = (
     "none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
@@ -76,7 +78,7 @@ class FactorizedReduce(nn.Module):
     def __init__(self, c_in: int, c_out: int, affine: bool = True):
         super().__init__()
         if c_out % 2:
-            raise ValueError(f"FactorizedReduce needs an even number of output channels, got {c_out}")
+            raise ConfigError(f"FactorizedReduce needs an even number of output channels, got {c_out}")
         self.relu = nn.ReLU(inplace=False)
         self.conv_even = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
         self.conv_odd = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
@@ -115,7 +117,7 @@ def make_op(name: str, channels: int, stride: int, affine: bool = True) -> nn.Mo
     scale and shift, so the architecture weights alone scale each operation, and batch norm after pooling.
     """
     if name not in _BUILDERS:
-        raise ValueError(f"unknown DARTS operation {name!r}; choose from {OPS}")
+        raise ConfigError(f"unknown DARTS operation {name!r}; choose from {OPS}")
     return _BUILDERS[name](channels, stride, affine)
 
 

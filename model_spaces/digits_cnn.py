@@ -19,8 +19,6 @@ import nni
 import torch
 from nni.nas.nn.pytorch import (
     InputChoice,
-    LayerChoice,
-    ModelSpace,
     MutableBatchNorm2d,
     MutableConv2d,
     MutableLinear,
@@ -29,9 +27,9 @@ from nni.nas.nn.pytorch import (
 from torch import nn
 
 from model_spaces import register_space
+from model_spaces.layers import RepeatedLayersSpace, SearchLayer, check_names
 
 OPS = ("conv3x3", "conv5x5", "sepconv3x3", "maxpool3x3", "avgpool3x3", "identity")
-ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU}
 
 
 def _candidate_ops(width: Any) -> dict[str, nn.Module]:
@@ -47,43 +45,6 @@ def _candidate_ops(width: Any) -> dict[str, nn.Module]:
         "avgpool3x3": nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
         "identity": nn.Identity(),
     }
-
-
-class SearchLayer(nn.Module):
-    """One searched layer: chosen op (label ``op{index}``), batch norm, chosen activation (label ``activation``).
-
-    ``candidates`` are every op of the space by name, ``ops`` the ones searched; ``norm`` the batch norm (2-d
-    for images, 1-d over time for texts).
-    """
-
-    def __init__(self, index: int, candidates: dict[str, nn.Module], ops: tuple[str, ...], norm: nn.Module,
-                 activations: tuple[str, ...]):
-        super().__init__()
-        self.op = LayerChoice({name: candidates[name] for name in ops}, label=f"op{index}")
-        self.bn = norm
-        # The same label in every layer makes this one shared decision.
-        self.act = LayerChoice({name: ACTIVATIONS[name]() for name in activations}, label="activation")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(self.op(x)))
-
-
-def check_names(ops: tuple[str, ...], known_ops: tuple[str, ...], activations: tuple[str, ...]) -> None:
-    """A ``ValueError`` naming every op or activation a space does not have."""
-    unknown = [op for op in ops if op not in known_ops] + [a for a in activations if a not in ACTIVATIONS]
-    if unknown:
-        raise ValueError(f"unknown ops/activations {unknown}; choose from {known_ops} and {tuple(ACTIVATIONS)}")
-
-
-class RepeatedLayersSpace(ModelSpace):
-    """A space whose searched layers ``op0`` .. ``op{max_depth-1}`` run up to the ``depth`` choice."""
-
-    max_depth: int
-
-    def inactive_labels(self, arch: dict[str, Any]) -> list[str]:
-        """Labels of layers beyond ``depth``: they are not in the network, so their values do not matter
-        and two dicts that differ only there are the same model (tuners must not train it twice)."""
-        return [f"op{index}" for index in range(arch.get("depth", self.max_depth), self.max_depth)]
 
 
 @register_space("digits_cnn")
@@ -144,8 +105,3 @@ class DigitsCNN(RepeatedLayersSpace):
         body = self.layers(stem)
         features = self.skip([body, body + stem])
         return self.classifier(torch.flatten(self.pool(features), 1))
-
-    def inactive_labels(self, arch: dict[str, Any]) -> list[str]:
-        """Labels of layers beyond ``depth``: they are not in the network, so their values do not matter
-        and two dicts that differ only there are the same model (tuners must not train it twice)."""
-        return [f"op{index}" for index in range(arch.get("depth", self.max_depth), self.max_depth)]

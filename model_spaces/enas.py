@@ -19,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-from nni.nas.nn.pytorch import InputChoice, LayerChoice, ModelSpace
+from nni.nas.nn.pytorch import InputChoice, LayerChoice
 from torch import nn
 
 from model_spaces import register_space
+from model_spaces.contract import SearchSpace
+from nni_nas.errors import ConfigError
 
 
 # --------------------------------------------------------------------------------------------- operations
@@ -82,7 +84,7 @@ def _check_ops(ops: Sequence[str], known: dict[str, Callable[[int], nn.Module]],
     ops = tuple(ops)
     unknown = [op for op in ops if op not in known]
     if unknown or not ops:
-        raise ValueError(f"{space}: unknown or empty ops {unknown or list(ops)}; choose a subset of {list(known)}")
+        raise ConfigError(f"{space}: unknown or empty ops {unknown or list(ops)}; choose a subset of {list(known)}")
     return ops
 
 
@@ -110,7 +112,7 @@ class MacroLayer(nn.Module):
 
 
 @register_space("enas_macro")
-class EnasMacro(ModelSpace):
+class EnasMacro(SearchSpace):
     """ENAS macro space (Pham et al. 2018, Section 2.3): a whole network, one op and a set of skips per layer.
 
     Parameters
@@ -137,14 +139,14 @@ class EnasMacro(ModelSpace):
         super().__init__()
         ops = _check_ops(ops, MACRO_OPS, "enas_macro")
         if num_layers < 1 or channels < 1:
-            raise ValueError(f"enas_macro: num_layers ({num_layers}) and channels ({channels}) must be positive")
+            raise ConfigError(f"enas_macro: num_layers ({num_layers}) and channels ({channels}) must be positive")
         if pool_after is None:
             pool_after = sorted({max(0, num_layers // 3 - 1), max(0, 2 * num_layers // 3 - 1)} - {num_layers - 1})
         bad = [i for i in pool_after if not 0 <= i < num_layers]
         if bad:
-            raise ValueError(f"enas_macro: pool_after {bad} outside layers 0..{num_layers - 1}")
+            raise ConfigError(f"enas_macro: pool_after {bad} outside layers 0..{num_layers - 1}")
         if 2 ** len(set(pool_after)) > min(input_shape[1:]):
-            raise ValueError(f"enas_macro: {len(set(pool_after))} poolings do not fit {input_shape[1:]} inputs; "
+            raise ConfigError(f"enas_macro: {len(set(pool_after))} poolings do not fit {input_shape[1:]} inputs; "
                              "pass fewer pool_after entries")
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
@@ -181,7 +183,7 @@ class FactorizedReduce(nn.Module):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         if out_channels % 2:
-            raise ValueError(f"enas_micro: channels must be even for the factorized reduction, got {out_channels}")
+            raise ConfigError(f"enas_micro: channels must be even for the factorized reduction, got {out_channels}")
         self.relu = nn.ReLU()
         self.conv_a = nn.Conv2d(in_channels, out_channels // 2, 1, stride=2, bias=False)
         self.conv_b = nn.Conv2d(in_channels, out_channels // 2, 1, stride=2, bias=False)
@@ -264,7 +266,7 @@ class MicroCell(nn.Module):
 
 
 @register_space("enas_micro")
-class EnasMicro(ModelSpace):
+class EnasMicro(SearchSpace):
     """ENAS micro (cell) space (Pham et al. 2018, Section 2.4): one normal and one reduction cell, stacked.
 
     The network is a stem, then three stages of ``cells_per_stage`` normal cells with a reduction cell between
@@ -295,10 +297,10 @@ class EnasMicro(ModelSpace):
         super().__init__()
         ops = _check_ops(ops, MICRO_OPS, "enas_micro")
         if num_nodes < 1 or cells_per_stage < 1 or channels < 2:
-            raise ValueError(f"enas_micro: num_nodes ({num_nodes}) and cells_per_stage ({cells_per_stage}) must be "
+            raise ConfigError(f"enas_micro: num_nodes ({num_nodes}) and cells_per_stage ({cells_per_stage}) must be "
                              f"at least 1 and channels ({channels}) at least 2")
         if min(input_shape[1:]) < 4:
-            raise ValueError(f"enas_micro: inputs of {input_shape[1:]} are too small for two reductions (need 4x4)")
+            raise ConfigError(f"enas_micro: inputs of {input_shape[1:]} are too small for two reductions (need 4x4)")
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
         stem_channels = stem_multiplier * channels

@@ -19,10 +19,12 @@ import itertools
 from typing import Any
 
 import torch
-from nni.nas.nn.pytorch import LayerChoice, ModelSpace
+from nni.nas.nn.pytorch import LayerChoice
 from torch import nn
 
 from model_spaces import register_space
+from model_spaces.contract import ProgressiveSpace, SearchSpace, TabularSpace
+from nni_nas.errors import ConfigError, InvalidArchError
 
 LAYER_OPS = ("identity", "mb_k3_e3", "mb_k5_e6")  # position = the digit in the benchmark key
 STAGES = (2, 3, 3)
@@ -34,10 +36,10 @@ def arch_to_key(arch: dict[str, Any]) -> str:
     """The benchmark's 8-digit key of an ``arch`` dict (``layer0`` is the first digit)."""
     missing = [label for label in LAYER_LABELS if label not in arch]
     if missing:
-        raise ValueError(f"NAS-Bench-Macro arch lacks labels {missing}; it needs {list(LAYER_LABELS)}")
+        raise InvalidArchError(f"NAS-Bench-Macro arch lacks labels {missing}; it needs {list(LAYER_LABELS)}")
     bad = {label: arch[label] for label in LAYER_LABELS if arch[label] not in LAYER_OPS}
     if bad:
-        raise ValueError(f"NAS-Bench-Macro arch has unknown ops {bad}; each layer is one of {list(LAYER_OPS)}")
+        raise InvalidArchError(f"NAS-Bench-Macro arch has unknown ops {bad}; each layer is one of {list(LAYER_OPS)}")
     return "".join(str(LAYER_OPS.index(arch[label])) for label in LAYER_LABELS)
 
 
@@ -45,7 +47,8 @@ def key_to_arch(key: str) -> dict[str, str]:
     """The ``arch`` dict of an 8-digit key (inverse of :func:`arch_to_key`)."""
     key = str(key)
     if len(key) != NUM_LAYERS or any(digit not in "012" for digit in key):
-        raise ValueError(f"{key!r} is not a NAS-Bench-Macro key: it needs {NUM_LAYERS} digits 0/1/2, like '22212220'")
+        raise InvalidArchError(f"{key!r} is not a NAS-Bench-Macro key: it needs {NUM_LAYERS} digits 0/1/2, "
+                               "like '22212220'")
     return {label: LAYER_OPS[int(digit)] for label, digit in zip(LAYER_LABELS, key)}
 
 
@@ -96,7 +99,7 @@ def _layer_candidates(c_in: int, c_out: int, stride: int) -> dict[str, nn.Module
 
 
 @register_space("nas_bench_macro")
-class NasBenchMacro(ModelSpace):
+class NasBenchMacro(SearchSpace, ProgressiveSpace, TabularSpace):
     """The NAS-Bench-Macro search space: 8 layers, each identity or one of two MobileNetV2 blocks.
 
     Parameters
@@ -115,9 +118,9 @@ class NasBenchMacro(ModelSpace):
                  init_channels: int = 32, head_channels: int = 1280):
         super().__init__()
         if init_channels < 1 or head_channels < 1:
-            raise ValueError(f"init_channels and head_channels must be >= 1, got {init_channels}, {head_channels}")
+            raise ConfigError(f"init_channels and head_channels must be >= 1, got {init_channels}, {head_channels}")
         if min(input_shape[1:]) < 8:
-            raise ValueError(f"input {tuple(input_shape)} is too small for three stride-2 stages (need >= 8x8)")
+            raise ConfigError(f"input {tuple(input_shape)} is too small for three stride-2 stages (need >= 8x8)")
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
         self.stem = nn.Sequential(nn.Conv2d(input_shape[0], init_channels, 3, padding=1, bias=False),

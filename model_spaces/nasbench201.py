@@ -19,10 +19,12 @@ import re
 from typing import Any
 
 import torch
-from nni.nas.nn.pytorch import LayerChoice, ModelSpace
+from nni.nas.nn.pytorch import LayerChoice
 from torch import nn
 
 from model_spaces import register_space
+from model_spaces.contract import ProgressiveSpace, SearchSpace, TabularSpace
+from nni_nas.errors import ConfigError, InvalidArchError
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NUM_NODES = 4
@@ -43,10 +45,10 @@ def arch_to_string(arch: dict[str, Any]) -> str:
     """The benchmark's string of an ``arch`` dict, e.g. ``|nor_conv_3x3~0|+|none~0|skip_connect~1|+|...|``."""
     missing = [label for label in EDGE_LABELS if label not in arch]
     if missing:
-        raise ValueError(f"NAS-Bench-201 arch lacks labels {missing}; it needs {list(EDGE_LABELS)}")
+        raise InvalidArchError(f"NAS-Bench-201 arch lacks labels {missing}; it needs {list(EDGE_LABELS)}")
     bad = {label: arch[label] for label in EDGE_LABELS if arch[label] not in OPS}
     if bad:
-        raise ValueError(f"NAS-Bench-201 arch has unknown ops {bad}; each edge takes one of {list(OPS)}")
+        raise InvalidArchError(f"NAS-Bench-201 arch has unknown ops {bad}; each edge takes one of {list(OPS)}")
     blocks = ["|".join(f"{arch[edge_label(i, j)]}~{j}" for j in range(i)) for i in range(1, NUM_NODES)]
     return "|" + "|+|".join(blocks) + "|"
 
@@ -55,17 +57,17 @@ def string_to_arch(text: str) -> dict[str, str]:
     """The ``arch`` dict of a benchmark string (inverse of :func:`arch_to_string`)."""
     blocks = text.strip().split("+")
     if len(blocks) != NUM_NODES - 1:
-        raise ValueError(f"{text!r} is not a NAS-Bench-201 string: it needs {NUM_NODES - 1} '+'-separated blocks, "
-                         "like |nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|")
+        raise InvalidArchError(f"{text!r} is not a NAS-Bench-201 string: it needs {NUM_NODES - 1} '+'-separated "
+                               "blocks, like |nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|")
     arch: dict[str, str] = {}
     for node, block in enumerate(blocks, start=1):
         tokens = block.strip("|").split("|")
         if len(tokens) != node:
-            raise ValueError(f"block {node} of {text!r} must have {node} edge(s) op~j, got {len(tokens)}")
+            raise InvalidArchError(f"block {node} of {text!r} must have {node} edge(s) op~j, got {len(tokens)}")
         for source, token in enumerate(tokens):
             match = _TOKEN.match(token)
             if not match or match.group(1) not in OPS or int(match.group(2)) != source:
-                raise ValueError(f"edge {token!r} in block {node} of {text!r} must read op~{source} with op in "
+                raise InvalidArchError(f"edge {token!r} in block {node} of {text!r} must read op~{source} with op in "
                                  f"{list(OPS)}")
             arch[edge_label(node, source)] = match.group(1)
     return arch
@@ -103,7 +105,7 @@ def _make_op(name: str, channels: int) -> nn.Module:
         return relu_conv_bn(channels, channels, 3)
     if name == "avg_pool_3x3":
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    raise ValueError(f"unknown NAS-Bench-201 op {name!r}; ops are {OPS}")
+    raise ConfigError(f"unknown NAS-Bench-201 op {name!r}; ops are {OPS}")
 
 
 class Nb201Cell(nn.Module):
@@ -140,7 +142,7 @@ class ResidualReduction(nn.Module):
 
 
 @register_space("nasbench201")
-class NasBench201(ModelSpace):
+class NasBench201(SearchSpace, ProgressiveSpace, TabularSpace):
     """The NAS-Bench-201 search space: one searched cell (6 edges, 5 ops each) in a fixed ResNet-like skeleton.
 
     Parameters
@@ -159,9 +161,9 @@ class NasBench201(ModelSpace):
                  cells_per_stage: int = 5):
         super().__init__()
         if channels < 1 or cells_per_stage < 1:
-            raise ValueError(f"channels and cells_per_stage must be >= 1, got {channels} and {cells_per_stage}")
+            raise ConfigError(f"channels and cells_per_stage must be >= 1, got {channels} and {cells_per_stage}")
         if min(input_shape[1:]) < 4:
-            raise ValueError(f"input {tuple(input_shape)} is too small for two stride-2 reductions (need >= 4x4)")
+            raise ConfigError(f"input {tuple(input_shape)} is too small for two stride-2 reductions (need >= 4x4)")
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
         self.stem = nn.Sequential(nn.Conv2d(input_shape[0], channels, 3, padding=1, bias=False),

@@ -1,4 +1,4 @@
-"""A character-level CNN search space for text classification (inputs from :mod:`nni_nas.text_data`).
+"""A character-level CNN search space for text classification (inputs from :mod:`nni_nas.data.text`).
 
 Texts arrive as ``(batch, max_len)`` UTF-8 byte tokens (0 pads). The fixed part follows Zhang, Zhao and LeCun,
 "Character-level Convolutional Networks for Text Classification" (NeurIPS 2015): a byte embedding, convolutions
@@ -32,9 +32,9 @@ from nni.nas.nn.pytorch import (
 from torch import nn
 
 from model_spaces import register_space
-from model_spaces.digits_cnn import RepeatedLayersSpace, SearchLayer, check_names
+from model_spaces.layers import RepeatedLayersSpace, SearchLayer, check_names
 
-VOCAB_SIZE = 257  # as nni_nas.text_data: 256 byte values + padding (0)
+VOCAB_SIZE = 257  # as nni_nas.data.text: 256 byte values + padding (0)
 OPS = ("conv3", "conv5", "conv7", "dilconv3", "sepconv5", "maxpool3", "avgpool3", "identity")
 
 
@@ -136,6 +136,6 @@ class TextCNN(RepeatedLayersSpace):
         body = self.layers(stem)
         return self.classifier(self.pool(self.skip([body, body + stem])))
 
-    def example_input(self, batch_size: int = 1) -> torch.Tensor:
+    def example_input(self, batch_size: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
         """Token ids for cost metrics and export (random bytes; the network takes ``int64`` tokens)."""
-        return torch.randint(1, VOCAB_SIZE, (batch_size, *self.input_shape))
+        return torch.randint(1, VOCAB_SIZE, (batch_size, *self.input_shape), generator=generator)

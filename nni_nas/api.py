@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from nni_nas.experiments import ExperimentRecord
+from nni_nas.results.records import ExperimentRecord
 
 
 def write_config(path: str | Path, space: str, strategy: str, data: str = "digits", trials: int = 10,
@@ -26,10 +26,10 @@ def write_config(path: str | Path, space: str, strategy: str, data: str = "digit
                  strategy_args: dict | None = None, name: str | None = None) -> Path:
     """Write an NNI experiment config for ``space`` searched by ``strategy`` (a name such as ``evolution``,
     ``random``, ``darts``, ``enas``, ``pnas``, or a tuner class path) and return its path."""
-    from strategies import STRATEGIES
+    import strategies
 
     path = Path(path)
-    class_path = STRATEGIES[strategy][1] if strategy in STRATEGIES else strategy
+    class_path = strategies.get_strategy(strategy).class_path if "." not in strategy else strategy
     config: dict[str, Any] = {
         "experimentName": name or f"{space}-{strategy}",
         "trialCommand": f"python -m nni_nas.trial --config {path.name}",
@@ -62,8 +62,8 @@ def search(space: str, strategy: str, data: str = "digits", *, trials: int = 10,
     """
     from nni_nas.checks import check_config
     from nni_nas.errors import NasError
-    from nni_nas.experiments import load_experiment
     from nni_nas.nnictl import create_experiment, free_port, stop_experiment, wait_until_finished
+    from nni_nas.results.records import load_experiment
 
     config = write_config(Path(workdir) / f"{space}_{strategy}_{time.strftime('%Y%m%d-%H%M%S')}.yml", space,
                           strategy, data, trials, epochs, **config_args)

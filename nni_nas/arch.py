@@ -15,11 +15,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # torch and NNI's mutables are imported where used: tuners import this module at startup
     from torch import nn
 
+from nni_nas.errors import InvalidArchError
+
 Choices = dict[str, list[Any]]
-
-
-class InvalidArchError(ValueError):
-    """An architecture dict that does not belong to the space it is used with."""
 
 
 def search_choices(space: nn.Module) -> Choices:
@@ -50,14 +48,16 @@ def space_size(choices: Choices) -> int:
 def canonical(space: nn.Module, choices: Choices, arch: dict[str, Any]) -> dict[str, Any]:
     """``arch`` with the labels the network does not use reset to their first value.
 
-    Spaces whose decisions can be inactive (layers beyond a chosen depth) say which through an
-    ``inactive_labels(arch)`` method; two dicts with the same canonical form are the same network.
+    Spaces whose decisions can be inactive (layers beyond a chosen depth) say which through
+    :meth:`model_spaces.contract.SearchSpace.inactive_labels`; two dicts with the same canonical form are the same
+    network. A plain NNI ``ModelSpace`` declares none.
     """
-    inactive = getattr(space, "inactive_labels", None)
-    if inactive is None:
-        return dict(arch)
+    from model_spaces.contract import SearchSpace  # torch: imported where used (tuners import this module)
+
     out = dict(arch)
-    for label in inactive(arch):
+    if not isinstance(space, SearchSpace):
+        return out
+    for label in space.inactive_labels(arch):
         if label in out:
             out[label] = choices[label][0]
     return out

@@ -10,10 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nni_nas.config import (
-    COMMON_KEYS,
-    ConfigError,
     NasSettings,
-    accepted_keywords,
     keyword_problems,
     read_yaml,
     resolve_trial_dir,
@@ -21,6 +18,7 @@ from nni_nas.config import (
     tuner_class_path,
     tuner_section,
 )
+from nni_nas.errors import ConfigError, NasError
 
 
 def check_config(path: str | Path) -> list[str]:
@@ -34,15 +32,16 @@ def check_config(path: str | Path) -> list[str]:
     try:
         tuner = tuner_section(raw, path)
         class_path = tuner_class_path(tuner)
-    except (ConfigError, KeyError) as err:
+    except NasError as err:
         return problems + [str(err)]
     problems += _registered_name_problems(tuner)
     try:
         settings = NasSettings.from_class_args(tuner.get("classArgs") or {}, class_path, path.resolve())
     except ConfigError as err:
         return problems + [str(err)]
-    problems += _strategy_problems(settings)
-    problems += _space_and_data_problems(settings)
+    tuner_cls, tuner_problems = _strategy_problems(settings)
+    problems += tuner_problems
+    problems += _space_and_data_problems(settings, tuner_cls)
     problems += _evaluator_problems(settings)
     problems += _trial_command_problems(raw, path)
     return problems
@@ -76,31 +75,24 @@ def _registered_name_problems(tuner: dict[str, Any]) -> list[str]:
     return []
 
 
-def _strategy_problems(settings: NasSettings) -> list[str]:
-    from strategies import resolve_class_path
+def _strategy_problems(settings: NasSettings) -> tuple[type | None, list[str]]:
+    """The tuner class, and what it rejects of its classArgs: built as NNI's dispatcher will build it, so values
+    out of range fail here rather than 10 s after `nnictl create` has returned 0 (tuners build their space lazily:
+    this is cheap)."""
+    import strategies
 
     try:
-        tuner_cls = resolve_class_path(settings.tuner_class)
-    except KeyError as err:
-        return [str(err)]
-    problems = keyword_problems(accepted_keywords(tuner_cls), settings.strategy_args,
-                                f"tuner.classArgs of {tuner_cls.__name__}", skip=COMMON_KEYS)
-    if problems:
-        return problems
-    # Build the tuner as NNI's dispatcher will, so out-of-range values fail here rather than 10 s after
-    # `nnictl create` has returned 0. Tuners build their space lazily: this is cheap.
+        tuner_cls = strategies.resolve_class_path(settings.tuner_class)
+    except NasError as err:
+        return None, [str(err)]
     try:
         tuner_cls(**settings.class_args())
-    except (ConfigError, TypeError, ValueError) as err:
-        problems.append(f"{tuner_cls.__name__} rejects its classArgs: {err}")
-    # Checks a tuner defers out of the dispatcher (they need torch).
-    hook = getattr(tuner_cls, "config_problems", None)
-    if hook is not None:
-        problems += hook(settings)
-    return problems
+    except NasError as err:
+        return tuner_cls, [f"{tuner_cls.__name__} rejects its classArgs: {err}"]
+    return tuner_cls, []
 
 
-def _space_and_data_problems(settings: NasSettings) -> list[str]:
+def _space_and_data_problems(settings: NasSettings, tuner_cls: type | None) -> list[str]:
     import inspect
 
     import model_spaces
@@ -115,18 +107,21 @@ def _space_and_data_problems(settings: NasSettings) -> list[str]:
         problems += arg_problems
         if not arg_problems:
             input_shape, num_classes = data.data_info(settings.data, **settings.data_args)
-    except (KeyError, FileNotFoundError, ValueError) as err:
+    except (NasError, OSError, ValueError) as err:
         problems.append(str(err))
     try:
         # Building the space checks its arguments' names and values (a few hundred milliseconds).
-        model_spaces.build_space(settings.space, input_shape, num_classes, **settings.space_args)
-    except (KeyError, TypeError, ValueError) as err:
-        problems.append(str(err))
+        space = model_spaces.build_space(settings.space, input_shape, num_classes, **settings.space_args)
+    except (NasError, ValueError) as err:
+        return problems + [str(err)]
+    reason = tuner_cls.space_problem(space) if tuner_cls is not None else None
+    if reason:
+        problems.append(reason)
     return problems
 
 
 def _evaluator_problems(settings: NasSettings) -> list[str]:
-    from nni_nas.benchmark_eval import evaluator_problems
+    from nni_nas.evaluation.tabular import evaluator_problems
 
     return evaluator_problems(settings)
 

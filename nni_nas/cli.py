@@ -23,8 +23,8 @@ VERBS = {
     "register": "nni_nas.commands.register",
     "unregister": "nni_nas.commands.register",
     "top": "nni_nas.commands.top",
-    "export": "nni_nas.export",
-    "report": "nni_nas.report",
+    "export": "nni_nas.commands.export",
+    "report": "nni_nas.commands.report",
 }
 
 HELP = {
@@ -57,15 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from nni_nas.errors import USER_ERRORS, one_line
+    from nni_nas.errors import NasError, one_line
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except USER_ERRORS as err:
-        print(f"nni-nas {args.verb}: error: {one_line(err)}", file=sys.stderr)
-        return 2
-    except (FileExistsError, TypeError, ValueError) as err:
+    except (NasError, OSError) as err:  # a user's mistake, or a file that cannot be read or written
         print(f"nni-nas {args.verb}: error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

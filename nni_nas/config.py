@@ -23,25 +23,110 @@ The trial reads the same file (``--config``), so one file holds the whole experi
 from __future__ import annotations
 
 import dataclasses
-import inspect
+import math
 import os
 import shlex
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import yaml
+
+from nni_nas.errors import ConfigError
 
 COMMON_KEYS = ("space", "space_args", "data", "data_args", "train", "evaluator")
 
 
-class ConfigError(ValueError):
-    """A config mistake; the message names the key and the fix."""
+@dataclass
+class Settings:
+    """Base of a settings dataclass read from one mapping of a config (``train``, a strategy's ``classArgs``).
+
+    :meth:`from_args` is the one way in: it names unknown keys, checks every value against the field's type, then
+    the subclass's :meth:`value_problems`, and raises one :class:`ConfigError` listing them all. The tuner (in NNI's
+    dispatcher), the trial and ``nni-nas check`` all read settings through it, so they agree.
+    """
+
+    section: ClassVar[str] = "strategy"  # how messages name the mapping: "train", "ENAS", ...
+    key_prefix: ClassVar[str] = ""  # how messages name a key: "train.epochs" (train), "order" (classArgs)
+
+    @classmethod
+    def from_args(cls, values: dict[str, Any] | None) -> Self:
+        values = dict(values or {})
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        unknown = [key for key in values if key not in names]
+        if unknown:
+            raise ConfigError(f"unknown {cls.section} settings {unknown}; allowed: {names}")
+        wrong = _type_problems(cls, values)
+        if wrong:
+            raise ConfigError(f"{cls.section} settings: " + "; ".join(wrong))
+        settings = cls(**values)
+        problems = settings.value_problems()
+        if problems:
+            raise ConfigError(f"{cls.section} settings: " + "; ".join(problems))
+        return settings
+
+    def value_problems(self) -> list[str]:
+        """Every value out of range, as ``key must be ..., got value`` (types are checked already)."""
+        return []
+
+
+def _type_problems(cls: type, values: dict[str, Any]) -> list[str]:
+    hints = typing.get_type_hints(cls)
+    problems = []
+    for key, value in values.items():
+        allowed = _allowed_types(hints[key])
+        if not any(_is_instance(value, kind) for kind in allowed):
+            names = " or ".join(_TYPE_NAMES.get(kind, getattr(kind, "__name__", str(kind))) for kind in allowed)
+            problems.append(f"{cls.key_prefix}{key} must be {names}, got {value!r}")
+    return problems
+
+
+def _allowed_types(hint: Any) -> list[Any]:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return [kind for arg in typing.get_args(hint) for kind in _allowed_types(arg)]
+    origin = typing.get_origin(hint)
+    if origin in (tuple, list):
+        return [list]  # YAML gives lists; a tuple field accepts a list of the same items
+    if origin is dict:
+        return [dict]
+    return [hint]
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string", type(None): "null",
+               dict: "a mapping", list: "a list"}
+
+
+def _is_instance(value: Any, kind: Any) -> bool:
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is list:
+        return isinstance(value, list | tuple)
+    return isinstance(value, kind)
+
+
+def is_int(value: Any, minimum: int | None = None) -> bool:
+    """``value`` is an integer (not a bool), at least ``minimum``."""
+    return isinstance(value, int) and not isinstance(value, bool) and (minimum is None or value >= minimum)
+
+
+def is_number(value: Any) -> bool:
+    """``value`` is a finite int or float (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 
 
 @dataclass
-class TrainSettings:
+class TrainSettings(Settings):
     """How each architecture is trained (``classArgs.train``)."""
+
+    section: ClassVar[str] = "train"
+    key_prefix: ClassVar[str] = "train."
 
     epochs: int = 3
     batch_size: int = 64
@@ -57,27 +142,23 @@ class TrainSettings:
     accelerator: str = "cpu"
     latency_runs: int = 30
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> TrainSettings:
-        values = dict(values or {})
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(names))
-        if unknown:
-            raise ConfigError(f"unknown train settings {unknown}; allowed: {sorted(names)}")
-        for key, value in values.items():
-            expected = _TRAIN_TYPES[key]
-            wrong_type = value is not None and not isinstance(value, expected)
-            bool_for_number = isinstance(value, bool) and bool not in expected  # bool is an int in Python
-            if wrong_type or bool_for_number:
-                raise ConfigError(f"train.{key} must be {' or '.join(t.__name__ for t in expected)}, got {value!r}")
-        return cls(**values)
-
-
-_TRAIN_TYPES: dict[str, tuple[type, ...]] = {
-    "epochs": (int,), "batch_size": (int,), "lr": (float, int), "optimizer": (str,), "momentum": (float, int),
-    "weight_decay": (float, int), "label_smoothing": (float, int), "cosine": (bool,), "seed": (int,),
-    "num_workers": (int,), "threads": (int,), "accelerator": (str,), "latency_runs": (int,),
-}
+    def value_problems(self) -> list[str]:
+        checks = [
+            ("epochs", is_int(self.epochs, 1), "an integer >= 1"),
+            ("batch_size", is_int(self.batch_size, 1), "an integer >= 1"),
+            ("lr", is_number(self.lr) and self.lr > 0, "a number > 0"),
+            ("optimizer", self.optimizer in ("sgd", "adam"), "sgd or adam"),
+            ("momentum", is_number(self.momentum) and 0 <= self.momentum < 1, "a number in [0, 1)"),
+            ("weight_decay", is_number(self.weight_decay) and self.weight_decay >= 0, "a number >= 0"),
+            ("label_smoothing", is_number(self.label_smoothing) and 0 <= self.label_smoothing < 1,
+             "a number in [0, 1)"),
+            ("seed", is_int(self.seed, 0) and self.seed < 2**32, "an integer in [0, 2**32)"),
+            ("num_workers", is_int(self.num_workers, 0), "an integer >= 0"),
+            ("threads", self.threads is None or is_int(self.threads, 1), "an integer >= 1 or null"),
+            ("accelerator", self.accelerator in ACCELERATORS, " or ".join(ACCELERATORS)),
+            ("latency_runs", is_int(self.latency_runs, 1), "an integer >= 1"),
+        ]
+        return [f"train.{key} must be {what}, got {getattr(self, key)!r}" for key, ok, what in checks if not ok]
 
 
 @dataclass
@@ -90,7 +171,7 @@ class NasSettings:
     data_args: dict[str, Any] = field(default_factory=dict)
     train: TrainSettings = field(default_factory=TrainSettings)
     # how each architecture is evaluated: {} trains it; {kind: benchmark, table: PATH, ...} looks it up in a
-    # tabular benchmark instead (nni_nas.benchmark_eval)
+    # tabular benchmark instead (nni_nas.evaluation.tabular)
     evaluator: dict[str, Any] = field(default_factory=dict)
     tuner_class: str = ""
     strategy_args: dict[str, Any] = field(default_factory=dict)
@@ -109,7 +190,7 @@ class NasSettings:
             data=args.pop("data", "digits"),
             space_args=args.pop("space_args", None) or {},
             data_args=args.pop("data_args", None) or {},
-            train=TrainSettings.from_dict(args.pop("train", None)),
+            train=TrainSettings.from_args(args.pop("train", None)),
             evaluator=args.pop("evaluator", None) or {},
             tuner_class=tuner_class,
             strategy_args=args,
@@ -146,18 +227,10 @@ def tuner_section(raw: dict[str, Any], path: Path | str) -> dict[str, Any]:
 
 
 def tuner_class_path(tuner: dict[str, Any]) -> str:
-    """The tuner's class path, from ``className`` or from a registered ``name``."""
-    from strategies import STRATEGIES, UnknownStrategyError
+    """The tuner's class path, from ``className`` or from a registered ``name`` (the strategy registry's)."""
+    import strategies
 
-    if tuner.get("className"):
-        return str(tuner["className"])
-    name = tuner.get("name")
-    for short, (builtin, class_path) in STRATEGIES.items():
-        if name in (short, builtin):
-            return class_path
-    known = ", ".join(builtin for builtin, _ in STRATEGIES.values())
-    raise UnknownStrategyError(f"unknown tuner name {name!r}; nni-nas tuners are {known} "
-                               "(run `nni-nas register` once so nnictl knows them too)")
+    return strategies.class_path_of(tuner)
 
 
 def load_settings(path: str | Path) -> NasSettings:
@@ -178,21 +251,6 @@ def trial_config_argument(trial_command: str) -> str | None:
             return words[i + 1]
         if word.startswith("--config="):
             return word.split("=", 1)[1]
-    return None
-
-
-def accepted_keywords(cls: type) -> list[str] | None:
-    """Keyword arguments that ``cls(...)`` accepts, following ``**kwargs`` up the class hierarchy
-    (None when some ``__init__`` takes arbitrary keywords that go nowhere we can see)."""
-    names: list[str] = []
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        params = inspect.signature(init).parameters.values()
-        names += [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        if not any(p.kind is p.VAR_KEYWORD for p in params):
-            return names
     return None
 
 

@@ -1,22 +1,69 @@
-"""The user errors that nni-nas prints as one line (no traceback), and their formatting."""
+"""Every error meant for the user, on one base: :class:`NasError`.
+
+The CLI and the trial entry point catch ``NasError`` (and the OS errors of reading and writing files) and print
+its message as one line, without a traceback; anything else is a bug and keeps its traceback. Each class also
+derives from the built-in exception it refines (a missing file is a ``FileNotFoundError``, an unknown name a
+``KeyError``), so code that catches the built-in one keeps working.
+
+This module imports nothing: the CLI, NNI's dispatcher and the spaces may import it for free.
+"""
 
 from __future__ import annotations
 
-from model_spaces import UnknownSpaceError
-from nni_nas.arch import InvalidArchError
-from nni_nas.config import ConfigError
-from nni_nas.data import DataNotFoundError, UnknownDataError
-from strategies import UnknownStrategyError
+
+class NasError(Exception):
+    """A failure with a message meant for the user: it names the bad value and the fix."""
 
 
-class NasError(RuntimeError):
-    """A failure with a message meant for the user (no traceback)."""
+class ConfigError(NasError, ValueError):
+    """A config mistake; the message names the key and the fix."""
 
 
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    NasError, ConfigError, InvalidArchError, DataNotFoundError, UnknownDataError, UnknownSpaceError,
-    UnknownStrategyError, FloatingPointError,  # FloatingPointError covers NonFiniteLossError (NaN loss)
-)
+class InvalidArchError(NasError, ValueError):
+    """An architecture dict that does not belong to the space it is used with."""
+
+
+class UnsupportedSpaceError(NasError, ValueError):
+    """A strategy cannot search this space (DARTS needs cells it can relax, ENAS choices it can share)."""
+
+
+class UnknownNameError(NasError, KeyError):
+    """A name (space, data set, strategy) that no registry knows; the message lists the known ones."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; print it plainly
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownSpaceError(UnknownNameError):
+    """A space name that is not registered."""
+
+
+class UnknownDataError(UnknownNameError):
+    """A data set name that is not registered."""
+
+
+class UnknownStrategyError(UnknownNameError):
+    """A strategy (tuner) name or class that nni-nas does not know."""
+
+
+class DataNotFoundError(NasError, FileNotFoundError):
+    """A data set's local files are missing; the message names the option that fixes it."""
+
+
+class DataFormatError(NasError, ValueError):
+    """A data file exists but does not hold what the data set needs (columns, arrays, shapes)."""
+
+
+class NonFiniteError(NasError, FloatingPointError):
+    """A loss, reward or result became NaN or infinite; the message says what to lower or check."""
+
+
+class OutputExistsError(NasError, FileExistsError):
+    """An output folder exists already and the user did not ask to replace it."""
+
+
+class ExportError(NasError, RuntimeError):
+    """A network cannot be exported faithfully (source generation, or a format that does not reproduce it)."""
 
 
 def one_line(err: BaseException) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 import nni_nas  # noqa: F401  (filters NNI's import warning before nni is imported)
 
 # Nothing heavy is imported at module level: under nnictl this process is a thin client of the warm worker
-# (nni_nas.worker), which has torch and Lightning imported already.
+# (:mod:`nni_nas.worker`), which has torch and Lightning imported already.
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,8 +61,11 @@ def requested_arch(text: str | None, choices: dict[str, list[Any]], seed: int) -
     if text == "random":
         rng = random.Random(seed)
         return {label: rng.choice(values) for label, values in choices.items()}
-    if Path(text).is_file():
-        text = Path(text).read_text()
+    if not text.lstrip().startswith("{"):  # a path (a JSON object longer than a file name is not one)
+        path = Path(text)
+        if not path.is_file():
+            raise ConfigError(f"--arch {text!r} is neither a JSON object, a file nor 'random'")
+        text = path.read_text()
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
@@ -77,12 +80,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     import model_spaces
+    import strategies
     from nni_nas import arch as arch_utils
     from nni_nas.config import load_settings
     from nni_nas.data import load_data
-    from nni_nas.reporting import next_parameters, report_final
-    from nni_nas.training import save_trial_files, train_and_evaluate
-    from strategies import resolve_class_path
+    from nni_nas.evaluation.nni_reporter import next_parameters, report_final
+    from nni_nas.evaluation.training import train_and_evaluate
+    from nni_nas.trial_files import save_trial_files
 
     settings = load_settings(args.config)
     if args.epochs is not None:
@@ -94,14 +98,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         torch.set_num_threads(settings.train.threads)
     pl.seed_everything(settings.train.seed, workers=True, verbose=False)
 
-    tuner_cls = resolve_class_path(settings.tuner_class)
+    tuner_cls = strategies.resolve_class_path(settings.tuner_class)
     if getattr(tuner_cls, "one_shot", False):
+        _check_space_support(tuner_cls, settings)
         result = tuner_cls.run_trial(settings, params, out_dir, progress_bar=not under_nni())
         report_final(result)
         return result
     if settings.evaluator.get("kind") == "benchmark":  # look the arch up in a tabular benchmark, no training
-        from nni_nas.benchmark_eval import run_benchmark_trial
         from nni_nas.data import data_info
+        from nni_nas.evaluation.tabular import run_benchmark_trial
 
         arch = params
         if arch is None:
@@ -114,8 +119,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return result
 
     bundle = load_data(settings.data, **settings.data_args)
-    factory = lambda: model_spaces.build_space(  # noqa: E731
-        settings.space, bundle.input_shape, bundle.num_classes, **settings.space_args)
+    factory = model_spaces.space_factory(settings.space, bundle.input_shape, bundle.num_classes, **settings.space_args)
     choices = arch_utils.search_choices(factory())
     arch = params if params is not None else requested_arch(args.arch, choices, settings.train.seed)
     arch = arch_utils.validate_arch(choices, arch)
@@ -128,20 +132,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _check_space_support(tuner_cls: type, settings) -> None:
+    """The one-line refusal ``nni-nas check`` gives, for a trial started without the check (nnictl runs none)."""
+    import model_spaces
+    from nni_nas.data import data_info
+    from nni_nas.errors import UnsupportedSpaceError
+
+    input_shape, num_classes = data_info(settings.data, **settings.data_args)
+    reason = tuner_cls.space_problem(model_spaces.build_space(settings.space, input_shape, num_classes,
+                                                              **settings.space_args))
+    if reason:
+        raise UnsupportedSpaceError(reason)
+
+
 def main(argv: list[str] | None = None, use_worker: bool = True) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     if use_worker and under_nni() and not args.no_worker:
-        from nni_nas.worker import run_via_worker
+        from nni_nas.worker_client import run_via_worker
 
         code = run_via_worker(argv)
         if code is not None:
             return code
-    from nni_nas.errors import USER_ERRORS, one_line
+    from nni_nas.errors import NasError, one_line
 
     try:
         result = run(args)
-    except USER_ERRORS as err:
+    except (NasError, OSError) as err:  # a user's mistake, or a file that cannot be read or written
         message = one_line(err)
         _record_error(args, message)
         print(f"nni-nas trial: error: {message}", file=sys.stderr)

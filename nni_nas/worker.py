@@ -12,21 +12,19 @@ The fork happens before the parent ever runs a torch operation, so no OpenMP thr
 by it. When the client dies (NNI kills a trial), the child notices the closed socket and kills itself. The
 worker exits after ``--idle`` seconds without trials, or as soon as its NNI manager stops answering.
 
-Switch it off with ``--no-worker`` on the trial command line or ``NNI_NAS_WORKER=0``.
+Switch it off with ``--no-worker`` on the trial command line or ``NNI_NAS_WORKER=0``. This module is the worker
+(``python -m nni_nas.worker``); the trial's side of the socket is :mod:`nni_nas.worker_client`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -34,73 +32,6 @@ import urllib.parse
 from pathlib import Path
 
 PRELOAD = ("torch", "pytorch_lightning", "torchmetrics", "sklearn.model_selection", "sklearn.datasets")
-
-
-def socket_path(experiment_id: str) -> Path:
-    """Where the worker of ``experiment_id`` (for this interpreter) listens."""
-    tag = hashlib.sha1(f"{sys.executable}:{experiment_id}".encode()).hexdigest()[:12]
-    return Path(f"/tmp/nni-nas-{os.getuid()}") / f"{tag}.sock"
-
-
-# ------------------------------------------------------------------------------------------------ client
-def run_via_worker(argv: list[str]) -> int | None:
-    """Run the trial ``argv`` in the experiment's warm worker; None if no worker could be reached."""
-    experiment_id = os.environ.get("NNI_EXP_ID")
-    if not experiment_id or os.environ.get("NNI_NAS_WORKER", "1") == "0":
-        return None
-    path = socket_path(experiment_id)
-    conn = _connect_or_spawn(path)
-    if conn is None:
-        return None
-    request = json.dumps({"argv": argv, "env": dict(os.environ), "cwd": os.getcwd()}).encode()
-    with conn:
-        socket.send_fds(conn, [struct.pack("!I", len(request)) + request], [0, 1, 2])
-        reply = _recv_exactly(conn, 4)
-    if reply is None:
-        print("nni-nas trial: error: the warm worker died during the trial", file=sys.stderr)
-        return 1
-    return struct.unpack("!i", reply)[0]
-
-
-def _connect_or_spawn(path: Path, wait: float = 120.0) -> socket.socket | None:
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one client at a time may start the worker
-        conn = _try_connect(path)
-        if conn is not None:
-            return conn
-        log_dir = Path(os.environ.get("NNI_OUTPUT_DIR", ".")).parent
-        log = open(log_dir / "nni-nas-worker.log", "ab")  # noqa: SIM115  (handed to the child process)
-        subprocess.Popen([sys.executable, "-m", "nni_nas.worker", "--socket", str(path),
-                          "--manager", os.environ.get("NNI_TRIAL_COMMAND_CHANNEL", "")],
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            conn = _try_connect(path)
-            if conn is not None:
-                return conn
-            time.sleep(0.1)
-    return None
-
-
-def _try_connect(path: Path) -> socket.socket | None:
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        conn.connect(str(path))
-        return conn
-    except OSError:
-        conn.close()
-        return None
-
-
-def _recv_exactly(conn: socket.socket, size: int) -> bytes | None:
-    data = b""
-    while len(data) < size:
-        chunk = conn.recv(size - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
 
 
 # ------------------------------------------------------------------------------------------------ worker

@@ -7,11 +7,13 @@ import logging
 import math
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from nni.tuner import Tuner
 
 from nni_nas.arch import Choices, arch_key, canonical, search_choices
+from nni_nas.config import Settings
+from nni_nas.errors import ConfigError
 
 _logger = logging.getLogger(__name__)
 
@@ -62,14 +64,20 @@ class NasTuner(Tuner):
         Key of the trial's final dict to optimise (``default`` is validation accuracy).
     max_retries
         How many times to redraw a proposal that was already evaluated before giving up on novelty.
+    **strategy_args
+        The strategy's own settings, read into :attr:`settings_class` (checked there: unknown keys and bad
+        values are one :class:`nni_nas.errors.ConfigError`).
     """
+
+    settings_class: ClassVar[type[Settings]] = Settings
 
     def __init__(self, space: str, space_args: dict | None = None, data: str = "digits",
                  data_args: dict | None = None, train: dict | None = None, evaluator: dict | None = None,
-                 seed: int = 0,
-                 optimize_mode: str = "maximize", metric: str = "default", max_retries: int = 100):
+                 seed: int = 0, optimize_mode: str = "maximize", metric: str = "default", max_retries: int = 100,
+                 **strategy_args: Any):
         if optimize_mode not in ("maximize", "minimize"):
-            raise ValueError(f"optimize_mode must be maximize or minimize, got {optimize_mode!r}")
+            raise ConfigError(f"optimize_mode must be maximize or minimize, got {optimize_mode!r}")
+        self.settings = self.settings_class.from_args(strategy_args)
         self.space_name, self.space_args = space, dict(space_args or {})
         self.data_name, self.data_args = data, dict(data_args or {})
         self._space = None
@@ -104,6 +112,11 @@ class NasTuner(Tuner):
         return self._choices
 
     # ----------------------------------------------------------------------------------- subclass API
+    @classmethod
+    def space_problem(cls, space: Any) -> str | None:
+        """Why this strategy cannot search ``space`` (a built space), or None. Multi-trial tuners search any space."""
+        return None
+
     def propose(self) -> dict[str, Any]:
         """The next architecture to try (may repeat; the base class redraws duplicates)."""
         raise NotImplementedError

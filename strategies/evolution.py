@@ -5,11 +5,30 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from nni_nas.config import Settings, is_int
 from strategies.base import Individual, NasTuner
 
 _logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EvolutionSettings(Settings):
+    """Regularised evolution's own settings (see :class:`RegularizedEvolutionTuner`)."""
+
+    section: ClassVar[str] = "evolution"
+
+    population_size: int = 20
+    sample_size: int = 5
+
+    def value_problems(self) -> list[str]:
+        if not is_int(self.population_size, 2):
+            return [f"need population_size >= 2 (an integer), got {self.population_size!r}"]
+        if not is_int(self.sample_size, 1) or self.sample_size > self.population_size:
+            return [f"need 1 <= sample_size <= population_size ({self.population_size}), got {self.sample_size!r}"]
+        return []
 
 
 class RegularizedEvolutionTuner(NasTuner):
@@ -36,13 +55,12 @@ class RegularizedEvolutionTuner(NasTuner):
         ``optimize_mode``, ``metric`` (see :class:`strategies.base.NasTuner`).
     """
 
-    def __init__(self, space: str, population_size: int = 20, sample_size: int = 5, **kwargs: Any):
-        if population_size < 2 or not 1 <= sample_size <= population_size:
-            raise ValueError(f"need population_size >= 2 and 1 <= sample_size <= population_size, "
-                             f"got {population_size} and {sample_size}")
+    settings_class = EvolutionSettings
+
+    def __init__(self, space: str, **kwargs: Any):
         super().__init__(space, **kwargs)
-        self.population_size = population_size
-        self.sample_size = sample_size
+        self.population_size = self.settings.population_size
+        self.sample_size = self.settings.sample_size
         self.population: collections.deque[Individual] = collections.deque()
 
     def propose(self) -> dict[str, Any]:

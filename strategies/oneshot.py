@@ -13,13 +13,15 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from nni.tuner import Tuner
 
-from nni_nas.config import NasSettings
+from nni_nas.config import NasSettings, Settings, is_int
+from nni_nas.errors import ConfigError
 
 _logger = logging.getLogger(__name__)
+RUN_KEYS = ("runs", "seed", "search_grid")  # classArgs of the tuner itself, not of the search
 
 
 class OneShotTuner(Tuner):
@@ -30,25 +32,47 @@ class OneShotTuner(Tuner):
 
     Parameters
     ----------
+    space, space_args, data, data_args, train
+        The common settings (:mod:`nni_nas.config`); the trials read them.
     runs
         Number of seeds per hyper-parameter combination (seeds ``seed``, ``seed + 1``, ...).
     seed
         First seed.
     search_grid
-        Optional mapping of strategy hyper-parameter -> list of values; every combination is run.
-    **kwargs
-        Common settings (``space``, ``data``, ``train``, ...) and the strategy's own arguments, which the
-        trial reads from the config.
+        Optional mapping of strategy setting -> list of values; every combination is run.
+    **strategy_args
+        The strategy's own settings, read into :attr:`settings_class` here (so a bad value fails when the
+        experiment starts, not in the trial) and again by each trial.
     """
 
     one_shot = True
+    settings_class: ClassVar[type[Settings]] = Settings
 
-    def __init__(self, runs: int = 1, seed: int = 0, search_grid: dict[str, list[Any]] | None = None,
-                 **kwargs: Any):
+    def __init__(self, space: str, space_args: dict | None = None, data: str = "digits",
+                 data_args: dict | None = None, train: dict | None = None, runs: int = 1, seed: int = 0,
+                 search_grid: dict[str, list[Any]] | None = None, **strategy_args: Any):
+        if not is_int(runs, 1) or not is_int(seed, 0):
+            raise ConfigError(f"runs must be an integer >= 1 and seed an integer >= 0, got {runs!r} and {seed!r}")
+        self.settings = self.settings_class.from_args(strategy_args)
         grid = search_grid or {}
+        if not isinstance(grid, dict) or not all(isinstance(values, list) and values for values in grid.values()):
+            raise ConfigError(f"search_grid must map settings to non-empty lists of values, got {grid!r}")
+        names = [f.name for f in dataclasses.fields(self.settings_class)]
+        unknown = sorted(set(grid) - set(names))
+        if unknown:
+            raise ConfigError(f"search_grid varies {unknown}, which are not {self.settings_class.section} settings; "
+                              f"allowed: {names}")
+        for key, values in grid.items():
+            for value in values:
+                self.settings_class.from_args({**strategy_args, key: value})
         combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
         self.queue = [{"seed": seed + i, **combo} for combo in combos for i in range(runs)]
         self.issued = 0
+
+    @classmethod
+    def space_problem(cls, space: Any) -> str | None:
+        """Why this strategy cannot search ``space`` (a built space), or None (subclasses say what they need)."""
+        return None
 
     def update_search_space(self, search_space: Any) -> None:
         pass
@@ -78,13 +102,18 @@ class OneShotTuner(Tuner):
         raise NotImplementedError
 
 
-def run_settings(settings: NasSettings, params: dict[str, Any] | None) -> tuple[NasSettings, dict[str, Any]]:
-    """Settings of one run: the tuner's parameters (seed, hyper-parameters) override the config's."""
+def run_settings(settings: NasSettings, params: dict[str, Any] | None,
+                 settings_class: type[Settings]) -> tuple[NasSettings, Any, dict[str, Any]]:
+    """One run's settings: the tuner's parameters (seed, grid values) over the config's. Returns the experiment
+    settings with the run's seed, the strategy's own settings (a ``settings_class``, checked) and the run's
+    parameters, to report."""
     params = dict(params or {})
     seed = params.pop("seed", settings.train.seed)
     train = dataclasses.replace(settings.train, seed=seed)
     strategy_args = {**settings.strategy_args, **params}
-    return dataclasses.replace(settings, train=train, strategy_args=strategy_args), {"seed": seed, **params}
+    run = dataclasses.replace(settings, train=train, strategy_args=strategy_args)
+    own = {key: value for key, value in strategy_args.items() if key not in RUN_KEYS}
+    return run, settings_class.from_args(own), {"seed": seed, **params}
 
 
 def write_epoch_record(out_dir: Path, record: dict[str, Any], name: str = "search_history.jsonl") -> None:
@@ -101,7 +130,7 @@ def finish_one_shot(settings: NasSettings, arch: dict[str, Any], out_dir: Path, 
 
     ``search_metrics`` (e.g. ``search_val_acc``, ``genotype``) are merged into the final dict.
     ``space_args`` override the config's for the evaluation network (e.g. more cells, auxiliary head).
-    ``train_fn`` replaces :func:`nni_nas.training.train_and_evaluate` (same signature and result) for a
+    ``train_fn`` replaces :func:`nni_nas.evaluation.training.train_and_evaluate` (same signature and result) for a
     strategy whose evaluation training differs (DARTS: cutout, drop-path, auxiliary loss).
     With ``retrain=False`` no network is trained here and the final dict carries only the search metrics and
     the derived architecture's cost, with ``default`` = the search-phase validation accuracy.
@@ -109,14 +138,14 @@ def finish_one_shot(settings: NasSettings, arch: dict[str, Any], out_dir: Path, 
     import model_spaces
     from nni_nas import arch as arch_utils
     from nni_nas.data import load_data
-    from nni_nas.metrics import cost_metrics
-    from nni_nas.training import save_trial_files, train_and_evaluate
+    from nni_nas.evaluation.metrics import cost_metrics
+    from nni_nas.evaluation.training import train_and_evaluate
+    from nni_nas.trial_files import save_trial_files
 
     bundle = load_data(settings.data, **settings.data_args)
     eval_args = {**settings.space_args, **(space_args or {})}
     eval_settings = dataclasses.replace(settings, space_args=eval_args)
-    factory = lambda: model_spaces.build_space(  # noqa: E731
-        settings.space, bundle.input_shape, bundle.num_classes, **eval_args)
+    factory = model_spaces.space_factory(settings.space, bundle.input_shape, bundle.num_classes, **eval_args)
     arch = arch_utils.validate_arch(arch_utils.search_choices(factory()), arch)
     save_trial_files(out_dir, arch=arch, settings=eval_settings, input_shape=bundle.input_shape,
                      num_classes=bundle.num_classes)

@@ -20,12 +20,13 @@ def run(args: argparse.Namespace) -> int:
 
     from strategies import STRATEGIES
 
-    for short, (builtin, class_path) in STRATEGIES.items():
+    for entry in STRATEGIES.values():
         if not args.list:
-            register_algo_meta(AlgoMeta(builtin, None, class_path, True, None, None, "tuner", False, False, None))
-        meta = get_algo_meta(builtin)
+            register_algo_meta(AlgoMeta(entry.builtin_name, None, entry.class_path, True, None, None, "tuner", False,
+                                        False, None))
+        meta = get_algo_meta(entry.builtin_name)
         state = f"registered -> {meta.class_name}" if meta else "not registered"
-        print(f"{builtin:12s} ({short}) {state}")
+        print(f"{entry.builtin_name:12s} ({entry.name}) {state}")
     return 0
 
 
@@ -34,7 +35,7 @@ def run_unregister(args: argparse.Namespace) -> int:
 
     from strategies import STRATEGIES
 
-    for builtin, _ in STRATEGIES.values():
-        unregister_algo_meta(builtin)
-        print(f"{builtin:12s} unregistered")
+    for entry in STRATEGIES.values():
+        unregister_algo_meta(entry.builtin_name)
+        print(f"{entry.builtin_name:12s} unregistered")
     return 0

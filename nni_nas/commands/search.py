@@ -24,9 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from nni_nas.checks import check_config
     from nni_nas.errors import NasError
-    from nni_nas.experiments import load_experiment
     from nni_nas.nnictl import create_experiment, nni_env, stop_experiment, wait_until_finished
-    from nni_nas.summary import top_table
+    from nni_nas.results.records import load_experiment
+    from nni_nas.results.tables import top_table
 
     problems = check_config(args.config)
     if problems:
@@ -77,21 +77,20 @@ class _Progress:
 
     def __call__(self, status: dict) -> None:
         from nni_nas.nnictl import trial_jobs
+        from nni_nas.results.records import status_summary
 
         try:
             jobs = trial_jobs(self.port)
         except OSError:
             return
-        counts: dict[str, int] = {}
         best = None
         for job in jobs:
-            counts[job["status"]] = counts.get(job["status"], 0) + 1
             for final in job["final"]:
                 value = final.get("default") if isinstance(final, dict) else final
                 if value is not None and (best is None or value > best):
                     best = value
-        summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
-        line = f"[{time.monotonic() - self.start:6.0f}s] trials: {summary or 'starting'}"
+        summary = status_summary((job["status"] for job in jobs), empty="starting")
+        line = f"[{time.monotonic() - self.start:6.0f}s] trials: {summary}"
         if best is not None:
             line += f"; best val_acc {best:.4f}"
         if line.split("] ", 1)[1] != self.last:

@@ -18,16 +18,22 @@ def run(args: argparse.Namespace) -> int:
     import model_spaces
     from nni_nas.arch import search_choices, space_size
     from nni_nas.data import data_info
+    from nni_nas.errors import ConfigError
 
     if not args.name:
         for name in model_spaces.space_names():
             doc = (model_spaces.get_space_class(name).__doc__ or "").strip().split("\n")[0]
             print(f"{name:20s} {doc}")
         return 0
-    data = args.data or ("pydocs" if getattr(model_spaces.get_space_class(args.name), "input_rank", 3) == 1
-                         else "digits")
+    data = args.data or ("pydocs" if model_spaces.get_space_class(args.name).input_rank == 1 else "digits")
     input_shape, num_classes = data_info(data)
-    space = model_spaces.build_space(args.name, input_shape, num_classes, **json.loads(args.space_args))
+    try:
+        space_args = json.loads(args.space_args)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--space-args is not JSON ({err}); write e.g. '{{\"max_depth\": 3}}'") from None
+    if not isinstance(space_args, dict):
+        raise ConfigError(f"--space-args must be a JSON object of space arguments, got {args.space_args}")
+    space = model_spaces.build_space(args.name, input_shape, num_classes, **space_args)
     choices = search_choices(space)
     if args.json:
         print(json.dumps(choices, indent=2))

@@ -11,8 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nni_nas.experiments import load_experiment
-    from nni_nas.summary import top_table
+    from nni_nas.results.records import load_experiment
+    from nni_nas.results.tables import top_table
 
     print(top_table(load_experiment(args.experiment_id), args.k))
     return 0

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from model_spaces import nasbench201 as nb201
-from nni_nas.benchmark_eval import BenchmarkTable
 from nni_nas.checks import check_config
+from nni_nas.evaluation.tabular import BenchmarkTable
 from nni_nas.nnictl import trial_jobs, wait_until_finished
 from tests.conftest import REPO, SHARED
 from tests.e2e.portal import trial_folder

@@ -9,7 +9,7 @@ import model_spaces
 from model_spaces.darts import Genotype
 from model_spaces.darts_ops import OPS
 from nni_nas.arch import canonical, freeze, search_choices, validate_arch
-from nni_nas.metrics import count_params
+from nni_nas.evaluation.metrics import count_params
 from strategies.evolution import RegularizedEvolutionTuner
 from strategies.random_search import RandomTuner
 

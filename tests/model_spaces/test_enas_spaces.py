@@ -12,7 +12,7 @@ import torch
 import model_spaces
 from model_spaces.enas import MACRO_OPS, MICRO_OPS, loose_ends
 from nni_nas.arch import freeze, search_choices, space_size, validate_arch
-from nni_nas.metrics import count_params
+from nni_nas.evaluation.metrics import count_params
 
 DIGITS = (1, 8, 8)
 TINY = {

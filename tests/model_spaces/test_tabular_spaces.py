@@ -107,7 +107,7 @@ def test_zero_cell_ignores_its_input():
 def test_nb201_space_trains_on_digits():
     from nni_nas.config import TrainSettings
     from nni_nas.data import load_data
-    from nni_nas.training import train_and_evaluate
+    from nni_nas.evaluation.training import train_and_evaluate
 
     bundle = load_data("digits")
     factory = lambda: model_spaces.build_space("nasbench201", (1, 8, 8), 10, **SMALL_ARGS["nasbench201"])  # noqa: E731

@@ -11,7 +11,8 @@ import pytest
 from model_spaces import nas_bench_macro as macro
 from model_spaces import nasbench201 as nb201
 from nni_nas.arch import InvalidArchError
-from nni_nas.benchmark_eval import (
+from nni_nas.config import ConfigError, NasSettings
+from nni_nas.evaluation.tabular import (
     BenchmarkQuery,
     BenchmarkTable,
     EvaluatorSettings,
@@ -21,7 +22,6 @@ from nni_nas.benchmark_eval import (
     query_search,
     run_benchmark_trial,
 )
-from nni_nas.config import ConfigError, NasSettings
 from strategies.evolution import RegularizedEvolutionTuner
 from strategies.random_search import RandomTuner
 from tests.conftest import SHARED

@@ -39,9 +39,11 @@ def class_args(raw):
 
 
 @pytest.mark.parametrize("change, expected", [
-    (lambda r: class_args(r).update(populaton_size=4), "unknown key 'populaton_size'"),
+    (lambda r: class_args(r).update(populaton_size=4), "unknown evolution settings ['populaton_size']"),
     (lambda r: class_args(r)["train"].update(epoch=3), "unknown train settings ['epoch']"),
-    (lambda r: class_args(r)["train"].update(lr="fast"), "train.lr must be float or int"),
+    (lambda r: class_args(r)["train"].update(lr="fast"), "lr must be a number, got 'fast'"),
+    (lambda r: class_args(r)["train"].update(epochs=0), "train.epochs must be an integer >= 1, got 0"),
+    (lambda r: class_args(r)["train"].update(optimizer="sgdd"), "train.optimizer must be sgd or adam"),
     (lambda r: class_args(r).update(space="resnet"), "unknown space 'resnet'"),
     (lambda r: class_args(r).update(data="mnist"), "unknown data set 'mnist'"),
     (lambda r: class_args(r).update(data="cifar10", data_args={"root": "/no/such/dir"}), "data_args.root"),
@@ -49,7 +51,7 @@ def class_args(raw):
     (lambda r: r.update(maxTrialNumbr=3), "NNI rejects the config"),
     (lambda r: r.update(trialCommand="python train.py"), "trialCommand should run the nni-nas trial"),
     (lambda r: r.update(trialCommand="python -m nni_nas.trial --config other.yml"), "trialCommand reads"),
-    (lambda r: r.update(tuner={"name": "Evolutionn"}), "unknown tuner name 'Evolutionn'"),
+    (lambda r: r.update(tuner={"name": "Evolutionn"}), "unknown strategy 'Evolutionn'"),
     (lambda r: r["tuner"].update(className="strategies.nope.Tuner"), "cannot import tuner class"),
     (lambda r: class_args(r).pop("space"), "classArgs.space is missing"),
 ])
@@ -75,7 +77,7 @@ TUNER_IMPORT = """
 import sys, yaml
 from strategies import resolve_tuner
 raw = yaml.safe_load(open(sys.argv[1]))
-resolve_tuner(raw["tuner"].get("name"), raw["tuner"].get("className"))(**raw["tuner"]["classArgs"])
+resolve_tuner(raw["tuner"])(**raw["tuner"]["classArgs"])
 print("torch" in sys.modules)
 """
 
@@ -116,4 +118,4 @@ def test_settings_are_read_from_class_args():
 
 def test_train_settings_reject_bool_for_numbers():
     with pytest.raises(ConfigError, match="train.epochs"):
-        TrainSettings.from_dict({"epochs": True})
+        TrainSettings.from_args({"epochs": True})

@@ -19,9 +19,9 @@ import torch
 import model_spaces
 from nni_nas import cli
 from nni_nas.arch import freeze, search_choices
-from nni_nas.codegen import generate_source
 from nni_nas.export import export_trials
-from nni_nas.export_formats import import_source, write_onnx, write_torchscript, write_weights
+from nni_nas.export.codegen import generate_source
+from nni_nas.export.formats import import_source, write_onnx, write_torchscript, write_weights
 from tests.nni_nas.nni_records import FakeTrial, class_args, example_batch, make_experiment, random_arch, randomise
 
 LOADER = Path(__file__).with_name("load_exported.py")
@@ -233,7 +233,7 @@ def test_existing_output_is_refused_unless_forced(experiments, capsys):
 
 
 def test_interrupted_export_leaves_no_folder_and_keeps_the_old_one(experiments, capsys, monkeypatch):
-    from nni_nas import export_formats
+    from nni_nas.export import formats as export_formats
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

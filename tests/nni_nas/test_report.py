@@ -10,8 +10,8 @@ import pytest
 from matplotlib.image import imread
 
 from nni_nas import cli
-from nni_nas.experiments import load_experiment
-from nni_nas.report import Point, best_so_far, pareto_front, points_of
+from nni_nas.results.records import load_experiment
+from nni_nas.results.report import Point, best_so_far, pareto_front, points_of
 from tests.nni_nas.nni_records import FakeTrial, class_args, make_experiment
 
 

@@ -11,7 +11,7 @@ import torch
 from model_spaces import text_cnn
 from nni_nas.checks import check_config
 from nni_nas.data import DataNotFoundError, data_info, load_data
-from nni_nas.text_data import PYDOCS_FAMILIES, VOCAB_SIZE, _pydocs_raw, decode, encode, pydocs_corpus
+from nni_nas.data.text import PYDOCS_FAMILIES, VOCAB_SIZE, _pydocs_raw, decode, encode, pydocs_corpus
 from tests.nni_nas.test_config_check import REPO, edited
 
 

@@ -15,16 +15,16 @@ from torch.func import functional_call
 import model_spaces
 from nni_nas.arch import search_choices, validate_arch
 from nni_nas.config import ConfigError, NasSettings, TrainSettings
-from strategies.darts import DartsTuner, darts_arguments
-from strategies.darts_architect import (
+from strategies.darts import DartsSettings, DartsTuner
+from strategies.darts.architect import (
     architecture_gradient,
     exact_hvp,
     finite_difference_hvp,
     first_order_gradient,
     second_order_gradient,
 )
-from strategies.darts_eval import DropPathSchedule, EvaluationClassifier, cutout
-from strategies.darts_supernet import DartsSupernet, UnsupportedSpaceError, derive_architecture
+from strategies.darts.evaluation import DropPathSchedule, EvaluationClassifier, cutout
+from strategies.darts.supernet import DartsSupernet, UnsupportedSpaceError, derive_architecture
 
 TINY = {"width": 2, "num_cells": 3, "num_nodes": 2, "stem_multiplier": 1}
 OPS8 = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
@@ -239,10 +239,12 @@ def test_tuner_hands_out_runs_and_checks_its_arguments():
                       {"seed": 6, "order": 2}]
     with pytest.raises(ConfigError, match="order must be 1"):
         DartsTuner(space="darts", order=3)
-    with pytest.raises(ConfigError, match="not DARTS arguments"):
+    with pytest.raises(ConfigError, match="not DARTS settings"):
         DartsTuner(space="darts", search_grid={"learning_rate": [0.1]})
-    with pytest.raises(ConfigError, match="unknown DARTS arguments"):
-        darts_arguments({"unroled": True})
+    with pytest.raises(ConfigError, match=r"unknown DARTS settings \['unroled'\]"):
+        DartsSettings.from_args({"unroled": True})
+    with pytest.raises(ConfigError, match=r"unknown DARTS settings \['unroled'\]"):
+        DartsTuner(space="darts", unroled=True)
 
 
 def test_cutout_zeroes_one_square_clipped_at_the_border():

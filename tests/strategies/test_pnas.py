@@ -13,9 +13,9 @@ from scipy.stats import spearmanr
 from model_spaces import nas_bench_macro as macro
 from model_spaces import nasbench201 as nb201
 from nni_nas.arch import arch_key
-from nni_nas.benchmark_eval import BenchmarkQuery, EvaluatorSettings, query_search
+from nni_nas.evaluation.tabular import BenchmarkQuery, EvaluatorSettings, query_search
 from strategies.pnas import PnasTuner
-from strategies.surrogate import ArchEncoder, SurrogateEnsemble
+from strategies.pnas.surrogate import ArchEncoder, SurrogateEnsemble
 from tests.conftest import SHARED
 
 NB201 = {"space": "nasbench201", "space_args": {"channels": 4, "cells_per_stage": 1}}

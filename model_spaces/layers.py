@@ -1,0 +1,52 @@
+"""Layers shared by several spaces: the searched layer of the repeated-layer spaces (``digits_cnn``, ``text_cnn``)
+and their common base."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from nni.nas.nn.pytorch import LayerChoice
+from torch import nn
+
+from model_spaces.contract import SearchSpace
+from nni_nas.errors import ConfigError
+
+ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU}
+
+
+class SearchLayer(nn.Module):
+    """One searched layer: chosen op (label ``op{index}``), batch norm, chosen activation (label ``activation``).
+
+    ``candidates`` are every op of the space by name, ``ops`` the ones searched; ``norm`` the batch norm (2-d
+    for images, 1-d over time for texts).
+    """
+
+    def __init__(self, index: int, candidates: dict[str, nn.Module], ops: tuple[str, ...], norm: nn.Module,
+                 activations: tuple[str, ...]):
+        super().__init__()
+        self.op = LayerChoice({name: candidates[name] for name in ops}, label=f"op{index}")
+        self.bn = norm
+        # The same label in every layer makes this one shared decision.
+        self.act = LayerChoice({name: ACTIVATIONS[name]() for name in activations}, label="activation")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.op(x)))
+
+
+def check_names(ops: tuple[str, ...], known_ops: tuple[str, ...], activations: tuple[str, ...]) -> None:
+    """A :class:`ConfigError` naming every op or activation a space does not have."""
+    unknown = [op for op in ops if op not in known_ops] + [a for a in activations if a not in ACTIVATIONS]
+    if unknown:
+        raise ConfigError(f"unknown ops/activations {unknown}; choose from {known_ops} and {tuple(ACTIVATIONS)}")
+
+
+class RepeatedLayersSpace(SearchSpace):
+    """A space whose searched layers ``op0`` .. ``op{max_depth-1}`` run up to the ``depth`` choice."""
+
+    max_depth: int
+
+    def inactive_labels(self, arch: dict[str, Any]) -> list[str]:
+        """Labels of layers beyond ``depth``: they are not in the network, so their values do not matter
+        and two dicts that differ only there are the same model (tuners must not train it twice)."""
+        return [f"op{index}" for index in range(arch.get("depth", self.max_depth), self.max_depth)]

@@ -1,0 +1,56 @@
+"""``nni-nas export EXPERIMENT_ID``: the best architectures of an experiment as plain PyTorch
+(:mod:`nni_nas.export`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from nni_nas.errors import NasError
+from nni_nas.export.layout import EXPORT_FORMATS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("experiment_id", help="NNI experiment id (nnictl experiment list --all)")
+    parser.add_argument("--top", type=int, default=1, help="how many of the best architectures (default 1)")
+    parser.add_argument("--out", help="output folder (default exported/<experiment id>)")
+    parser.add_argument("--format", action="append", metavar="NAME",
+                        help=f"formats to write, comma-separated or repeated: {', '.join(EXPORT_FORMATS)} "
+                             "(default all); arch.json, metrics.json and README.md are always written")
+    parser.add_argument("--trial", help="export this trial (by id) instead of the top ones")
+    parser.add_argument("--force", action="store_true", help="replace output folders that already exist")
+
+
+def run(args: argparse.Namespace) -> int:
+    from nni_nas.export import export_trials
+
+    formats = parse_formats(args.format)
+    out = Path(args.out) if args.out else Path("exported") / args.experiment_id
+    results = export_trials(args.experiment_id, top=args.top, out=out, force=args.force, formats=formats,
+                            trial=args.trial)
+    for result in results:
+        where = f"rank {result.rank}" if result.rank is not None else "trial"
+        print(f"{where} {result.trial_id} -> {result.folder} ({', '.join(result.files)})")
+        if result.max_abs_diff:
+            worst = max(result.max_abs_diff.values())
+            print(f"    every format reproduces the trained network (max |logit difference| {worst:.2g})")
+    missing = [r for r in results if r.weights_missing]
+    for result in missing:
+        print(f"nni-nas export: error: trial {result.trial_id} has no trained weights ({result.weights_missing}); "
+              f"exported its architecture only, to {result.folder}", file=sys.stderr)
+    return 1 if missing else 0
+
+
+def parse_formats(values: list[str] | None) -> tuple[str, ...]:
+    """``--format`` values (repeated or comma-separated) as format names; all formats when none is given."""
+    if not values:
+        return tuple(EXPORT_FORMATS)
+    names = [name.strip().lower() for value in values for name in value.split(",") if name.strip()]
+    aliases = {"py": "source", "pt": "weights", "ts": "torchscript", "model.py": "source", "weights.pt": "weights",
+               "model.ts": "torchscript", "model.onnx": "onnx"}
+    names = [aliases.get(name, name) for name in names]
+    unknown = [name for name in names if name not in EXPORT_FORMATS]
+    if unknown:
+        raise NasError(f"unknown --format {', '.join(unknown)}; choose from {', '.join(EXPORT_FORMATS)}")
+    return tuple(name for name in EXPORT_FORMATS if name in names)

@@ -1,0 +1,177 @@
+"""Image data sets: ``digits`` (embedded, the default), ``cifar10`` (a local folder) and ``npz`` (your arrays).
+
+The dataset classes are ``nni.trace``-d so NNI's own evaluators can serialise them by their arguments
+(NNI's multi-trial route refuses an untraced data set: "payload too large").
+Nothing is downloaded unless a config asks for it (``download: true``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import nni
+import numpy as np
+import torch
+from torch.utils.data import Dataset, TensorDataset
+
+from nni_nas.data import splits
+from nni_nas.data.registry import DataBundle, register_data
+from nni_nas.errors import DataFormatError, DataNotFoundError
+
+DIGITS_SPLIT_SEED = 0
+DIGITS_FRACTIONS = (0.6, 0.2, 0.2)  # train / val / test, stratified by class
+
+
+# --------------------------------------------------------------------------------------------- digits
+@nni.trace
+class DigitsDataset(TensorDataset):
+    """One split of scikit-learn's handwritten digits (1,797 real scanned 8x8 images, 10 classes).
+
+    The split is stratified and seeded (``split_seed``, default 0): 60% train (1,078 images),
+    20% validation (359), 20% test (360). Pixels (0..16) are scaled to [-1, 1].
+    """
+
+    def __init__(self, split: str, split_seed: int = DIGITS_SPLIT_SEED):
+        from sklearn.datasets import load_digits
+
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split must be train, val or test, got {split!r}")
+        digits = load_digits()
+        x = (digits.images.astype(np.float32) / 8.0 - 1.0)[:, None, :, :]
+        y = digits.target.astype(np.int64)
+        chosen = splits.three_way(y, DIGITS_FRACTIONS, split_seed)[split]
+        super().__init__(torch.from_numpy(x[chosen]), torch.from_numpy(y[chosen]))
+
+
+@register_data("digits", info=lambda **_: ((1, 8, 8), 10))
+def load_digits_data(split_seed: int = DIGITS_SPLIT_SEED) -> DataBundle:
+    """scikit-learn's digits: embedded, no download. ``split_seed`` reshuffles the fixed 60/20/20 split."""
+    return DataBundle(
+        "digits",
+        DigitsDataset("train", split_seed),
+        DigitsDataset("val", split_seed),
+        DigitsDataset("test", split_seed),
+        (1, 8, 8),
+        10,
+    )
+
+
+# -------------------------------------------------------------------------------------------- cifar10
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+
+@nni.trace
+class Cifar10Split(Dataset):
+    """CIFAR-10 from a local folder: ``train`` / ``val`` are a seeded split of the 50,000 training images
+    (``val_size`` held out), ``test`` is the official 10,000-image test set.
+
+    ``limit`` keeps only the first N images of the split (for quick runs); ``augment`` adds the usual
+    random crop (padding 4) and horizontal flip to the training split.
+    """
+
+    def __init__(self, root: str, split: str, val_size: int = 5000, augment: bool = True,
+                 download: bool = False, limit: int | None = None, split_seed: int = 0):
+        import torchvision
+        from torchvision import transforms as T
+
+        normalise = [T.ToTensor(), T.Normalize(CIFAR_MEAN, CIFAR_STD)]
+        train_tf = [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()] if augment else []
+        transform = T.Compose((train_tf if split == "train" else []) + normalise)
+        base = torchvision.datasets.CIFAR10(root, train=split != "test", transform=transform, download=download)
+        if split == "test":
+            indices = np.arange(len(base))
+        else:
+            order = np.random.default_rng(split_seed).permutation(len(base))
+            indices = order[val_size:] if split == "train" else order[:val_size]
+        if limit is not None:
+            indices = indices[:limit]
+        self.base, self.indices = base, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.base[int(self.indices[i])]
+
+
+def _cifar10_info(root: str = "~/data/cifar10", download: bool = False, **_: Any):
+    root = os.path.expanduser(root)
+    if not download and not (Path(root) / "cifar-10-batches-py").is_dir():
+        raise DataNotFoundError(
+            f"CIFAR-10 not found: {root!r} has no cifar-10-batches-py folder; set data_args.root to the folder "
+            "that holds it, or data_args.download: true to fetch it once"
+        )
+    return (3, 32, 32), 10
+
+
+@register_data("cifar10", info=_cifar10_info)
+def load_cifar10(root: str = "~/data/cifar10", download: bool = False, val_size: int = 5000,
+                 augment: bool = True, limit: int | None = None, split_seed: int = 0) -> DataBundle:
+    """CIFAR-10 from ``root`` (a folder holding ``cifar-10-batches-py``). Downloads only with ``download: true``."""
+    _cifar10_info(root, download)
+    root = os.path.expanduser(root)
+    make = lambda split: Cifar10Split(root, split, val_size, augment, download, limit, split_seed)  # noqa: E731
+    return DataBundle("cifar10", make("train"), make("val"), make("test"), (3, 32, 32), 10)
+
+
+# ------------------------------------------------------------------------------------------------ npz
+@nni.trace
+class NpzDataset(TensorDataset):
+    """One split of a user's ``.npz`` file with arrays ``x`` (N, H, W) or (N, C, H, W), integer ``y`` and
+    optionally ``x_test``, ``y_test``. Without a test set, ``test_fraction`` of the data is held out; then
+    ``val_fraction`` of the rest becomes validation. Splits are stratified and seeded. ``x`` is used as given
+    (scale it beforehand)."""
+
+    def __init__(self, path: str, split: str, val_fraction: float = 0.2, test_fraction: float = 0.2,
+                 split_seed: int = 0):
+        x, y, x_test, y_test = _read_npz(path)
+        idx = np.arange(len(y))
+        if x_test is None:
+            idx, test_idx = splits.holdout(idx, y, test_fraction, split_seed)
+            x_test, y_test = x[test_idx], y[test_idx]
+        train_idx, val_idx = splits.holdout(idx, y, val_fraction, split_seed)
+        xs, ys = {"train": (x[train_idx], y[train_idx]), "val": (x[val_idx], y[val_idx]),
+                  "test": (x_test, y_test)}[split]
+        super().__init__(torch.from_numpy(xs), torch.from_numpy(ys))
+
+
+def _read_npz(path: str):
+    path = os.path.expanduser(path)
+    if not Path(path).is_file():
+        raise DataNotFoundError(f"npz file not found: {path!r}; set data_args.path to an existing .npz file")
+    with np.load(path) as arrays:
+        missing = [key for key in ("x", "y") if key not in arrays]
+        if missing:
+            raise DataFormatError(f"{path} lacks arrays {missing}; it needs x (N,[C,]H,W) and y (N,) integer labels")
+        x = _as_nchw(arrays["x"], path)
+        y = arrays["y"].astype(np.int64)
+        x_test = _as_nchw(arrays["x_test"], path) if "x_test" in arrays else None
+        y_test = arrays["y_test"].astype(np.int64) if "y_test" in arrays else None
+    if len(x) != len(y):
+        raise DataFormatError(f"{path}: x has {len(x)} rows but y has {len(y)}")
+    return x, y, x_test, y_test
+
+
+def _as_nchw(x: np.ndarray, path: str) -> np.ndarray:
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4:
+        raise DataFormatError(f"{path}: x must have shape (N, H, W) or (N, C, H, W), got {x.shape}")
+    return x.astype(np.float32)
+
+
+def _npz_info(path: str, **_: Any):
+    x, y, _, y_test = _read_npz(path)
+    num_classes = int(max(y.max(), y_test.max() if y_test is not None else 0)) + 1
+    return tuple(x.shape[1:]), num_classes
+
+
+@register_data("npz", info=_npz_info)
+def load_npz(path: str, val_fraction: float = 0.2, test_fraction: float = 0.2, split_seed: int = 0) -> DataBundle:
+    """A local ``.npz`` of images (see :class:`NpzDataset`); classes are ``max(y) + 1``."""
+    input_shape, num_classes = _npz_info(path)
+    make = lambda split: NpzDataset(path, split, val_fraction, test_fraction, split_seed)  # noqa: E731
+    return DataBundle("npz", make("train"), make("val"), make("test"), input_shape, num_classes)

@@ -1,0 +1,73 @@
+"""The data-set registry: a loader and a cheap ``info`` function per name, and the :class:`DataBundle` they return.
+
+Built-in data sets register themselves in :mod:`nni_nas.data.images` and :mod:`nni_nas.data.text`; a user's own
+loader registers the same way (``@register_data("mine", info=...)``) before the search starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nni_nas.errors import ConfigError, UnknownDataError
+
+
+@dataclass
+class DataBundle:
+    """Splits of one data set plus what a space needs to know about it."""
+
+    name: str
+    train: Any  # torch Datasets
+    val: Any
+    test: Any
+    input_shape: tuple[int, ...]  # (C, H, W) for images, (max_len,) for byte-encoded texts
+    num_classes: int
+
+
+_LOADERS: dict[str, Callable[..., DataBundle]] = {}
+# name -> fn(**data_args) -> (input_shape, num_classes) without loading the data (tuners and checks use it)
+_INFO: dict[str, Callable[..., tuple[tuple[int, ...], int]]] = {}
+
+
+def register_data(name: str, info: Callable[..., tuple[tuple[int, ...], int]]):
+    """Decorator: make a loader ``fn(**data_args) -> DataBundle`` available under ``name``.
+
+    ``info(**data_args)`` returns ``(input_shape, num_classes)`` cheaply and raises
+    :class:`nni_nas.errors.DataNotFoundError` when the data's files are missing.
+    """
+
+    def decorator(fn: Callable[..., DataBundle]) -> Callable[..., DataBundle]:
+        _LOADERS[name] = fn
+        _INFO[name] = info
+        return fn
+
+    return decorator
+
+
+def data_names() -> list[str]:
+    """Names of every registered data set."""
+    return sorted(_LOADERS)
+
+
+def get_loader(name: str) -> Callable[..., DataBundle]:
+    """The loader registered under ``name``; a clear error lists the known ones."""
+    try:
+        return _LOADERS[name]
+    except KeyError:
+        raise UnknownDataError(f"unknown data set {name!r}; known data sets: {', '.join(data_names())}") from None
+
+
+def data_info(name: str, **data_args: Any) -> tuple[tuple[int, ...], int]:
+    """``(input_shape, num_classes)`` of a data set without loading it; checks that its files exist."""
+    get_loader(name)
+    return _INFO[name](**data_args)
+
+
+def load_data(name: str, **data_args: Any) -> DataBundle:
+    """Load the data set ``name`` with its ``data_args`` (see each loader's docstring)."""
+    loader = get_loader(name)
+    try:
+        return loader(**data_args)
+    except TypeError as err:
+        raise ConfigError(f"data set {name!r} rejected data_args {data_args}: {err}") from None

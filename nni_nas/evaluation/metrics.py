@@ -1,0 +1,70 @@
+"""Cost metrics of a network: parameter count, FLOPs (torch's own counter) and CPU latency per sample."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def example_input(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 1) -> torch.Tensor:
+    """An input batch for ``model``: its space's :meth:`~model_spaces.contract.SearchSpace.example_input` (text
+    networks take ``int64`` token ids), or zeros of ``input_shape`` for a plain network."""
+    from model_spaces.contract import SearchSpace
+
+    if isinstance(model, SearchSpace):
+        return model.example_input(batch_size, generator=torch.Generator().manual_seed(0))
+    return torch.zeros(batch_size, *input_shape)
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """FLOPs of one forward pass on a single sample, by ``torch.utils.flop_counter`` (a multiply-add counts 2)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(example_input(model, input_shape))
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def latency_ms(model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, warmup: int = 5) -> float:
+    """Median wall time in milliseconds of a forward pass on one sample on the CPU, single-threaded.
+
+    One thread makes the figure comparable between trials that run concurrently on a shared machine.
+    """
+    was_training = model.training
+    model.eval()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    x = example_input(model, input_shape)
+    times = []
+    try:
+        with torch.inference_mode():
+            for i in range(warmup + runs):
+                start = time.perf_counter()
+                model(x)
+                if i >= warmup:
+                    times.append((time.perf_counter() - start) * 1000.0)
+    finally:
+        torch.set_num_threads(threads)
+        model.train(was_training)
+    return statistics.median(times)
+
+
+def cost_metrics(model: nn.Module, input_shape: tuple[int, ...], latency_runs: int = 30) -> dict[str, float]:
+    """``params``, ``flops`` and ``latency_ms`` of ``model`` for inputs of ``input_shape`` (without batch)."""
+    return {
+        "params": count_params(model),
+        "flops": count_flops(model, input_shape),
+        "latency_ms": round(latency_ms(model, input_shape, runs=latency_runs), 4),
+    }

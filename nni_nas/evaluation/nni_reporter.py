@@ -1,0 +1,101 @@
+"""Reporting to the NNI web portal as a Lightning callback, and the final result dict."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import nni
+import pytorch_lightning as pl
+
+from nni_nas.errors import NonFiniteError
+
+_logger = logging.getLogger(__name__)
+
+
+class NniReporter(pl.Callback):
+    """Send one intermediate result per validation epoch (the value of ``monitor``) to NNI.
+
+    Outside an NNI trial the report goes to NNI's standalone channel, which only logs it, so the same code
+    runs under ``nnictl`` and in a notebook. Sanity-check validation runs are not reported. Each value is also
+    appended to ``history`` (and to ``history_file`` if given), so a trial folder keeps its curve.
+    """
+
+    def __init__(self, monitor: str = "val_acc", history_file: str | Path | None = None):
+        self.monitor = monitor
+        self.history_file = Path(history_file) if history_file else None
+        self.history: list[float] = []
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[self.monitor])
+        self.history.append(value)
+        nni.report_intermediate_result(value)
+        if self.history_file is not None:
+            with self.history_file.open("a") as fh:
+                fh.write(json.dumps({"epoch": trainer.current_epoch, self.monitor: value}) + "\n")
+
+
+def final_result(val_acc: float, test_acc: float, costs: dict[str, float], **extra: Any) -> dict[str, Any]:
+    """The trial's one final dict: ``default`` is the validation accuracy (what tuners optimise)."""
+    result = {"default": float(val_acc), "val_acc": float(val_acc), "test_acc": float(test_acc), **costs, **extra}
+    if not math.isfinite(result["default"]):
+        raise NonFiniteError(f"validation accuracy is {val_acc}; the trial did not train")
+    return result
+
+
+def report_final(result: dict[str, Any]) -> None:
+    """Send the final dict to NNI (exactly once per trial)."""
+    nni.report_final_result(result)
+
+
+def next_parameters() -> dict[str, Any] | None:
+    """This trial's architecture from NNI: ``nni.get_next_parameter()``, made to agree with the manager's record.
+
+    NNI 3.0's local training service hands parameters out first come, first served: its V3 compatibility layer
+    queues each submitted trial's parameters and gives the head of the queue to whichever trial asks first
+    (``nni_node/training_service/v3/compat.js``; microsoft/nni#5726, #5693). With several trials starting at once
+    a trial can train another trial's architecture while the portal shows the one submitted for it (measured
+    here: 5 of 12 trials at ``trialConcurrency: 3``). The manager's record is what the portal shows, and the
+    tuner pairs results by ``parameter_id``: so this trial adopts the record the manager holds for it (read from
+    its REST API), parameter id included, and every metric it reports carries that id. If the manager cannot be
+    asked, NNI's hand-out stands and a warning says so.
+    """
+    import nni.trial
+
+    params = nni.get_next_parameter()
+    record = _manager_parameter_record()
+    if record is None or nni.trial._params is None:
+        return params
+    if record.get("parameter_id") != nni.trial._params.get("parameter_id"):
+        _logger.info("NNI handed this trial parameter %s; the manager's record for it is parameter %s: using "
+                     "the record (microsoft/nni#5726)", nni.trial._params.get("parameter_id"),
+                     record.get("parameter_id"))
+        nni.trial._params = record
+    return record["parameters"]
+
+
+def _manager_parameter_record() -> dict[str, Any] | None:
+    """The parameter record the NNI manager holds for this trial (``/trial-jobs/<id>``), or None."""
+    channel = os.environ.get("NNI_TRIAL_COMMAND_CHANNEL", "")
+    trial_id = os.environ.get("NNI_TRIAL_JOB_ID", "")
+    parsed = urllib.parse.urlparse(channel)
+    if parsed.scheme not in ("http", "https") or not trial_id:
+        return None
+    url = f"{parsed.scheme}://{parsed.netloc}/api/v1/nni/trial-jobs/{urllib.parse.quote(trial_id)}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            job = json.loads(response.read())
+        record = json.loads(job["hyperParameters"][0])
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as err:
+        _logger.warning("could not read this trial's parameters from the NNI manager at %s (%s); "
+                        "using NNI's hand-out, which the portal may show for another trial", url, err)
+        return None
+    return record if isinstance(record, dict) and "parameters" in record and "parameter_id" in record else None

@@ -1,0 +1,191 @@
+"""``nni-nas export EXPERIMENT_ID``: the best architectures of an experiment as plain PyTorch.
+
+Reads the experiment from NNI's own records (running, stopped or finished; the manager need not be up),
+ranks its succeeded trials by the config's optimise mode and writes one folder per architecture::
+
+    <out>/rank1-<trial id>/
+        model.py      plain-PyTorch source of the network (imports torch only); ``Network()`` builds it
+        weights.pt    the trained state_dict, ``torch.load(..., weights_only=True)``
+        model.ts      TorchScript
+        model.onnx    ONNX (checked with onnxruntime)
+        arch.json     the architecture dict
+        metrics.json  the trial's final result, trial and experiment ids, seed, input_shape [C, H, W]
+        README.md     how to load it
+
+Each folder is built in a hidden ``.<name>.partial-<pid>`` folder beside the target and renamed into place when
+complete, so an interrupted export never leaves a folder that looks finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nni_nas.errors import NasError, OutputExistsError
+from nni_nas.export.layout import (
+    EXPORT_FORMATS,
+    EXPORTED_WEIGHTS_FILE,
+    ONNX_FILE,
+    README_FILE,
+    SOURCE_FILE,
+    TORCHSCRIPT_FILE,
+)
+from nni_nas.export.readme import readme_text, source_docstring
+from nni_nas.trial_files import ARCH_FILE, METRICS_FILE
+
+PARITY_BATCH = 8
+PARITY_SEED = 0
+
+
+@dataclass
+class ExportResult:
+    """One exported folder: which trial, which files, and how closely each format reproduces the network."""
+
+    folder: Path
+    trial_id: str
+    rank: int | None
+    files: list[str]
+    max_abs_diff: dict[str, float] = field(default_factory=dict)
+    weights_missing: str | None = None  # why, when the trial saved no weights
+
+
+def export_trials(experiment_id: str, top: int = 1, out: str | Path = "exported", force: bool = False,
+                  formats: tuple[str, ...] | None = None, trial: str | None = None,
+                  root: Path | None = None) -> list[ExportResult]:
+    """Export the ``top`` best succeeded trials of ``experiment_id`` (or the one trial ``trial``).
+
+    Raises
+    ------
+    NasError
+        Unknown experiment or trial, no succeeded trial, or a trial folder without its saved files.
+    OutputExistsError
+        An output folder exists and ``force`` is false (checked for every folder before anything is written).
+    """
+    from nni_nas.results.records import load_experiment
+
+    if top < 1:
+        raise NasError(f"--top must be at least 1, got {top}")
+    record = load_experiment(experiment_id, root)
+    chosen = _choose_trials(record, top, trial)
+    out = Path(out)
+    targets = [(rank, t, out / (f"rank{rank}-{t.trial_id}" if rank is not None else f"trial-{t.trial_id}"))
+               for rank, t in chosen]
+    existing = [str(target) for _, _, target in targets if target.exists()]
+    if existing and not force:
+        raise OutputExistsError(f"output folder{'s' if len(existing) > 1 else ''} {', '.join(existing)} already "
+                                "exist(s); pass --force to replace, or choose another --out")
+    return [export_trial(record, t, target, rank, formats or tuple(EXPORT_FORMATS)) for rank, t, target in targets]
+
+
+def _choose_trials(record, top: int, trial_id: str | None) -> list[tuple[int | None, Any]]:
+    ranked = record.ranked()
+    if trial_id is not None:
+        by_id = {t.trial_id: t for t in record.trials}
+        if trial_id not in by_id:
+            raise NasError(f"experiment {record.experiment_id} has no trial {trial_id!r}; its trials: "
+                           f"{', '.join(by_id) or 'none'}")
+        ranks = {t.trial_id: i for i, t in enumerate(ranked, start=1)}
+        return [(ranks.get(trial_id), by_id[trial_id])]
+    if not ranked:
+        raise NasError(f"experiment {record.experiment_id} has no succeeded trial with a final result yet "
+                       f"({record.status_summary()}); wait for one, or see why they failed with `nnictl log trial "
+                       f"{record.experiment_id}`")
+    return list(enumerate(ranked[:top], start=1))
+
+
+def export_trial(record, trial, target: Path, rank: int | None, formats: tuple[str, ...]) -> ExportResult:
+    """Write one trial's folder atomically (build beside ``target``, then rename)."""
+    from nni_nas.export.trained_trial import load_trial_model
+
+    loaded = load_trial_model(record, trial)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.parent / f".{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    try:
+        result = _write_folder(loaded, partial, rank, formats)
+        _replace(partial, target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    result.folder = target
+    return result
+
+
+def _write_folder(loaded, folder: Path, rank: int | None, formats: tuple[str, ...]) -> ExportResult:
+    import torch
+
+    from nni_nas.export import formats as fmt
+    from nni_nas.export.codegen import generate_source
+
+    batch = loaded.example_batch(PARITY_BATCH, PARITY_SEED)
+    reference = fmt.logits(loaded.model, batch)
+    (folder / SOURCE_FILE).write_text(generate_source(loaded.model, (batch,), source_docstring(loaded, rank)))
+    module = fmt.import_source(folder / SOURCE_FILE)
+    try:
+        network = module.Network()
+        network.load_state_dict(loaded.model.state_dict())
+        network.eval()
+        diffs = {SOURCE_FILE: fmt.check_parity(SOURCE_FILE, fmt.logits(network, batch), reference)}
+        if loaded.weights_missing is None:
+            if "weights" in formats:
+                fmt.write_weights(network, folder / EXPORTED_WEIGHTS_FILE)
+                reloaded = module.Network()
+                reloaded.load_state_dict(torch.load(folder / EXPORTED_WEIGHTS_FILE, weights_only=True))
+                diffs[EXPORTED_WEIGHTS_FILE] = fmt.check_parity(EXPORTED_WEIGHTS_FILE, fmt.logits(reloaded, batch),
+                                                                reference)
+            if "torchscript" in formats:
+                path = folder / TORCHSCRIPT_FILE
+                diffs[path.name] = fmt.write_torchscript(network, batch, reference, path)
+            if "onnx" in formats:
+                diffs[ONNX_FILE] = fmt.write_onnx(network, batch, reference, folder / ONNX_FILE)
+    finally:
+        fmt.forget_source(module)
+    if "source" not in formats:
+        (folder / SOURCE_FILE).unlink()
+        diffs.pop(SOURCE_FILE)
+    if loaded.weights_missing is not None:
+        diffs = {}  # random weights prove nothing about the trained model
+    _write_json(folder / ARCH_FILE, loaded.arch)
+    _write_json(folder / METRICS_FILE, _metrics(loaded, rank, diffs))
+    (folder / README_FILE).write_text(readme_text(loaded, rank, formats))
+    files = sorted(p.name for p in folder.iterdir())
+    return ExportResult(folder, loaded.trial.trial_id, rank, files, diffs, loaded.weights_missing)
+
+
+def _replace(partial: Path, target: Path) -> None:
+    if not target.exists():
+        partial.rename(target)
+        return
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    shutil.rmtree(old, ignore_errors=True)
+    target.rename(old)
+    partial.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2) + "\n")
+
+
+def _metrics(loaded, rank: int | None, diffs: dict[str, float]) -> dict[str, Any]:
+    trial = loaded.trial
+    return {
+        **(trial.final or {}),
+        "experiment_id": loaded.experiment_id,
+        "trial_id": trial.trial_id,
+        "trial_status": trial.status,
+        "rank": rank,
+        "seed": loaded.seed,
+        "input_shape": list(loaded.input_shape),
+        "num_classes": loaded.num_classes,
+        "space": loaded.space,
+        "space_args": loaded.space_args,
+        "data": loaded.data,
+        "strategy": loaded.strategy,
+        "weights": loaded.weights_missing is None,
+        "export_max_abs_diff": diffs,
+    }

@@ -1,0 +1,84 @@
+"""The texts of an exported folder: ``model.py``'s docstring and the folder's ``README.md``."""
+
+from __future__ import annotations
+
+import json
+
+from nni_nas.export.layout import (
+    EXPORT_FORMATS,
+    EXPORTED_WEIGHTS_FILE,
+    ONNX_FILE,
+    SOURCE_FILE,
+    TORCHSCRIPT_FILE,
+)
+from nni_nas.results.tables import format_count, format_number
+from nni_nas.trial_files import ARCH_FILE, METRICS_FILE
+
+
+def source_docstring(loaded, rank: int | None) -> str:
+    where = f"rank {rank} of" if rank is not None else "a trial of"
+    arch = json.dumps(loaded.arch, separators=(", ", ": "))
+    return (f"Space `{loaded.space}`, trial {loaded.trial.trial_id} ({where} NNI experiment {loaded.experiment_id}),"
+            f"\nexported by nni-nas as plain PyTorch: runs with torch alone.\n\nArchitecture: {arch}\n"
+            f"Input: {_input_kind(loaded)} tensor (batch, {', '.join(str(s) for s in loaded.input_shape)}); output: "
+            f"{loaded.num_classes} logits.\n\nUsage::\n\n    import torch\n    from model import Network\n"
+            '    model = Network().eval(); model.load_state_dict(torch.load("weights.pt", weights_only=True))')
+
+
+def _is_text(loaded) -> bool:
+    """Byte-encoded text networks have one input dimension (``max_len``)."""
+    return len(loaded.input_shape) == 1
+
+
+def _input_kind(loaded) -> str:
+    return "int64 token" if _is_text(loaded) else "float"
+
+
+def readme_text(loaded, rank: int | None, formats: tuple[str, ...]) -> str:
+    final = loaded.trial.final or {}
+    shape = ", ".join(str(s) for s in loaded.input_shape)
+    where = f"rank {rank}" if rank is not None else "a trial"
+    lines = [f"# {loaded.space}: {where} of NNI experiment {loaded.experiment_id}", ""]
+    if loaded.weights_missing is not None:
+        lines += [f"**WEIGHTS MISSING**: {loaded.weights_missing}. This folder holds the architecture only "
+                  f"(`{SOURCE_FILE}` builds it untrained); retrain it before use.", ""]
+    lines += [
+        f"Trial `{loaded.trial.trial_id}` ({loaded.trial.status.lower()}), strategy `{loaded.strategy}`, "
+        f"seed {loaded.seed}, data `{loaded.data}`.",
+        f"Validation accuracy {format_number(final.get('val_acc', final.get('default')))}, test accuracy "
+        f"{format_number(final.get('test_acc'))}, {format_count(final.get('params'))} parameters, "
+        f"{format_count(final.get('flops'))} FLOPs, {format_number(final.get('latency_ms'), 3)} ms per sample on "
+        "one CPU thread.",
+        "",
+        f"Input: {_input_kind(loaded)} tensor `(batch, {shape})`, prepared like the `{loaded.data}` data set of "
+        f"nni-nas; output: `(batch, {loaded.num_classes})` logits. Everything here runs with torch alone (no `nni`).",
+        "",
+    ]
+    if loaded.weights_missing is None and {"source", "weights"} <= set(formats):
+        lines += ["```python", "import torch", "from model import Network",
+                  'model = Network().eval(); model.load_state_dict(torch.load("weights.pt", weights_only=True))',
+                  "```", ""]
+    if _is_text(loaded):
+        max_len = loaded.input_shape[0]
+        lines += ["A text is its UTF-8 bytes, each plus 1, cut or padded with 0 to "
+                  f"{max_len} (`nni_nas.data.text.encode`):", "", "```python",
+                  f"def encode(text, max_len={max_len}):",
+                  '    data = [b + 1 for b in text.encode("utf-8")[:max_len]]',
+                  "    return torch.tensor([data + [0] * (max_len - len(data))])",
+                  "", 'logits = model(encode("Return the number of seconds since the epoch."))', "```", ""]
+    files = {
+        SOURCE_FILE: "plain-PyTorch source; `Network()` builds the network with this architecture",
+        EXPORTED_WEIGHTS_FILE: "trained state_dict (`torch.load(..., weights_only=True)`)",
+        TORCHSCRIPT_FILE: '`torch.jit.load("model.ts")`, no Python source needed',
+        ONNX_FILE: "ONNX with a dynamic batch size, input `input`, output `logits` (checked with onnxruntime)",
+        ARCH_FILE: "the architecture dict (choice label -> value)",
+        METRICS_FILE: "the trial's final result, ids, seed, input shape, and each format's largest logit "
+                      "difference from the trained network on a fixed batch",
+    }
+    chosen = {EXPORT_FORMATS[name] for name in formats} if loaded.weights_missing is None else {SOURCE_FILE}
+    lines += ["| file | what |", "| --- | --- |"]
+    lines += [f"| `{name}` | {what} |" for name, what in files.items()
+              if name in chosen or name in (ARCH_FILE, METRICS_FILE)]
+    lines += ["", "The forward in `model.py` is the evaluation-mode computation of the searched network "
+              "(training-only branches such as drop-path are not part of it).", ""]
+    return "\n".join(lines)

@@ -1,0 +1,130 @@
+"""Rebuild the network a trial trained from the files it left in its folder (for export).
+
+A trial folder holds ``settings.json`` (space, space_args, data, input_shape), ``arch.json`` and ``model.pt``
+(the state_dict), written by :func:`nni_nas.trial_files.save_trial_files` for multi-trial and one-shot trials alike.
+The network is built from a *fresh* space instance, frozen with the architecture, and given the saved weights.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nni_nas.errors import NasError
+from nni_nas.results.records import ExperimentRecord, TrialRecord
+from nni_nas.trial_files import ARCH_FILE, SETTINGS_FILE, TRAINED_WEIGHTS_FILE
+
+
+@dataclass
+class TrialModel:
+    """A trial's trained network in evaluation mode, with what describes it."""
+
+    experiment_id: str
+    trial: TrialRecord
+    arch: dict[str, Any]
+    space: str
+    space_args: dict[str, Any]
+    data: str | None
+    input_shape: tuple[int, ...]
+    num_classes: int
+    seed: int | None
+    strategy: str
+    model: nn.Module
+    weights_missing: str | None  # why the network has random weights, or None
+
+    def example_batch(self, batch_size: int, seed: int = 0) -> torch.Tensor:
+        """A fixed batch of inputs: the space's own seeded :meth:`~model_spaces.contract.SearchSpace.example_input`
+        (normal noise for images, random bytes for texts)."""
+        return self.model.example_input(batch_size, generator=torch.Generator().manual_seed(seed))
+
+
+def load_trial_model(record: ExperimentRecord, trial: TrialRecord) -> TrialModel:
+    """The trained network of ``trial``; random weights (and ``weights_missing`` set) when it saved none."""
+    import model_spaces
+    import strategies
+    from nni_nas.arch import InvalidArchError, freeze
+
+    folder = trial.trial_dir
+    if folder is None or not Path(folder).is_dir():
+        raise NasError(f"trial {trial.trial_id}: its folder {folder} no longer exists (was the experiment folder "
+                       "moved or cleaned?); nothing to export")
+    folder = Path(folder)
+    settings = _read_json(folder / SETTINGS_FILE) or {}
+    class_args = settings.get("class_args") or record.class_args
+    space = class_args.get("space")
+    if not space:
+        raise NasError(f"trial {trial.trial_id}: neither {folder / SETTINGS_FILE} nor the experiment config names "
+                       "a space (tuner.classArgs.space); is this an nni-nas experiment?")
+    arch = _read_json(folder / ARCH_FILE)
+    if arch is None:
+        arch = trial.parameters
+    space_args = dict(class_args.get("space_args") or {})
+    weights_path = folder / TRAINED_WEIGHTS_FILE
+    state = torch.load(weights_path, map_location="cpu", weights_only=True) if weights_path.is_file() else None
+    input_shape, num_classes = _shape_and_classes(settings, class_args, state, trial.trial_id)
+
+    factory = model_spaces.space_factory(space, input_shape, num_classes, **space_args)
+    torch.manual_seed(0)  # without weights, the stand-in initialisation is at least reproducible
+    try:
+        model = freeze(factory, arch)
+    except (InvalidArchError, KeyError, ValueError) as err:
+        raise NasError(f"trial {trial.trial_id}: architecture {arch} does not fit space {space!r}: {err}") from None
+    weights_missing = None
+    if state is None:
+        weights_missing = (f"no {TRAINED_WEIGHTS_FILE} in {folder}; the trial may have failed or been stopped "
+                           "before saving")
+    else:
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:
+            raise NasError(f"trial {trial.trial_id}: {weights_path} does not fit the rebuilt network (has the "
+                           f"space {space!r} changed since the search?): {' '.join(str(err).split())[:300]}") from None
+    model.eval()
+    final = trial.final or {}
+    train = class_args.get("train") or {}
+    seed = final.get("seed", train.get("seed", class_args.get("seed")))
+    strategy = settings.get("tuner_class") or strategies.strategy_label(record.config.get("tuner") or {})
+    return TrialModel(record.experiment_id, trial, arch, space, space_args, class_args.get("data"),
+                      tuple(input_shape), num_classes, seed, strategy, model, weights_missing)
+
+
+def _shape_and_classes(settings: dict[str, Any], class_args: dict[str, Any], state: dict | None,
+                       trial_id: str) -> tuple[tuple[int, ...], int]:
+    """Input shape and class count: from settings.json, else from the data set, else from the weights."""
+    from nni_nas.data import data_info
+
+    input_shape = tuple(settings.get("input_shape") or ())
+    num_classes = settings.get("num_classes")
+    if input_shape and num_classes:
+        return input_shape, int(num_classes)
+    try:
+        info_shape, info_classes = data_info(class_args.get("data", "digits"), **(class_args.get("data_args") or {}))
+    except (OSError, KeyError, TypeError, ValueError) as err:
+        if not input_shape or state is None:
+            raise NasError(f"trial {trial_id}: cannot tell the network's input shape and classes: settings.json "
+                           f"lacks them and the data set is not available ({err})") from None
+        return input_shape, _classes_from_weights(state, trial_id)
+    return input_shape or tuple(info_shape), int(num_classes or info_classes)
+
+
+def _classes_from_weights(state: dict[str, torch.Tensor], trial_id: str) -> int:
+    # The classifier is the last layer that has a weight matrix in every nni-nas space.
+    matrices = [t for key, t in state.items() if key.endswith("weight") and t.dim() == 2]
+    if not matrices:
+        raise NasError(f"trial {trial_id}: cannot infer the number of classes from its weights")
+    return int(matrices[-1].shape[0])
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise NasError(f"{path} is not valid JSON ({err}); the trial was probably interrupted while writing it") \
+            from None

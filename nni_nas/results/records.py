@@ -1,0 +1,173 @@
+"""Read an NNI experiment from NNI's own records (``~/nni-experiments/<id>/db/nni.sqlite``).
+
+The manager need not be running: export and report work on running, stopped and finished experiments.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+import os
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nni_nas.errors import NasError
+
+
+@dataclass
+class TrialRecord:
+    """One trial as NNI recorded it, plus the folder where the trial saved its files."""
+
+    trial_id: str
+    sequence: int
+    status: str
+    parameters: dict[str, Any]
+    parameter_id: int | None
+    final: dict[str, Any] | None
+    intermediate: list[float] = field(default_factory=list)
+    trial_dir: Path | None = None
+
+    @property
+    def arch(self) -> dict[str, Any]:
+        """The architecture the trial trained: its saved ``arch.json`` when present, else NNI's parameters.
+
+        The trial's own file is preferred: NNI 3.0 hands parameters to whichever concurrent trial asks first
+        (microsoft/nni#5726), so in experiments run before nni-nas corrected that at trial start
+        (:func:`nni_nas.evaluation.nni_reporter.next_parameters`) a trial may have trained another trial's parameters.
+        """
+        path = self.trial_dir / "arch.json" if self.trial_dir else None
+        if path is not None and path.is_file():
+            try:
+                return json.loads(path.read_text())
+            except json.JSONDecodeError:
+                pass
+        return self.parameters
+
+    def metric(self, key: str = "default") -> float:
+        """The final result's ``key`` (NaN when the trial has no final result)."""
+        if self.final is None:
+            return math.nan
+        value = self.final.get(key, self.final.get("default"))
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return math.nan
+
+
+@dataclass
+class ExperimentRecord:
+    """An experiment's config (as NNI stored it) and its trials in submission order."""
+
+    experiment_id: str
+    directory: Path
+    config: dict[str, Any]
+    trials: list[TrialRecord]
+    status: str | None = None
+
+    @property
+    def optimize_mode(self) -> str:
+        args = (self.config.get("tuner") or {}).get("classArgs") or {}
+        return args.get("optimize_mode", "maximize")
+
+    @property
+    def class_args(self) -> dict[str, Any]:
+        return (self.config.get("tuner") or {}).get("classArgs") or {}
+
+    def status_summary(self, empty: str = "no trials") -> str:
+        """How many trials are in each status (:func:`status_summary`)."""
+        return status_summary((t.status for t in self.trials), empty)
+
+    def succeeded(self) -> list[TrialRecord]:
+        return [t for t in self.trials if t.status == "SUCCEEDED" and t.final is not None]
+
+    def ranked(self, key: str = "default") -> list[TrialRecord]:
+        """Succeeded trials, best first by ``key`` and the config's optimise mode; ties by submission order."""
+        sign = -1.0 if self.optimize_mode == "maximize" else 1.0
+        trials = [t for t in self.succeeded() if not math.isnan(t.metric(key))]
+        return sorted(trials, key=lambda t: (sign * t.metric(key), t.sequence))
+
+
+def status_summary(statuses: Iterable[str], empty: str = "no trials") -> str:
+    """``2 failed, 10 succeeded``: how many trials are in each NNI status, alphabetically; ``empty`` for none."""
+    counts = collections.Counter(statuses)
+    return ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items())) or empty
+
+
+def experiments_root() -> Path:
+    """NNI's experiment folder (``NNI_EXPERIMENTS_DIR`` overrides ``~/nni-experiments``)."""
+    return Path(os.environ.get("NNI_EXPERIMENTS_DIR") or Path.home() / "nni-experiments")
+
+
+def experiment_status(experiment_id: str, root: Path | None = None) -> dict[str, Any] | None:
+    """NNI's own metadata of an experiment (port, status, ...) from ``<root>/.experiment``."""
+    meta = (root or experiments_root()) / ".experiment"
+    if not meta.is_file():
+        return None
+    try:
+        return json.loads(meta.read_text()).get(experiment_id)
+    except json.JSONDecodeError:
+        return None
+
+
+def load_experiment(experiment_id: str, root: Path | None = None) -> ExperimentRecord:
+    """Everything NNI recorded about ``experiment_id``; :class:`NasError` if it does not exist."""
+    root = root or experiments_root()
+    directory = root / experiment_id
+    db = directory / "db" / "nni.sqlite"
+    if not db.is_file():
+        known = sorted(p.parent.parent.name for p in root.glob("*/db/nni.sqlite") if not p.parent.parent.is_symlink())
+        raise NasError(f"unknown experiment {experiment_id!r}: no {db}; known experiments: "
+                       f"{', '.join(known) or 'none'} (see `nnictl experiment list --all`)")
+    # NNI writes while we read; open read-only so we never lock the manager out.
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT params FROM ExperimentProfile ORDER BY revision DESC LIMIT 1").fetchone()
+        config = json.loads(row[0]) if row else {}
+        trials = _trials(conn)
+    finally:
+        conn.close()
+    meta = experiment_status(experiment_id, root) or {}
+    return ExperimentRecord(experiment_id, directory, config, trials, meta.get("status"))
+
+
+def _trials(conn: sqlite3.Connection) -> list[TrialRecord]:
+    trials: dict[str, TrialRecord] = {}
+    for _, trial_id, event, data, log_path, sequence in conn.execute(
+        "SELECT timestamp, trialJobId, event, data, logPath, sequenceId FROM TrialJobEvent ORDER BY timestamp"
+    ):
+        if not trial_id:
+            continue
+        record = trials.get(trial_id)
+        if record is None:
+            record = trials[trial_id] = TrialRecord(trial_id, sequence if sequence is not None else len(trials),
+                                                    event, {}, None, None)
+        record.status = event
+        if data:
+            payload = json.loads(data)
+            record.parameters = payload.get("parameters", {})
+            record.parameter_id = payload.get("parameter_id")
+        if log_path:
+            record.trial_dir = Path(log_path)
+    for trial_id, kind, value in conn.execute(
+        "SELECT trialJobId, type, data FROM MetricData ORDER BY timestamp, sequence"
+    ):
+        if trial_id not in trials:
+            continue
+        metric = _decode_metric(value)
+        if kind == "FINAL":
+            trials[trial_id].final = metric if isinstance(metric, dict) else {"default": metric}
+        elif kind == "PERIODICAL":
+            trials[trial_id].intermediate.append(float(metric["default"] if isinstance(metric, dict) else metric))
+    return sorted(trials.values(), key=lambda t: t.sequence)
+
+
+def _decode_metric(value: str) -> Any:
+    # NNI stores the metric JSON-encoded twice (a JSON string holding the dumped value).
+    decoded = json.loads(value)
+    if isinstance(decoded, str):
+        decoded = json.loads(decoded)
+    return decoded

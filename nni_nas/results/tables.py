@@ -1,0 +1,51 @@
+"""Terminal tables of an experiment's best architectures."""
+
+from __future__ import annotations
+
+import math
+
+from nni_nas.arch import describe
+from nni_nas.results.records import ExperimentRecord
+
+COLUMNS = ("rank", "trial", "val_acc", "test_acc", "params", "flops", "latency_ms", "architecture")
+
+
+def top_table(record: ExperimentRecord, k: int = 5, arch_width: int = 70, key: str = "default") -> str:
+    """The ``k`` best succeeded trials of ``record`` (ranked by the final result's ``key``) as an aligned table."""
+    rows = [COLUMNS]
+    for rank, trial in enumerate(record.ranked(key)[:k], start=1):
+        final = trial.final or {}
+        rows.append((
+            str(rank), trial.trial_id, format_number(final.get("val_acc", final.get("default"))),
+            format_number(final.get("test_acc")), format_count(final.get("params")), format_count(final.get("flops")),
+            format_number(final.get("latency_ms"), 3),
+            describe(trial.arch, arch_width),
+        ))
+    if len(rows) == 1:
+        return f"experiment {record.experiment_id}: no succeeded trial yet"
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def format_number(value, digits: int = 4) -> str:
+    """``value`` with ``digits`` decimals; ``-`` for a missing value."""
+    if value is None:
+        return "-"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return "nan" if math.isnan(number) else f"{number:.{digits}f}"
+
+
+def format_count(value) -> str:
+    """A count for humans: ``1.81k``, ``2.40M``; ``-`` for a missing value."""
+    if value is None:
+        return "-"
+    number = float(value)
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if number >= size:
+            return f"{number / size:.2f}{unit}"
+    return f"{number:.0f}"

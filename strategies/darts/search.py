@@ -1,0 +1,204 @@
+"""The DARTS search as a Lightning module (alternating alpha and w updates) and its per-epoch record.
+
+Liu, Simonyan, Yang, "DARTS: Differentiable Architecture Search", ICLR 2019, Algorithm 1: each step first
+updates alpha on a batch of the architecture half of the training data (the gradient of
+:func:`strategies.darts.architect.architecture_gradient`, Adam), then w on a batch of the weight half (SGD with
+momentum, cosine schedule, gradient clipping). Validation accuracy of the supernet on the held-out validation
+split is logged per epoch; :class:`SearchRecorder` writes the derived genotype and the alpha softmax each epoch.
+:func:`run_darts` is one whole run: search, derive, draw, retrain.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from torch.utils.data import DataLoader, Subset
+
+import model_spaces
+from nni_nas.config import NasSettings
+from nni_nas.data import load_data
+from nni_nas.evaluation.classifier import check_finite
+from nni_nas.evaluation.nni_reporter import NniReporter
+from nni_nas.evaluation.training import make_trainer
+from strategies.darts.architect import architecture_gradient
+from strategies.darts.evaluation import train_with_options
+from strategies.darts.plot import plot_cells
+from strategies.darts.settings import DartsSettings
+from strategies.darts.supernet import DartsSupernet
+from strategies.oneshot import finish_one_shot, run_settings, write_epoch_record
+
+_logger = logging.getLogger(__name__)
+
+
+class DartsSearchModule(pl.LightningModule):
+    """Bilevel DARTS search on a :class:`DartsSupernet` (manual optimisation: two optimisers per step).
+
+    Batches are dicts ``{"weights": (x, y), "arch": (x, y)}`` from the two halves of the training split.
+
+    Parameters
+    ----------
+    supernet
+        The relaxed space.
+    num_classes
+        For the accuracy metrics.
+    hp
+        The DARTS settings: the optimisers' and ``order`` (1: first order, 2: second order with ``xi`` = the
+        current w learning rate unless ``hp.xi`` is given).
+    epochs
+        Length of the cosine schedule of w's learning rate.
+    """
+
+    def __init__(self, supernet: DartsSupernet, num_classes: int, hp: DartsSettings, epochs: int):
+        super().__init__()
+        self.automatic_optimization = False
+        self.supernet = supernet
+        self.hp = hp
+        self.epochs = epochs
+        self.train_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+        self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.supernet(x)
+
+    def loss(self, batch: Any) -> torch.Tensor:
+        """Cross-entropy of the supernet with its current w and alpha on ``batch``."""
+        x, y = batch
+        return F.cross_entropy(self.supernet(x), y)
+
+    def configure_optimizers(self):
+        hp = self.hp
+        w_opt = torch.optim.SGD(self.supernet.weight_parameters(), lr=hp.w_lr, momentum=hp.w_momentum,
+                                weight_decay=hp.w_weight_decay)
+        arch_opt = torch.optim.Adam(self.supernet.arch_parameters(), lr=hp.arch_lr, betas=tuple(hp.arch_betas),
+                                    weight_decay=hp.arch_weight_decay)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=self.epochs, eta_min=hp.w_lr_min)
+        return [w_opt, arch_opt], [schedule]
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        w_opt, arch_opt = self.optimizers()
+        weights, alphas = self.supernet.weight_parameters(), self.supernet.arch_parameters()
+        lr = w_opt.optimizer.param_groups[0]["lr"]
+
+        arch_opt.zero_grad()
+        xi = self.hp.xi if self.hp.xi is not None else lr
+        arch_loss = architecture_gradient(self.loss, weights, alphas, batch["weights"], batch["arch"],
+                                          self.hp.order, xi)
+        check_finite(arch_loss, self.current_epoch, self.hp.arch_lr)
+        arch_opt.step()
+
+        w_opt.zero_grad()
+        x, y = batch["weights"]
+        logits = self.supernet(x)
+        loss = F.cross_entropy(logits, y)
+        check_finite(loss, self.current_epoch, lr)
+        self.manual_backward(loss)
+        if self.hp.grad_clip:
+            torch.nn.utils.clip_grad_norm_(weights, self.hp.grad_clip)
+        w_opt.step()
+
+        self.train_acc(logits, y)
+        self.log("train_loss", loss, prog_bar=True)
+        self.log("arch_loss", arch_loss)
+        self.log("train_acc", self.train_acc, on_step=False, on_epoch=True)
+
+    def on_train_epoch_end(self) -> None:
+        self.lr_schedulers().step()
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        logits = self.supernet(x)
+        self.val_acc(logits, y)
+        self.log("val_loss", F.cross_entropy(logits, y))
+        self.log("val_acc", self.val_acc, on_step=False, on_epoch=True, prog_bar=True)
+
+
+class SearchRecorder(pl.Callback):
+    """After each validation epoch: append the epoch's derived architecture, genotype and alpha softmax to
+    ``search_history.jsonl`` and rewrite ``genotype.txt`` with the current genotype (trial folder)."""
+
+    def __init__(self, out_dir: Path, genotype_of: Callable[[dict[str, Any]], Any]):
+        self.out_dir = Path(out_dir)
+        self.genotype_of = genotype_of
+        self.records: list[dict[str, Any]] = []
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        supernet: DartsSupernet = pl_module.supernet
+        arch = supernet.derive_architecture()
+        metrics = trainer.callback_metrics
+        record = {
+            "epoch": trainer.current_epoch,
+            "val_acc": float(metrics["val_acc"]) if "val_acc" in metrics else None,
+            "train_loss": float(metrics["train_loss"]) if "train_loss" in metrics else None,
+            "genotype": str(self.genotype_of(arch)),
+            "arch": arch,
+            "alpha_softmax": supernet.alpha_softmax(),
+        }
+        self.records.append(record)
+        write_epoch_record(self.out_dir, record)
+        (self.out_dir / "genotype.txt").write_text(record["genotype"] + "\n")
+        (self.out_dir / "alphas.json").write_text(json.dumps(record["alpha_softmax"], indent=1))
+
+# ------------------------------------------------------------------------------------------------ one run
+def run_darts(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path,
+              progress_bar: bool = True) -> dict[str, Any]:
+    """One DARTS run: search, derive the genotype, draw it, retrain it (unless switched off); the final dict."""
+    settings, darts, run_params = run_settings(settings, params, DartsSettings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    supernet, genotype_of, records = search(settings, darts, out_dir, progress_bar)
+    search_seconds = time.perf_counter() - start
+    arch = supernet.derive_architecture()
+    genotype = genotype_of(arch)
+
+    (out_dir / "genotype.txt").write_text(f"{genotype}\n")
+    plot_cells(genotype, out_dir / "cells.png", title=f"DARTS order {darts.order}, seed {settings.train.seed}")
+    search_metrics = {**run_params, "search_val_acc": records[-1]["val_acc"], "genotype": str(genotype),
+                      "arch": arch, "order": darts.order, "search_epochs": darts.search_epochs,
+                      "search_seconds": round(search_seconds, 2)}
+    _logger.info("derived genotype: %s", genotype)
+    return finish_one_shot(settings, arch, out_dir, search_metrics, retrain=darts.retrain,
+                           progress_bar=progress_bar, space_args=darts.evaluation_space_args(),
+                           train_fn=functools.partial(train_with_options, options=darts))
+
+
+def search(settings: NasSettings, darts: DartsSettings, out_dir: Path, progress_bar: bool = True):
+    """Train the supernet; return it, the space's genotype function and the per-epoch records."""
+    pl.seed_everything(settings.train.seed, workers=True, verbose=False)
+    bundle = load_data(settings.data, **settings.data_args)
+    # The paper's search network: no auxiliary head, batch norm without affine parameters.
+    space = model_spaces.build_space(settings.space, bundle.input_shape, bundle.num_classes,
+                                     **{**settings.space_args, "affine": False, "auxiliary": False})
+    supernet = DartsSupernet(space)
+    module = DartsSearchModule(supernet, bundle.num_classes, darts, epochs=darts.search_epochs)
+    recorder = SearchRecorder(out_dir, space.genotype)
+    callbacks = [NniReporter(history_file=out_dir / "history.jsonl"), recorder]
+    trainer = make_trainer(settings.train, out_dir, callbacks, epochs=darts.search_epochs, progress_bar=progress_bar)
+    weight_loader, arch_loader, val_loader = search_loaders(bundle, darts.search_batch_size, darts.train_portion,
+                                                            settings.train.seed, settings.train.num_workers)
+    trainer.fit(module, {"weights": weight_loader, "arch": arch_loader}, val_loader)
+    return supernet, space.genotype, recorder.records
+
+
+def search_loaders(bundle, batch_size: int, train_portion: float, seed: int, num_workers: int = 0):
+    """Loaders of the two seeded halves of the training split (w, alpha) and of the validation split."""
+    order = torch.randperm(len(bundle.train), generator=torch.Generator().manual_seed(seed)).tolist()
+    split = int(round(train_portion * len(order)))
+    common = {"batch_size": batch_size, "num_workers": num_workers, "persistent_workers": num_workers > 0}
+
+    def shuffled(indices: list[int], offset: int) -> DataLoader:
+        generator = torch.Generator().manual_seed(seed + offset)
+        return DataLoader(Subset(bundle.train, indices), shuffle=True, generator=generator, **common)
+
+    return shuffled(order[:split], 1), shuffled(order[split:], 2), DataLoader(bundle.val, shuffle=False, **common)

@@ -1,0 +1,292 @@
+"""ENAS's search loop as a Lightning module: the alternating phases of Pham et al. (2018), Section 2.2.
+
+One ENAS epoch is (1) a pass over the training data that trains the shared weights omega, each batch on a child
+freshly sampled from the controller, then (2) ``controller_steps`` REINFORCE updates of the controller theta, each
+rewarding its children on a validation batch. :class:`PhasedEpoch` feeds both phases to one Lightning training
+loop; Lightning's validation loop then measures the sampled children's mean validation accuracy, which the
+``NniReporter`` callback sends to the portal. The reward is this project's
+
+    r(m, a) = ACC_val(m, a) - c * Params(m)     (Params in millions; c = 0 is the paper's plain ENAS)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+import model_spaces
+from nni_nas.arch import arch_key
+from nni_nas.config import NasSettings, TrainSettings
+from nni_nas.data import load_data
+from nni_nas.evaluation.classifier import build_optimizer, check_finite
+from nni_nas.evaluation.nni_reporter import NniReporter
+from nni_nas.evaluation.training import loaders, make_trainer
+from strategies.enas.controller import EnasController, MovingAverageBaseline, controller_step, uniform_entropy
+from strategies.enas.settings import EnasSettings
+from strategies.enas.supernet import SharedWeightSupernet
+from strategies.oneshot import finish_one_shot, run_settings, write_epoch_record
+
+SHARED, CONTROLLER = "shared", "controller"
+
+
+class PhasedEpoch:
+    """One ENAS epoch as one iterable of ``(phase, batch)``: every training batch (``shared``), then
+    ``controller_steps`` validation batches (``controller``), cycling through the validation data."""
+
+    def __init__(self, train_loader: DataLoader, val_loader: DataLoader, controller_steps: int):
+        self.train_loader = train_loader
+        self.val_loader = val_loader
+        self.controller_steps = controller_steps
+
+    def __len__(self) -> int:
+        return len(self.train_loader) + self.controller_steps
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        for batch in self.train_loader:
+            yield SHARED, batch
+        val_batches = iter(self.val_loader)
+        for _ in range(self.controller_steps):
+            try:
+                batch = next(val_batches)
+            except StopIteration:
+                val_batches = iter(self.val_loader)
+                batch = next(val_batches)
+            yield CONTROLLER, batch
+
+
+@dataclass
+class _EpochStats:
+    shared_losses: list[float] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    entropies: list[float] = field(default_factory=list)
+    controller_losses: list[float] = field(default_factory=list)
+    child_params: list[int] = field(default_factory=list)
+    val_correct: float = 0.0
+    val_count: int = 0
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+class EnasSearch(pl.LightningModule):
+    """Trains ENAS's shared weights and controller in alternation (manual optimisation, two optimizers).
+
+    Parameters
+    ----------
+    supernet
+        The space as a :class:`SharedWeightSupernet`.
+    controller
+        The LSTM policy over the supernet's choices.
+    settings
+        ENAS settings (controller learning rate and steps, reward penalty ``c``, baseline decay, ...).
+    train
+        How the shared weights are trained (optimizer, lr, momentum, weight decay, cosine schedule).
+    epochs
+        Search epochs (length of the cosine schedule).
+    out_dir
+        Where each epoch's record is appended (``search_history.jsonl``); ``None`` writes nothing.
+    """
+
+    def __init__(self, supernet: SharedWeightSupernet, controller: EnasController, settings: EnasSettings,
+                 train: TrainSettings, epochs: int, out_dir: Path | None = None):
+        super().__init__()
+        self.automatic_optimization = False
+        self.supernet = supernet
+        self.controller = controller
+        self.settings = settings
+        self.train_settings = train
+        self.epochs = epochs
+        self.out_dir = out_dir
+        self.baseline = MovingAverageBaseline(settings.baseline_decay)
+        self.stats = _EpochStats()
+
+    # --------------------------------------------------------------------------------------- optimisers
+    def configure_optimizers(self):
+        t = self.train_settings
+        shared = build_optimizer(self.supernet.parameters(), t.optimizer, t.lr, t.momentum, t.weight_decay)
+        policy = torch.optim.Adam(self.controller.parameters(), lr=self.settings.controller_lr)
+        if not t.cosine:
+            return [shared, policy]
+        return [shared, policy], [torch.optim.lr_scheduler.CosineAnnealingLR(shared, T_max=self.epochs)]
+
+    # ------------------------------------------------------------------------------------------ rewards
+    @torch.no_grad()
+    def child_accuracy(self, arch: dict[str, Any], x: torch.Tensor, y: torch.Tensor) -> float:
+        """Accuracy of the child ``arch`` on one batch, with the shared weights.
+
+        Batch norm uses the batch's statistics: the shared running statistics mix every child trained so far
+        and describe none of them (ENAS evaluates its children in training mode for the same reason).
+        """
+        was_training = self.supernet.training
+        self.supernet.train()
+        self.supernet.activate(arch)
+        correct = (self.supernet(x).argmax(dim=1) == y).float().mean()
+        self.supernet.train(was_training)
+        return float(correct)
+
+    def child_reward(self, arch: dict[str, Any], x: torch.Tensor, y: torch.Tensor) -> float:
+        """``r = ACC_val(m, a) - c * Params(m)`` on one validation batch, Params in millions."""
+        params = self.supernet.count_params(arch)
+        self.stats.child_params.append(params)
+        return self.child_accuracy(arch, x, y) - self.settings.param_penalty * params / 1e6
+
+    # ---------------------------------------------------------------------------------------- the loop
+    def training_step(self, batch: tuple[str, Any], batch_idx: int) -> None:
+        phase, (x, y) = batch
+        if phase == SHARED:
+            self.shared_step(x, y)
+        else:
+            self.controller_phase_step(x, y)
+
+    def shared_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Phase 1: one step of the shared weights on the child that the controller samples for this batch."""
+        with torch.no_grad():
+            self.supernet.activate(self.controller.sample(1).archs[0])
+        loss = F.cross_entropy(self.supernet(x), y)
+        check_finite(loss, self.current_epoch, self.train_settings.lr)
+        optimizer = self.optimizers()[0]
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        if self.settings.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.settings.grad_clip)
+        optimizer.step()
+        self.stats.shared_losses.append(float(loss.detach()))
+        self.log("shared_loss", loss, prog_bar=True)
+
+    def controller_phase_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Phase 2: one REINFORCE update of the controller, its children rewarded on this validation batch."""
+        update = controller_step(self.controller, self.optimizers()[1], self.baseline,
+                                 lambda arch: self.child_reward(arch, x, y), self.settings.controller_batch,
+                                 self.settings.entropy_weight, backward=self.manual_backward)
+        self.stats.rewards.extend(update["rewards"])
+        self.stats.entropies.append(update["entropy"])
+        self.stats.controller_losses.append(update["loss"])
+        self.log("reward", _mean(update["rewards"]), prog_bar=True)
+
+    def on_train_epoch_start(self) -> None:
+        self.stats = _EpochStats()
+
+    def on_train_epoch_end(self) -> None:
+        scheduler = self.lr_schedulers()
+        if scheduler is not None:
+            scheduler.step()
+
+    # ---------------------------------------------------------------------------------------- validation
+    def on_validation_model_eval(self) -> None:
+        # Children are evaluated with batch statistics (see child_accuracy), so the modules stay in training mode.
+        pass
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        """A freshly sampled child per validation batch: the epoch's value is the children's mean accuracy."""
+        x, y = batch
+        arch = self.controller.sample(1).archs[0]
+        accuracy = self.child_accuracy(arch, x, y)
+        self.stats.val_correct += accuracy * len(y)
+        self.stats.val_count += len(y)
+        self.log("val_acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+
+    def on_validation_epoch_end(self) -> None:
+        record = self.epoch_record()
+        for key in ("mean_reward", "baseline", "entropy", "controller_loss", "child_params_m", "shared_loss_mean"):
+            if record[key] is not None:
+                self.log(key, float(record[key]))
+        if self.out_dir is not None and not self.trainer.sanity_checking:
+            write_epoch_record(self.out_dir, record)
+
+    def epoch_record(self) -> dict[str, Any]:
+        """This epoch's search state: children's mean val accuracy, reward, baseline, entropy, greedy arch."""
+        stats = self.stats
+        params = _mean([float(p) for p in stats.child_params])
+        return {
+            "epoch": self.current_epoch,
+            "val_acc": stats.val_correct / stats.val_count if stats.val_count else None,
+            "mean_reward": _mean(stats.rewards),
+            "baseline": self.baseline.value,
+            "entropy": _mean(stats.entropies),
+            "uniform_entropy": uniform_entropy(self.controller),
+            "controller_loss": _mean(stats.controller_losses),
+            "shared_loss_mean": _mean(stats.shared_losses),
+            "child_params_m": params / 1e6 if params is not None else None,
+            "most_likely_arch": self.controller.most_likely(),
+        }
+
+
+@torch.no_grad()
+def accuracy_on(search: EnasSearch, arch: dict[str, Any], loader: DataLoader) -> float:
+    """Accuracy of the child ``arch`` over a whole loader, with the shared weights."""
+    device = next(search.supernet.parameters()).device
+    correct = count = 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        correct += search.child_accuracy(arch, x, y) * len(y)
+        count += len(y)
+    return correct / count
+
+
+def derive_architecture(search: EnasSearch, val_loader: DataLoader, samples: int) -> list[dict[str, Any]]:
+    """Sample ``samples`` children (plus the controller's most likely one), score each on the validation data
+    with the shared weights, and return them best first by reward (Pham et al. 2018, Section 2.2: the final
+    architecture is the sampled child with the highest reward)."""
+    with torch.no_grad():
+        archs = search.controller.sample(samples).archs + [search.controller.most_likely()]
+    unique = {arch_key(arch): arch for arch in archs}
+    scored = []
+    for arch in unique.values():
+        accuracy = accuracy_on(search, arch, val_loader)
+        params = search.supernet.count_params(arch)
+        scored.append({"arch": arch, "val_acc": accuracy, "params": params,
+                       "reward": accuracy - search.settings.param_penalty * params / 1e6})
+    return sorted(scored, key=lambda entry: entry["reward"], reverse=True)
+
+
+# ------------------------------------------------------------------------------------------------ one run
+def run_enas(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path,
+             progress_bar: bool = True) -> dict[str, Any]:
+    """Search with ENAS, derive the best sampled child, retrain it (unless switched off) and return the final dict.
+
+    Writes into ``out_dir``: ``search_history.jsonl`` (one line per epoch: children's mean val accuracy, mean
+    reward, baseline, entropy, most likely architecture), ``derived.jsonl`` (the scored final candidates),
+    ``controller.pt``, Lightning's CSV log under ``search/``, and the retrained model's files.
+    """
+    settings, enas, run_params = run_settings(settings, params, EnasSettings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(settings.train.seed, workers=True, verbose=False)
+    bundle = load_data(settings.data, **settings.data_args)
+    space = model_spaces.build_space(settings.space, bundle.input_shape, bundle.num_classes, **settings.space_args)
+    supernet = SharedWeightSupernet(space)
+    controller = EnasController(supernet.choices, enas.controller_hidden, enas.temperature, enas.tanh_constant)
+    epochs = enas.search_epochs or settings.train.epochs
+    search = EnasSearch(supernet, controller, enas, settings.train, epochs, out_dir=out_dir)
+    train_loader, val_loader, _ = loaders(bundle, settings.train)
+    trainer = make_trainer(settings.train, out_dir / "search", [NniReporter(history_file=out_dir / "history.jsonl")],
+                           epochs=epochs, progress_bar=progress_bar)
+    start = time.perf_counter()
+    trainer.fit(search, PhasedEpoch(train_loader, val_loader, enas.controller_steps), val_loader)
+    search_seconds = time.perf_counter() - start
+
+    search.to(_device(settings.train.accelerator))
+    candidates = derive_architecture(search, val_loader, enas.derive_samples)
+    for candidate in candidates:
+        write_epoch_record(out_dir, candidate, name="derived.jsonl")
+    torch.save(controller.state_dict(), out_dir / "controller.pt")
+    best = candidates[0]
+    search_metrics = {"search_val_acc": best["val_acc"], "search_reward": best["reward"],
+                      "search_seconds": round(search_seconds, 2), "search_epochs": epochs,
+                      "param_penalty": enas.param_penalty, **run_params, "arch": best["arch"]}
+    return finish_one_shot(settings, best["arch"], out_dir, search_metrics, retrain=enas.retrain,
+                           retrain_epochs=enas.retrain_epochs, progress_bar=progress_bar,
+                           space_args=enas.retrain_space_args)
+
+
+def _device(accelerator: str) -> torch.device:
+    wants_gpu = accelerator in ("gpu", "cuda", "auto")
+    return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
