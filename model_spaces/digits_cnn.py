@@ -27,7 +27,7 @@ from nni.nas.nn.pytorch import (
 from torch import nn
 
 from model_spaces import register_space
-from model_spaces.layers import RepeatedLayersSpace, SearchLayer, check_names
+from model_spaces.layers import RepeatedLayersSpace, SearchLayer, check_layer_args
 
 OPS = ("conv3x3", "conv5x5", "sepconv3x3", "maxpool3x3", "avgpool3x3", "identity")
 
@@ -79,7 +79,7 @@ class DigitsCNN(RepeatedLayersSpace):
         activations: tuple[str, ...] = ("relu", "silu", "gelu"),
     ):
         super().__init__()
-        check_names(tuple(ops), OPS, tuple(activations))
+        check_layer_args(ops, OPS, activations, widths, min_depth, max_depth)
         channels, height, _ = input_shape
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes

@@ -34,11 +34,26 @@ class SearchLayer(nn.Module):
         return self.act(self.bn(self.op(x)))
 
 
-def check_names(ops: tuple[str, ...], known_ops: tuple[str, ...], activations: tuple[str, ...]) -> None:
-    """A :class:`ConfigError` naming every op or activation a space does not have."""
-    unknown = [op for op in ops if op not in known_ops] + [a for a in activations if a not in ACTIVATIONS]
-    if unknown:
-        raise ConfigError(f"unknown ops/activations {unknown}; choose from {known_ops} and {tuple(ACTIVATIONS)}")
+def check_layer_args(ops: Any, known_ops: tuple[str, ...], activations: Any, widths: Any, min_depth: Any,
+                     max_depth: Any) -> None:
+    """One :class:`ConfigError` naming every bad argument of a repeated-layer space (unknown ops or activations,
+    widths that are not positive integers, a depth range that is empty or starts below 1)."""
+    problems = []
+    if not isinstance(ops, list | tuple) or not ops or not isinstance(activations, list | tuple) or not activations:
+        problems.append(f"ops and activations must be non-empty lists, got {ops!r} and {activations!r}")
+    else:
+        unknown = [op for op in ops if op not in known_ops] + [a for a in activations if a not in ACTIVATIONS]
+        if unknown:
+            problems.append(f"unknown ops/activations {unknown}; choose from {known_ops} and {tuple(ACTIVATIONS)}")
+    if (not isinstance(widths, list | tuple) or not widths
+            or not all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 4096 for w in widths)):
+        problems.append(f"widths must be a non-empty list of channel counts from 1 to 4096, like [16, 32], "
+                        f"got {widths!r}")
+    depths_ok = all(isinstance(d, int) and not isinstance(d, bool) for d in (min_depth, max_depth))
+    if not depths_ok or not 1 <= min_depth <= max_depth <= 64:
+        problems.append(f"need 1 <= min_depth <= max_depth <= 64 (integers), got {min_depth!r} and {max_depth!r}")
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 class RepeatedLayersSpace(SearchSpace):

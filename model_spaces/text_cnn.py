@@ -32,7 +32,7 @@ from nni.nas.nn.pytorch import (
 from torch import nn
 
 from model_spaces import register_space
-from model_spaces.layers import RepeatedLayersSpace, SearchLayer, check_names
+from model_spaces.layers import RepeatedLayersSpace, SearchLayer, check_layer_args
 
 VOCAB_SIZE = 257  # as nni_nas.data.text: 256 byte values + padding (0)
 OPS = ("conv3", "conv5", "conv7", "dilconv3", "sepconv5", "maxpool3", "avgpool3", "identity")
@@ -109,7 +109,7 @@ class TextCNN(RepeatedLayersSpace):
         max_steps: int = 64,
     ):
         super().__init__()
-        check_names(tuple(ops), OPS, tuple(activations))
+        check_layer_args(ops, OPS, activations, widths, min_depth, max_depth)
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
         self.max_depth = max_depth

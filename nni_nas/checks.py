@@ -6,6 +6,8 @@ ten seconds later); this check names each one up front.
 
 from __future__ import annotations
 
+import re
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +20,29 @@ from nni_nas.config import (
     tuner_class_path,
     tuner_section,
 )
-from nni_nas.errors import ConfigError, NasError
+from nni_nas.errors import ConfigError, NasError, one_line
 
 
 def check_config(path: str | Path) -> list[str]:
-    """Every problem found in the config at ``path``, as one readable line each (empty: the config is fine)."""
-    path = Path(path)
+    """Every problem found in the config at ``path``, as one readable line each (empty: the config is fine).
+
+    Never raises: an unexpected failure of a check is itself reported as one line naming the file, so that the
+    other files given to ``nni-nas check`` are still checked.
+    """
+    try:
+        return _problems(Path(path))
+    except Exception as err:  # noqa: BLE001 - a bug in a check must not hide the other files' problems
+        return [f"the check itself failed on this file ({type(err).__name__}: {one_line(err)}); please report it"]
+
+
+def _problems(path: Path) -> list[str]:
     try:
         raw = read_yaml(path)
     except ConfigError as err:
         return [str(err)]
+    missing = [key for key in REQUIRED_NNI_KEYS if key not in raw]
+    if missing:
+        return [f"{key} is missing; {REQUIRED_NNI_KEYS[key]}" for key in missing]
     problems = _nni_schema_problems(path)
     try:
         tuner = tuner_section(raw, path)
@@ -47,6 +62,16 @@ def check_config(path: str | Path) -> list[str]:
     return problems
 
 
+# NNI fields whose absence NNI reports without naming them (no trainingService: "'_MISSING_TYPE' object ...").
+REQUIRED_NNI_KEYS = {
+    "trialCommand": "use trialCommand: python -m nni_nas.trial --config <this file>",
+    "trialConcurrency": "use trialConcurrency: 1 (how many trials run at once)",
+    "trainingService": "use trainingService: {platform: local}",
+    "tuner": "nni-nas configs choose the strategy as the tuner "
+             "(className: strategies.evolution.RegularizedEvolutionTuner)",
+}
+
+
 def _nni_schema_problems(path: Path) -> list[str]:
     from nni.experiment.config import ExperimentConfig
     from nni.experiment.config.utils import unset_base_path
@@ -57,10 +82,28 @@ def _nni_schema_problems(path: Path) -> list[str]:
     try:
         ExperimentConfig.load(path).validate()
     except Exception as err:  # NNI raises AssertionError, ValueError or TypeError for schema errors
-        return [f"NNI rejects the config: {err or type(err).__name__}"]
+        return [f"NNI rejects the config: {nni_message(err)}"]
     finally:
         unset_base_path()
     return []
+
+
+def nni_message(err: BaseException) -> str:
+    """NNI's message for a rejected config; for its bare ``assert``s, the condition it asserts, in the config's own
+    key names (``assert self.trial_concurrency > 0`` -> ``it requires trialConcurrency > 0``)."""
+    if str(err).strip():
+        return one_line(err)
+    frames = traceback.extract_tb(err.__traceback__)
+    line = (frames[-1].line or "").strip() if frames else ""
+    if not line.startswith("assert "):
+        return type(err).__name__
+    condition = line.removeprefix("assert ").split(",")[0].replace("self.", "")
+    return "it requires " + re.sub(r"[a-z]+(?:_[a-z0-9]+)+", lambda m: _camel(m.group(0)), condition)
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.capitalize() for part in rest)
 
 
 def _registered_name_problems(tuner: dict[str, Any]) -> list[str]:
@@ -112,8 +155,11 @@ def _space_and_data_problems(settings: NasSettings, tuner_cls: type | None) -> l
     try:
         # Building the space checks its arguments' names and values (a few hundred milliseconds).
         space = model_spaces.build_space(settings.space, input_shape, num_classes, **settings.space_args)
-    except (NasError, ValueError) as err:
+    except NasError as err:
         return problems + [str(err)]
+    except Exception as err:  # noqa: BLE001 - a space_args value the space did not foresee
+        return problems + [f"space {settings.space!r} cannot be built with space_args {settings.space_args} "
+                           f"({type(err).__name__}: {one_line(err)})"]
     reason = tuner_cls.space_problem(space) if tuner_cls is not None else None
     if reason:
         problems.append(reason)

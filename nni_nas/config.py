@@ -179,6 +179,8 @@ class NasSettings:
 
     @classmethod
     def from_class_args(cls, class_args: dict[str, Any], tuner_class: str = "", config_path: Path | None = None):
+        if not isinstance(class_args, dict | None):
+            raise ConfigError(f"tuner.classArgs must be a mapping of settings, got {class_args!r}")
         args = dict(class_args or {})
         if "space" not in args:
             raise ConfigError("tuner.classArgs.space is missing; name a search space, e.g. space: digits_cnn")

@@ -8,6 +8,7 @@ Nothing is downloaded unless a config asks for it (``download: true``).
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -138,21 +139,66 @@ class NpzDataset(TensorDataset):
         super().__init__(torch.from_numpy(xs), torch.from_numpy(ys))
 
 
+MAX_CLASSES = 10_000  # a label bound: one-hot metrics allocate num_classes entries per sample
+MIN_SIDE = 4  # smaller images leave no room for a convolution to see a neighbourhood
+
+
 def _read_npz(path: str):
     path = os.path.expanduser(path)
     if not Path(path).is_file():
         raise DataNotFoundError(f"npz file not found: {path!r}; set data_args.path to an existing .npz file")
-    with np.load(path) as arrays:
-        missing = [key for key in ("x", "y") if key not in arrays]
-        if missing:
-            raise DataFormatError(f"{path} lacks arrays {missing}; it needs x (N,[C,]H,W) and y (N,) integer labels")
-        x = _as_nchw(arrays["x"], path)
-        y = arrays["y"].astype(np.int64)
-        x_test = _as_nchw(arrays["x_test"], path) if "x_test" in arrays else None
-        y_test = arrays["y_test"].astype(np.int64) if "y_test" in arrays else None
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            missing = [key for key in ("x", "y") if key not in arrays]
+            if missing:
+                raise DataFormatError(f"{path} lacks arrays {missing}; it needs x (N,[C,]H,W) and y (N,) integer "
+                                      "labels")
+            x, y = _images(arrays["x"], path, "x"), _labels(arrays["y"], path, "y")
+            x_test = _images(arrays["x_test"], path, "x_test") if "x_test" in arrays else None
+            y_test = _labels(arrays["y_test"], path, "y_test") if "y_test" in arrays else None
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        if isinstance(err, DataFormatError):
+            raise
+        raise DataFormatError(f"{path} is not a readable .npz of plain arrays ({err}); write it with "
+                              "numpy.savez(path, x=images, y=labels)") from None
     if len(x) != len(y):
         raise DataFormatError(f"{path}: x has {len(x)} rows but y has {len(y)}")
+    if (x_test is None) != (y_test is None):
+        raise DataFormatError(f"{path}: x_test and y_test go together; it has only one of them")
+    if x_test is not None:
+        if x_test.shape[1:] != x.shape[1:]:
+            raise DataFormatError(f"{path}: x_test images are {x_test.shape[1:]} but x images are {x.shape[1:]}; "
+                                  "both must have the same (C, H, W)")
+        if len(x_test) != len(y_test):
+            raise DataFormatError(f"{path}: x_test has {len(x_test)} rows but y_test has {len(y_test)}")
+    if len(np.unique(y)) < 2:
+        raise DataFormatError(f"{path}: y holds a single class; classification needs at least two")
     return x, y, x_test, y_test
+
+
+def _images(x: np.ndarray, path: str, name: str) -> np.ndarray:
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise DataFormatError(f"{path}: {name} must hold real numbers, got dtype {x.dtype}")
+    x = _as_nchw(x, path)
+    if min(x.shape[2:]) < MIN_SIDE:
+        raise DataFormatError(f"{path}: {name} images are {x.shape[2]}x{x.shape[3]}; at least {MIN_SIDE}x{MIN_SIDE} "
+                              "pixels are needed")
+    if not np.isfinite(x).all():
+        raise DataFormatError(f"{path}: {name} holds NaN or infinite values ({int((~np.isfinite(x)).sum())} of them)")
+    return x
+
+
+def _labels(y: np.ndarray, path: str, name: str) -> np.ndarray:
+    if y.ndim != 1:
+        raise DataFormatError(f"{path}: {name} must be one label per row, shape (N,), got {y.shape}")
+    if np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all():
+        y = y.astype(np.int64)  # whole numbers stored as floats
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataFormatError(f"{path}: {name} must hold integer class ids 0..K-1, got dtype {y.dtype}"
+                              + (" with fractions" if np.issubdtype(y.dtype, np.floating) else ""))
+    if len(y) and (y.min() < 0 or y.max() >= MAX_CLASSES):
+        raise DataFormatError(f"{path}: {name} class ids must be in 0..{MAX_CLASSES - 1}, got {y.min()}..{y.max()}")
+    return y.astype(np.int64)
 
 
 def _as_nchw(x: np.ndarray, path: str) -> np.ndarray:

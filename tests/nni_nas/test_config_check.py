@@ -54,6 +54,23 @@ def class_args(raw):
     (lambda r: r.update(tuner={"name": "Evolutionn"}), "unknown strategy 'Evolutionn'"),
     (lambda r: r["tuner"].update(className="strategies.nope.Tuner"), "cannot import tuner class"),
     (lambda r: class_args(r).pop("space"), "classArgs.space is missing"),
+    # values, not only types (each of these passed the check once and crashed or never ended in the trials)
+    (lambda r: class_args(r)["train"].update(epochs=-1), "train.epochs must be an integer >= 1, got -1"),
+    (lambda r: class_args(r)["train"].update(lr=-0.1), "train.lr must be a number > 0, got -0.1"),
+    (lambda r: class_args(r)["train"].update(batch_size=0), "train.batch_size must be an integer >= 1, got 0"),
+    (lambda r: class_args(r)["train"].update(seed=2**70), "train.seed must be an integer in [0, 2**32)"),
+    (lambda r: class_args(r)["train"].update(label_smoothing=2), "train.label_smoothing must be a number in [0, 1)"),
+    (lambda r: class_args(r)["train"].update(latency_runs=0), "train.latency_runs must be an integer >= 1"),
+    (lambda r: class_args(r)["train"].update(accelerator="tpu"), "train.accelerator must be cpu or gpu"),
+    (lambda r: class_args(r).update(population_size="6"), "population_size must be an integer, got '6'"),
+    (lambda r: class_args(r).update(space_args={"widths": "16"}), "widths must be a non-empty list"),
+    (lambda r: class_args(r).update(space_args={"widths": []}), "widths must be a non-empty list"),
+    (lambda r: class_args(r).update(space_args={"max_depth": 0}), "need 1 <= min_depth <= max_depth"),
+    (lambda r: r["tuner"].update(classArgs=[1, 2]), "tuner.classArgs must be a mapping"),
+    (lambda r: r.update(maxTrialNumber=-1), "NNI rejects the config: it requires maxTrialNumber is None or "
+                                            "maxTrialNumber > 0"),
+    (lambda r: r.update(trialConcurrency=0), "NNI rejects the config: it requires trialConcurrency > 0"),
+    (lambda r: r.pop("trainingService"), "trainingService is missing; use trainingService: {platform: local}"),
 ])
 def test_each_mistake_is_named(tmp_path, change, expected):
     problems = check_config(edited(tmp_path, change))
@@ -100,6 +117,26 @@ def test_a_rejected_config_does_not_poison_later_checks(tmp_path):
     # AssertionError (this broke CI once, depending on test order).
     assert any("NNI rejects" in p for p in check_config(edited(tmp_path, lambda r: r.update(maxTrialNumbr=3))))
     assert check_config(REPO / "configs" / "digits_random.yml") == []
+
+
+def test_an_unexpected_failure_is_one_line_and_the_other_files_are_still_checked(tmp_path, monkeypatch, capsys):
+    from nni_nas import checks, cli
+
+    real = checks._problems
+    broken = tmp_path / "broken.yml"
+    broken.write_text((REPO / "configs" / "digits_random.yml").read_text())
+
+    def fails_on_one_file(path):
+        if path.name == "broken.yml":
+            raise IndexError("list index out of range")
+        return real(path)
+
+    monkeypatch.setattr(checks, "_problems", fails_on_one_file)
+    assert cli.main(["check", str(broken), str(REPO / "configs" / "digits_random.yml")]) == 1
+    out, err = capsys.readouterr()
+    assert err.strip() == f"{broken}: the check itself failed on this file (IndexError: list index out of range); " \
+                          "please report it"
+    assert out.strip().endswith("digits_random.yml: ok")
 
 
 def test_missing_and_malformed_files(tmp_path):

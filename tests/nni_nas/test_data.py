@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
-from nni_nas import data
+from nni_nas import data, errors
 
 
 def test_digits_split_is_fixed_stratified_and_disjoint():
@@ -80,3 +82,35 @@ def test_npz_errors(tmp_path):
     np.savez(bad, images=np.zeros((3, 4, 4)))
     with pytest.raises(ValueError, match=r"lacks arrays \['x', 'y'\]"):
         data.load_data("npz", path=str(bad))
+
+
+NPZ_MISTAKES = {
+    "negative labels": ({"y": np.arange(40) % 4 - 1}, "y class ids must be in 0..9999, got -1..2"),
+    "2-d labels": ({"y": np.zeros((40, 2))}, "y must be one label per row, shape (N,), got (40, 2)"),
+    "fractional labels": ({"y": np.arange(40) % 4 + 0.5}, "y must hold integer class ids 0..K-1, got dtype float64"),
+    "huge label": ({"y": np.full(40, 10**9)}, "y class ids must be in 0..9999"),
+    "one class": ({"y": np.zeros(40, dtype=np.int64)}, "y holds a single class"),
+    "test images of another size": ({"x_test": np.zeros((10, 16, 16)), "y_test": np.arange(10) % 4},
+                                    "x_test images are (1, 16, 16) but x images are (1, 8, 8)"),
+    "1x1 images": ({"x": np.zeros((40, 1, 1))}, "x images are 1x1; at least 4x4 pixels are needed"),
+    "NaN pixels": ({"x": np.full((40, 8, 8), np.nan)}, "x holds NaN or infinite values (2560 of them)"),
+    "rows differ": ({"y": np.arange(39) % 4}, "x has 40 rows but y has 39"),
+}
+
+
+@pytest.mark.parametrize("name", NPZ_MISTAKES)
+def test_npz_mistakes_are_one_data_error_naming_the_array(tmp_path, name):
+    change, expected = NPZ_MISTAKES[name]
+    arrays = {"x": np.random.default_rng(0).normal(size=(40, 8, 8)).astype(np.float32), "y": np.arange(40) % 4}
+    arrays.update(change)
+    np.savez(tmp_path / "d.npz", **arrays)
+    with pytest.raises(errors.DataFormatError, match=re.escape(expected)):
+        data.data_info("npz", path=str(tmp_path / "d.npz"))
+
+
+def test_whole_float_labels_are_accepted_and_a_corrupt_file_is_named(tmp_path):
+    np.savez(tmp_path / "ok.npz", x=np.zeros((40, 8, 8)), y=(np.arange(40) % 4).astype(np.float32))
+    assert data.data_info("npz", path=str(tmp_path / "ok.npz")) == ((1, 8, 8), 4)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(errors.DataFormatError, match="is not a readable .npz of plain arrays"):
+        data.data_info("npz", path=str(tmp_path / "bad.npz"))
