@@ -27,12 +27,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def nni_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+LOOPBACK_PRELOAD = Path(__file__).with_name("loopback.js")
+
+
+def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> dict[str, str]:
     """The environment for nnictl: this interpreter's bin folder first on PATH, so that nnictl, the
-    dispatcher and the trials' ``python`` are the ones of the environment nni-nas is installed in."""
+    dispatcher and the trials' ``python`` are the ones of the environment nni-nas is installed in.
+
+    NNI 3.0's manager listens on every interface and its REST API has no authentication (it hands out trial files
+    and deletes trials), with no option to change that. Unless ``listen_all``, a Node preload
+    (:data:`LOOPBACK_PRELOAD`, through ``NODE_OPTIONS``) makes it listen on 127.0.0.1 only.
+    """
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    if not listen_all:
+        preload = f"--require {LOOPBACK_PRELOAD}"
+        if preload not in env.get("NODE_OPTIONS", ""):
+            env["NODE_OPTIONS"] = f"{env.get('NODE_OPTIONS', '')} {preload}".strip()
     env.update(extra or {})
     return env
 

@@ -19,6 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export-dir", default="exported", help="where the best model is exported")
     parser.add_argument("--no-export", action="store_true", help="skip exporting the best model")
     parser.add_argument("--stop", action="store_true", help="stop the experiment (and its portal) at the end")
+    parser.add_argument("--listen-all", action="store_true",
+                        help="let the web portal listen on every network interface (default: 127.0.0.1 only); its "
+                             "REST API has no authentication, so anyone who can reach the port can read and delete "
+                             "trials")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +37,11 @@ def run(args: argparse.Namespace) -> int:
         raise NasError(f"{args.config} has {len(problems)} problem(s): " + " | ".join(problems))
     if _port_in_use(args.port):
         raise NasError(f"port {args.port} is already in use (another experiment?); pass --port with a free port")
-    experiment_id = create_experiment(Path(args.config), args.port, env=nni_env())
+    if args.listen_all:
+        print(f"warning: the web portal will listen on every network interface (port {args.port}); anyone who can "
+              "reach it can read every trial's files and delete trials (NNI's REST API has no authentication)",
+              file=sys.stderr)
+    experiment_id = create_experiment(Path(args.config), args.port, env=nni_env(listen_all=args.listen_all))
     print(f"experiment {experiment_id} started; web portal: http://127.0.0.1:{args.port}", flush=True)
     progress = _Progress(args.port)
     try:
