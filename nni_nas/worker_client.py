@@ -7,11 +7,13 @@ starts it (``python -m nni_nas.worker``, in its own session) under a lock, the o
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -20,9 +22,27 @@ from pathlib import Path
 
 
 def socket_path(experiment_id: str) -> Path:
-    """Where the worker of ``experiment_id`` (for this interpreter) listens."""
+    """Where the worker of ``experiment_id`` (for this interpreter) listens: in ``$XDG_RUNTIME_DIR/nni-nas`` (a
+    folder only this user can enter) when set, else in ``/tmp/nni-nas-<uid>``."""
     tag = hashlib.sha1(f"{sys.executable}:{experiment_id}".encode()).hexdigest()[:12]
-    return Path(f"/tmp/nni-nas-{os.getuid()}") / f"{tag}.sock"
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    folder = Path(runtime) / "nni-nas" if runtime and Path(runtime).is_dir() else Path(f"/tmp/nni-nas-{os.getuid()}")
+    return folder / f"{tag}.sock"
+
+
+def private_folder(folder: Path) -> str | None:
+    """Create ``folder`` (mode 0700) if needed; why it cannot be trusted, or None. Another user could have made a
+    folder of that name in /tmp first, to receive the trial's environment and standard streams."""
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{folder} is not a plain folder (a symbolic link or a file)"
+    if info.st_uid != os.getuid():
+        return f"{folder} belongs to user id {info.st_uid}, not to this user ({os.getuid()})"
+    if info.st_mode & 0o077:
+        return f"{folder} can be entered by other users (mode {stat.S_IMODE(info.st_mode):o}; it must be 700)"
+    return None
 
 
 # ------------------------------------------------------------------------------------------------ client
@@ -32,6 +52,11 @@ def run_via_worker(argv: list[str]) -> int | None:
     if not experiment_id or os.environ.get("NNI_NAS_WORKER", "1") == "0":
         return None
     path = socket_path(experiment_id)
+    unsafe = private_folder(path.parent)
+    if unsafe:
+        print(f"nni-nas trial: warning: not using the warm worker: {unsafe}; the trial runs in this process "
+              "(slower start)", file=sys.stderr)
+        return None
     conn = _connect_or_spawn(path)
     if conn is None:
         return None
@@ -40,14 +65,16 @@ def run_via_worker(argv: list[str]) -> int | None:
         socket.send_fds(conn, [struct.pack("!I", len(request)) + request], [0, 1, 2])
         reply = _recv_exactly(conn, 4)
     if reply is None:
-        print("nni-nas trial: error: the warm worker died during the trial", file=sys.stderr)
+        print("nni-nas trial: error: the trial's process (forked from the warm worker) was killed before it "
+              "finished (out of memory, or a signal such as kill -9); see the trial's stderr above for its last "
+              "words", file=sys.stderr)
         return 1
     return struct.unpack("!i", reply)[0]
 
 
 def _connect_or_spawn(path: Path, wait: float = 120.0) -> socket.socket | None:
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as lock:
+    lock_fd = os.open(path.with_suffix(".lock"), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(lock_fd, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one client at a time may start the worker
         conn = _try_connect(path)
         if conn is not None:

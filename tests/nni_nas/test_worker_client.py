@@ -1,0 +1,38 @@
+"""The trial's side of the warm worker trusts only a socket folder that is this user's alone."""
+
+from __future__ import annotations
+
+import os
+
+from nni_nas import worker_client
+
+
+def test_a_new_folder_is_private(tmp_path):
+    folder = tmp_path / "sockets"
+    assert worker_client.private_folder(folder) is None
+    assert (os.stat(folder).st_mode & 0o777) == 0o700
+
+
+def test_a_folder_others_can_enter_or_a_symlink_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    os.chmod(shared, 0o777)
+    assert "can be entered by other users (mode 777" in worker_client.private_folder(shared)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    assert "is not a plain folder" in worker_client.private_folder(link)
+
+
+def test_an_unsafe_folder_means_no_worker_and_one_warning(tmp_path, monkeypatch, capsys):
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    (runtime / "nni-nas").mkdir(mode=0o755)
+    os.chmod(runtime / "nni-nas", 0o755)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setenv("NNI_EXP_ID", "abc123")
+    monkeypatch.delenv("NNI_NAS_WORKER", raising=False)
+    assert worker_client.socket_path("abc123").parent == runtime / "nni-nas"
+    assert worker_client.run_via_worker(["--config", "x.yml"]) is None
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not using the warm worker" in err and "mode 755" in err
