@@ -7,13 +7,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from nni_nas.commands import count
 from nni_nas.errors import NasError
 from nni_nas.export.layout import EXPORT_FORMATS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment_id", help="NNI experiment id (nnictl experiment list --all)")
-    parser.add_argument("--top", type=int, default=1, help="how many of the best architectures (default 1)")
+    parser.add_argument("--top", type=count, default=1, help="how many of the best architectures (default 1)")
     parser.add_argument("--out", help="output folder (default exported/<experiment id>)")
     parser.add_argument("--format", action="append", metavar="NAME",
                         help=f"formats to write, comma-separated or repeated: {', '.join(EXPORT_FORMATS)} "

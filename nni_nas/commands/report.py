@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nni_nas.commands import count
 from nni_nas.errors import NasError
 from nni_nas.results.report import REPORT_FOLDER
 
@@ -13,7 +14,7 @@ from nni_nas.results.report import REPORT_FOLDER
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment_ids", nargs="+", metavar="EXPERIMENT_ID",
                         help="one or more NNI experiment ids (several: their strategies are compared)")
-    parser.add_argument("--top", type=int, default=5, help="rows of each table (default 5)")
+    parser.add_argument("--top", type=count, default=5, help="rows of each table (default 5)")
     parser.add_argument("--out", help=f"folder for the plots (default <first experiment>/{REPORT_FOLDER})")
     parser.add_argument("--metric", default="default",
                         help="final-result key to rank and plot (default: default, the validation accuracy)")
@@ -24,11 +25,16 @@ def run(args: argparse.Namespace) -> int:
     from nni_nas.results.report import default_folder, report_text, save_plots, succeeded_with
 
     records = [load_experiment(experiment_id) for experiment_id in dict.fromkeys(args.experiment_ids)]
-    print(report_text(records, args.top, args.metric))
     if not any(succeeded_with(record, args.metric) for record in records):
         ids = ", ".join(r.experiment_id for r in records)
+        reported = sorted({key for r in records for t in r.succeeded() for key in (t.final or {})})
+        if reported:
+            raise NasError(f"no succeeded trial of {ids} reports {args.metric!r}; their final results have: "
+                           f"{', '.join(reported)}")
+        print(report_text(records, args.top, args.metric))
         raise NasError(f"no succeeded trial with a final {args.metric!r} in {ids} yet; nothing to plot "
                        "(run the report again once trials finish)")
+    print(report_text(records, args.top, args.metric))
     out = Path(args.out) if args.out else default_folder(records)
     for path in save_plots(records, out, args.metric):
         print(f"saved {path}")

@@ -10,12 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+from nni_nas.commands import count
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment config, e.g. configs/digits_evolution.yml")
     parser.add_argument("--port", type=int, default=8080, help="web portal port (default 8080)")
     parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds to wait for the search")
-    parser.add_argument("--top", type=int, default=5, help="rows of the final table")
+    parser.add_argument("--top", type=count, default=5, help="rows of the final table")
     parser.add_argument("--export-dir", default="exported", help="where the best model is exported")
     parser.add_argument("--no-export", action="store_true", help="skip exporting the best model")
     parser.add_argument("--stop", action="store_true", help="stop the experiment (and its portal) at the end")

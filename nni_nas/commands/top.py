@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from nni_nas.commands import count
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment_id")
-    parser.add_argument("--k", type=int, default=5, help="how many architectures")
+    parser.add_argument("--top", "--k", dest="top", type=count, default=5,
+                        help="how many architectures (default 5; --k is the old name)")
 
 
 def run(args: argparse.Namespace) -> int:
     from nni_nas.results.records import load_experiment
     from nni_nas.results.tables import top_table
 
-    print(top_table(load_experiment(args.experiment_id), args.k))
+    print(top_table(load_experiment(args.experiment_id), args.top))
     return 0

@@ -17,7 +17,7 @@ from torch import nn
 
 from nni_nas.errors import NasError
 from nni_nas.results.records import ExperimentRecord, TrialRecord
-from nni_nas.trial_files import ARCH_FILE, SETTINGS_FILE, TRAINED_WEIGHTS_FILE
+from nni_nas.trial_files import SETTINGS_FILE, TRAINED_WEIGHTS_FILE
 
 
 @dataclass
@@ -60,12 +60,10 @@ def load_trial_model(record: ExperimentRecord, trial: TrialRecord) -> TrialModel
     if not space:
         raise NasError(f"trial {trial.trial_id}: neither {folder / SETTINGS_FILE} nor the experiment config names "
                        "a space (tuner.classArgs.space); is this an nni-nas experiment?")
-    arch = _read_json(folder / ARCH_FILE)
-    if arch is None:
-        arch = trial.parameters
+    arch = trial.arch  # the trial's arch.json (checked to be an object), else NNI's parameters
     space_args = dict(class_args.get("space_args") or {})
     weights_path = folder / TRAINED_WEIGHTS_FILE
-    state = torch.load(weights_path, map_location="cpu", weights_only=True) if weights_path.is_file() else None
+    state = _read_weights(weights_path, trial.trial_id) if weights_path.is_file() else None
     input_shape, num_classes = _shape_and_classes(settings, class_args, state, trial.trial_id)
 
     factory = model_spaces.space_factory(space, input_shape, num_classes, **space_args)
@@ -118,6 +116,17 @@ def _classes_from_weights(state: dict[str, torch.Tensor], trial_id: str) -> int:
     if not matrices:
         raise NasError(f"trial {trial_id}: cannot infer the number of classes from its weights")
     return int(matrices[-1].shape[0])
+
+
+def _read_weights(path: Path, trial_id: str) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, EOFError, UnpicklingError, ... for a bad file
+        raise NasError(f"trial {trial_id}: {path} cannot be read as trained weights ({type(err).__name__}: "
+                       f"{' '.join(str(err).split())[:200]}); the file is damaged or truncated") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise NasError(f"trial {trial_id}: {path} does not hold a state_dict (a mapping of names to tensors)")
+    return state
 
 
 def _read_json(path: Path) -> Any:

@@ -9,6 +9,7 @@ import collections
 import json
 import math
 import os
+import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,18 +41,23 @@ class TrialRecord:
         (:func:`nni_nas.evaluation.nni_reporter.next_parameters`) a trial may have trained another trial's parameters.
         """
         path = self.trial_dir / "arch.json" if self.trial_dir else None
-        if path is not None and path.is_file():
-            try:
-                return json.loads(path.read_text())
-            except json.JSONDecodeError:
-                pass
-        return self.parameters
+        if path is None or not path.is_file():
+            return self.parameters
+        try:
+            arch = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise NasError(f"trial {self.trial_id}: {path} is not valid JSON ({err}); the trial was probably "
+                           "interrupted while writing it") from None
+        if not isinstance(arch, dict):
+            raise NasError(f"trial {self.trial_id}: {path} holds {type(arch).__name__} {arch!r:.80}, not an "
+                           "architecture (a JSON object of label -> value)")
+        return arch
 
     def metric(self, key: str = "default") -> float:
-        """The final result's ``key`` (NaN when the trial has no final result)."""
+        """The final result's ``key`` (NaN when the trial has no final result or does not report ``key``)."""
         if self.final is None:
             return math.nan
-        value = self.final.get(key, self.final.get("default"))
+        value = self.final.get(key)
         try:
             return float(value)
         except (TypeError, ValueError):
@@ -91,6 +97,12 @@ class ExperimentRecord:
         return sorted(trials, key=lambda t: (sign * t.metric(key), t.sequence))
 
 
+EXPERIMENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+EXPERIMENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def status_summary(statuses: Iterable[str], empty: str = "no trials") -> str:
     """``2 failed, 10 succeeded``: how many trials are in each NNI status, alphabetically; ``empty`` for none."""
     counts = collections.Counter(statuses)
@@ -116,20 +128,29 @@ def experiment_status(experiment_id: str, root: Path | None = None) -> dict[str,
 def load_experiment(experiment_id: str, root: Path | None = None) -> ExperimentRecord:
     """Everything NNI recorded about ``experiment_id``; :class:`NasError` if it does not exist."""
     root = root or experiments_root()
+    if not EXPERIMENT_ID.fullmatch(experiment_id):
+        raise NasError(f"{experiment_id!r} is not an experiment id (letters, digits, '_' and '-', like 'k7x2mq9d'); "
+                       "`nnictl experiment list --all` shows them")
     directory = root / experiment_id
     db = directory / "db" / "nni.sqlite"
     if not db.is_file():
         known = sorted(p.parent.parent.name for p in root.glob("*/db/nni.sqlite") if not p.parent.parent.is_symlink())
         raise NasError(f"unknown experiment {experiment_id!r}: no {db}; known experiments: "
                        f"{', '.join(known) or 'none'} (see `nnictl experiment list --all`)")
-    # NNI writes while we read; open read-only so we never lock the manager out.
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        row = conn.execute("SELECT params FROM ExperimentProfile ORDER BY revision DESC LIMIT 1").fetchone()
-        config = json.loads(row[0]) if row else {}
-        trials = _trials(conn)
-    finally:
-        conn.close()
+        # NNI writes while we read; open read-only so we never lock the manager out.
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT params FROM ExperimentProfile ORDER BY revision DESC LIMIT 1").fetchone()
+            config = json.loads(row[0]) if row else {}
+            trials = _trials(conn)
+        finally:
+            conn.close()
+    except (sqlite3.Error, ValueError, TypeError, KeyError, AttributeError) as err:
+        raise NasError(f"the records of experiment {experiment_id} in {db} cannot be read ({type(err).__name__}: "
+                       f"{err}); the database is damaged or was not written by NNI") from None
+    if not isinstance(config, dict):
+        raise NasError(f"the records of experiment {experiment_id} in {db} hold no experiment config")
     meta = experiment_status(experiment_id, root) or {}
     return ExperimentRecord(experiment_id, directory, config, trials, meta.get("status"))
 
