@@ -237,7 +237,12 @@ def tuner_class_path(tuner: dict[str, Any]) -> str:
 
 def load_settings(path: str | Path) -> NasSettings:
     """The NAS settings of the experiment config at ``path``."""
-    raw = read_yaml(path)
+    return settings_of(read_yaml(path), path)
+
+
+def settings_of(raw: dict[str, Any], path: str | Path) -> NasSettings:
+    """The NAS settings of an experiment config (a parsed file, or the one NNI stored); ``path`` is where the
+    config file is, for the paths inside it."""
     tuner = tuner_section(raw, path)
     return NasSettings.from_class_args(tuner.get("classArgs") or {}, tuner_class_path(tuner), Path(path).resolve())
 

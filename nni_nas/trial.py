@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import nni_nas  # noqa: F401  (filters NNI's import warning before nni is imported)
+from nni_nas.trial_files import ERROR_FILE
 
 # Nothing heavy is imported at module level: under nnictl this process is a thin client of the warm worker
 # (:mod:`nni_nas.worker`), which has torch and Lightning imported already.
@@ -82,17 +83,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import model_spaces
     import strategies
     from nni_nas import arch as arch_utils
-    from nni_nas.config import load_settings
     from nni_nas.data import load_data
     from nni_nas.evaluation.nni_reporter import next_parameters, report_final
     from nni_nas.evaluation.training import train_and_evaluate
-    from nni_nas.trial_files import save_trial_files
+    from nni_nas.trial_files import clear_previous_run, save_trial_files
 
-    settings = load_settings(args.config)
+    settings = experiment_settings(args.config)
     if args.epochs is not None:
         settings.train = dataclasses.replace(settings.train, epochs=args.epochs)
     out_dir = output_dir(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    removed = clear_previous_run(out_dir)
+    if removed:
+        print(f"nni-nas trial: a re-run of this trial: removed {', '.join(removed)} of the earlier run",
+              file=sys.stderr)
     params = next_parameters() if under_nni() else None
     if settings.train.threads:
         torch.set_num_threads(settings.train.threads)
@@ -130,6 +134,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     save_trial_files(out_dir, model=module.model, result=result)
     report_final(result)
     return result
+
+
+def experiment_settings(config: str) -> Any:
+    """The settings this trial trains with. Outside NNI: the config file. Under NNI: the config NNI stored when the
+    experiment was created (``nnictl resume`` uses it too), so that editing, moving or deleting the file during a
+    search changes nothing; a file that differs from it is reported, not used."""
+    from nni_nas.config import load_settings, settings_of
+    from nni_nas.errors import NasError
+    from nni_nas.manager import stored_experiment_config
+
+    if not under_nni():
+        return load_settings(config)
+    try:
+        stored = settings_of(stored_experiment_config(), config)
+    except (OSError, ValueError, LookupError) as err:
+        print(f"nni-nas trial: warning: could not read the experiment's stored config from the NNI manager ({err}); "
+              f"training with the file {config} as it is now", file=sys.stderr)
+        return load_settings(config)
+    try:
+        on_disk = load_settings(config).class_args()
+    except NasError as err:
+        on_disk = str(err)
+    if on_disk != stored.class_args():
+        print(f"nni-nas trial: warning: {config} is not what the experiment was created with "
+              f"({'it changed since' if isinstance(on_disk, dict) else on_disk}); training with the stored config, as "
+              "the portal shows it", file=sys.stderr)
+    return stored
 
 
 def _check_space_support(tuner_cls: type, settings) -> None:
@@ -174,7 +205,7 @@ def _record_error(args: argparse.Namespace, message: str) -> None:
     try:
         out = output_dir(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "error.txt").write_text(message + "\n")
+        (out / ERROR_FILE).write_text(message + "\n")
     except OSError:
         pass
 

@@ -18,6 +18,22 @@ ARCH_FILE = "arch.json"
 TRAINED_WEIGHTS_FILE = "model.pt"
 METRICS_FILE = "metrics.json"
 SETTINGS_FILE = "settings.json"
+ERROR_FILE = "error.txt"
+# what one run of a trial writes as it goes; a re-run of the same trial (``nnictl resume``) starts without them
+RUN_FILES = (ERROR_FILE, METRICS_FILE, TRAINED_WEIGHTS_FILE, "history.jsonl", "search_history.jsonl",
+             "derived.jsonl")
+
+
+def clear_previous_run(out_dir: Path) -> list[str]:
+    """Remove what an earlier, interrupted run of this trial left (a stale ``error.txt`` beside a new result,
+    per-epoch histories that would be appended to twice); return the names removed."""
+    removed = []
+    for name in RUN_FILES:
+        path = out_dir / name
+        if path.is_file():
+            path.unlink()
+            removed.append(name)
+    return removed
 
 
 def save_trial_files(out_dir: Path, arch: dict[str, Any] | None = None, model: Any = None,
@@ -26,12 +42,12 @@ def save_trial_files(out_dir: Path, arch: dict[str, Any] | None = None, model: A
     """Write what export needs into the trial folder; each file is written atomically (temp + rename)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if arch is not None:
-        _atomic_text(out_dir / ARCH_FILE, json.dumps(arch, indent=2))
+        write_text_atomic(out_dir / ARCH_FILE, json.dumps(arch, indent=2))
     if settings is not None:
         payload = {"class_args": settings.class_args(), "tuner_class": settings.tuner_class,
                    "config_path": str(settings.config_path), "input_shape": list(input_shape or []),
                    "num_classes": num_classes}
-        _atomic_text(out_dir / SETTINGS_FILE, json.dumps(payload, indent=2))
+        write_text_atomic(out_dir / SETTINGS_FILE, json.dumps(payload, indent=2))
     if model is not None:
         import torch
 
@@ -39,10 +55,11 @@ def save_trial_files(out_dir: Path, arch: dict[str, Any] | None = None, model: A
         torch.save(model.state_dict(), tmp)
         tmp.replace(out_dir / TRAINED_WEIGHTS_FILE)
     if result is not None:
-        _atomic_text(out_dir / METRICS_FILE, json.dumps(result, indent=2))
+        write_text_atomic(out_dir / METRICS_FILE, json.dumps(result, indent=2))
 
 
-def _atomic_text(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``path`` through a temporary file and a rename, so a crash never leaves it half written."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)

@@ -15,6 +15,7 @@ import nni
 import pytorch_lightning as pl
 
 from nni_nas.errors import NonFiniteError
+from nni_nas.manager import manager_get, manager_url
 
 _logger = logging.getLogger(__name__)
 
@@ -84,18 +85,14 @@ def next_parameters() -> dict[str, Any] | None:
 
 def _manager_parameter_record() -> dict[str, Any] | None:
     """The parameter record the NNI manager holds for this trial (``/trial-jobs/<id>``), or None."""
-    channel = os.environ.get("NNI_TRIAL_COMMAND_CHANNEL", "")
     trial_id = os.environ.get("NNI_TRIAL_JOB_ID", "")
-    parsed = urllib.parse.urlparse(channel)
-    if parsed.scheme not in ("http", "https") or not trial_id:
+    if manager_url() is None or not trial_id:
         return None
-    url = f"{parsed.scheme}://{parsed.netloc}/api/v1/nni/trial-jobs/{urllib.parse.quote(trial_id)}"
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            job = json.loads(response.read())
+        job = manager_get(f"trial-jobs/{urllib.parse.quote(trial_id)}")
         record = json.loads(job["hyperParameters"][0])
     except (OSError, ValueError, KeyError, IndexError, TypeError) as err:
         _logger.warning("could not read this trial's parameters from the NNI manager at %s (%s); "
-                        "using NNI's hand-out, which the portal may show for another trial", url, err)
+                        "using NNI's hand-out, which the portal may show for another trial", manager_url(), err)
         return None
     return record if isinstance(record, dict) and "parameters" in record and "parameter_id" in record else None

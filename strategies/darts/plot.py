@@ -90,5 +90,7 @@ def plot_cells(genotype, path: str | Path, title: str = "") -> Path:
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     path = Path(path)
-    figure.savefig(path, dpi=110)
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    figure.savefig(partial, dpi=110)
+    partial.replace(path)  # a crash while drawing never leaves a half-written picture
     return path

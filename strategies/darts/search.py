@@ -30,6 +30,7 @@ from nni_nas.data import load_data
 from nni_nas.evaluation.classifier import check_finite
 from nni_nas.evaluation.nni_reporter import NniReporter
 from nni_nas.evaluation.training import make_trainer
+from nni_nas.trial_files import write_text_atomic
 from strategies.darts.architect import architecture_gradient
 from strategies.darts.evaluation import train_with_options
 from strategies.darts.plot import plot_cells
@@ -147,8 +148,8 @@ class SearchRecorder(pl.Callback):
         }
         self.records.append(record)
         write_epoch_record(self.out_dir, record)
-        (self.out_dir / "genotype.txt").write_text(record["genotype"] + "\n")
-        (self.out_dir / "alphas.json").write_text(json.dumps(record["alpha_softmax"], indent=1))
+        write_text_atomic(self.out_dir / "genotype.txt", record["genotype"] + "\n")
+        write_text_atomic(self.out_dir / "alphas.json", json.dumps(record["alpha_softmax"], indent=1))
 
 # ------------------------------------------------------------------------------------------------ one run
 def run_darts(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path,
@@ -162,7 +163,7 @@ def run_darts(settings: NasSettings, params: dict[str, Any] | None, out_dir: Pat
     arch = supernet.derive_architecture()
     genotype = genotype_of(arch)
 
-    (out_dir / "genotype.txt").write_text(f"{genotype}\n")
+    write_text_atomic(out_dir / "genotype.txt", f"{genotype}\n")
     plot_cells(genotype, out_dir / "cells.png", title=f"DARTS order {darts.order}, seed {settings.train.seed}")
     search_metrics = {**run_params, "search_val_acc": records[-1]["val_acc"], "genotype": str(genotype),
                       "arch": arch, "order": darts.order, "search_epochs": darts.search_epochs,

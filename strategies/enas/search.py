@@ -277,7 +277,8 @@ def run_enas(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path
     candidates = derive_architecture(search, val_loader, enas.derive_samples)
     for candidate in candidates:
         write_epoch_record(out_dir, candidate, name="derived.jsonl")
-    torch.save(controller.state_dict(), out_dir / "controller.pt")
+    torch.save(controller.state_dict(), out_dir / "controller.pt.tmp")
+    (out_dir / "controller.pt.tmp").replace(out_dir / "controller.pt")
     best = candidates[0]
     search_metrics = {"search_val_acc": best["val_acc"], "search_reward": best["reward"],
                       "search_seconds": round(search_seconds, 2), "search_epochs": epochs,

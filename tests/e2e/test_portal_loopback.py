@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -81,4 +82,7 @@ trainingService:
     assert rest_get(port, "check-status")["status"] in ("RUNNING", "NO_MORE_TRIAL", "DONE")
     status = wait_until_finished(port, timeout=300)
     assert status["status"] in ("DONE", "NO_MORE_TRIAL")
-    assert [job["status"] for job in trial_jobs(port)] == ["SUCCEEDED"]  # the trial still reached the manager
+    jobs = trial_jobs(port)
+    assert [job["status"] for job in jobs] == ["SUCCEEDED"]  # the trial still reached the manager
+    stderr = (Path(jobs[0]["logPath"]) / "trial.stderr").read_text()
+    assert "warning" not in stderr  # it read the stored config (the same as the file) and used the warm worker
