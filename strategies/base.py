@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from nni.tuner import Tuner
@@ -37,6 +39,25 @@ def fitness_of(value: Any, metric: str = "default", optimize_mode: str = "maximi
     if not math.isfinite(number):
         return -math.inf
     return number if optimize_mode == "maximize" else -number
+
+
+def failed_architectures() -> list[dict[str, Any]]:
+    """The architectures of this experiment's FAILED trials, in submission order, from NNI's records (the
+    dispatcher runs with ``NNI_LOG_DIRECTORY`` = ``<experiment folder>/log``); empty outside a dispatcher."""
+    log_dir = os.environ.get("NNI_LOG_DIRECTORY")
+    if not log_dir:
+        return []
+    from nni_nas.errors import NasError
+    from nni_nas.results.records import load_experiment
+
+    folder = Path(log_dir).parent
+    try:
+        record = load_experiment(folder.name, folder.parent)
+    except NasError as err:
+        _logger.warning("could not read the failed trials of this experiment: %s", err)
+        return []
+    return [t.parameters for t in record.trials if t.status == "FAILED" and isinstance(t.parameters, dict)
+            and t.parameters]
 
 
 class NasTuner(Tuner):
@@ -173,14 +194,23 @@ class NasTuner(Tuner):
             self._record(arch, -math.inf)
 
     def import_data(self, data: list[dict[str, Any]]) -> None:
-        """Restore the history from finished trials (NNI sends them on ``nnictl resume``)."""
+        """Restore the history from finished trials (NNI sends them on ``nnictl resume``), then add the trials that
+        FAILED, which NNI does not send, from the experiment's records: they count as the worst result and their
+        architectures are never proposed again."""
         for entry in data:
-            arch = self.canonical(dict(entry["parameter"]))
-            if arch_key(arch) in self.seen:
-                continue
-            self.seen.add(arch_key(arch))
-            self._record(arch, fitness_of(entry.get("value"), self.metric, self.optimize_mode))
+            self._import(entry["parameter"], fitness_of(entry.get("value"), self.metric, self.optimize_mode))
         _logger.info("imported %d finished trials; history has %d", len(data), len(self.history))
+        failed = failed_architectures()
+        for arch in failed:
+            self._import(arch, -math.inf)
+        if failed:
+            _logger.info("imported %d failed trials from the experiment's records", len(failed))
+
+    def _import(self, arch: dict[str, Any], fitness: float) -> None:
+        arch = self.canonical(dict(arch))
+        if arch_key(arch) not in self.seen:
+            self.seen.add(arch_key(arch))
+            self._record(arch, fitness)
 
     def _record(self, arch: dict[str, Any], fitness: float) -> None:
         individual = Individual(arch, fitness)
