@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from model_spaces.contract import CellSpace, ProgressiveSpace, SearchSpace, TabularSpace, capabilities
-from nni_nas.errors import ConfigError, UnknownSpaceError
+from nni_nas.errors import ConfigError, UnknownSpaceError, did_you_mean
 
 __all__ = ["CellSpace", "ProgressiveSpace", "SearchSpace", "TabularSpace", "build_space", "capabilities",
            "get_space_class", "register_space", "space_factory", "space_names"]
@@ -60,8 +60,8 @@ def get_space_class(name: str) -> type:
         return _REGISTRY[name]
     except KeyError:
         raise UnknownSpaceError(
-            f"unknown space {name!r}; known spaces: {', '.join(sorted(_REGISTRY))} "
-            "(`nni-nas space` lists them)"
+            f"unknown space {name!r}{did_you_mean(name, sorted(_REGISTRY))}; known spaces: "
+            f"{', '.join(sorted(_REGISTRY))} (`nni-nas space` lists them)"
         ) from None
 
 

@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Self
 
 import yaml
 
-from nni_nas.errors import ConfigError
+from nni_nas.errors import ConfigError, did_you_mean
 
 COMMON_KEYS = ("space", "space_args", "data", "data_args", "train", "evaluator")
 
@@ -57,7 +57,8 @@ class Settings:
         names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
         unknown = [key for key in values if key not in names]
         if unknown:
-            raise ConfigError(f"unknown {cls.section} settings {unknown}; allowed: {names}")
+            hints = "".join(did_you_mean(key, names) for key in unknown)
+            raise ConfigError(f"unknown {cls.section} settings {unknown}{hints}; allowed: {names}")
         wrong = _type_problems(cls, values)
         if wrong:
             raise ConfigError(f"{cls.section} settings: " + "; ".join(wrong))

@@ -66,6 +66,14 @@ class ExportError(NasError, RuntimeError):
     """A network cannot be exported faithfully (source generation, or a format that does not reproduce it)."""
 
 
+def did_you_mean(name: object, known: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'population_size'?)`` for a misspelt ``name`` close to one of ``known``, else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.7)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def one_line(err: BaseException) -> str:
     """The error's message on one line."""
     return " ".join(str(err).split())

@@ -15,7 +15,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from nni_nas.errors import UnknownStrategyError
+from nni_nas.errors import UnknownStrategyError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,9 @@ def get_strategy(name: str) -> Strategy:
         if name in (entry.name, entry.builtin_name, entry.class_path):
             return entry
     known = ", ".join(f"{entry.builtin_name} ({entry.name})" for entry in STRATEGIES.values())
-    raise UnknownStrategyError(f"unknown strategy {name!r}; nni-nas strategies: {known} (run `nni-nas register` "
-                               "once so that nnictl knows their names too)")
+    names = [n for entry in STRATEGIES.values() for n in (entry.name, entry.builtin_name)]
+    raise UnknownStrategyError(f"unknown strategy {name!r}{did_you_mean(name, names)}; nni-nas strategies: {known} "
+                               "(run `nni-nas register` once so that nnictl knows their names too)")
 
 
 def class_path_of(tuner: dict[str, Any]) -> str:

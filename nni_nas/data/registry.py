@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nni_nas.errors import ConfigError, UnknownDataError
+from nni_nas.errors import ConfigError, UnknownDataError, did_you_mean
 
 
 @dataclass
@@ -55,7 +55,8 @@ def get_loader(name: str) -> Callable[..., DataBundle]:
     try:
         return _LOADERS[name]
     except KeyError:
-        raise UnknownDataError(f"unknown data set {name!r}; known data sets: {', '.join(data_names())}") from None
+        raise UnknownDataError(f"unknown data set {name!r}{did_you_mean(name, data_names())}; known data sets: "
+                               f"{', '.join(data_names())}") from None
 
 
 def data_info(name: str, **data_args: Any) -> tuple[tuple[int, ...], int]:

@@ -39,7 +39,9 @@ def class_args(raw):
 
 
 @pytest.mark.parametrize("change, expected", [
-    (lambda r: class_args(r).update(populaton_size=4), "unknown evolution settings ['populaton_size']"),
+    (lambda r: class_args(r).update(populaton_size=4),
+     "unknown evolution settings ['populaton_size'] (did you mean 'population_size'?)"),
+    (lambda r: class_args(r).update(space="digit_cnn"), "unknown space 'digit_cnn' (did you mean 'digits_cnn'?)"),
     (lambda r: class_args(r)["train"].update(epoch=3), "unknown train settings ['epoch']"),
     (lambda r: class_args(r)["train"].update(lr="fast"), "lr must be a number, got 'fast'"),
     (lambda r: class_args(r)["train"].update(epochs=0), "train.epochs must be an integer >= 1, got 0"),
