@@ -74,10 +74,27 @@ def build_space(name: str, input_shape: tuple[int, ...], num_classes: int, **spa
         raise ConfigError(f"space {name!r} takes {wanted}, but the data gives input_shape {tuple(input_shape)}: "
                           "pair image spaces with image data (digits, cifar10, npz) and text_cnn with text data "
                           "(pydocs, text_csv)")
+    oversized = [f"{key}={value!r}" for key, value in space_args.items() if _too_large(value)]
+    if oversized:
+        raise ConfigError(f"space {name!r}: space_args {', '.join(oversized)} too large (sizes, counts and depths "
+                          f"of a space are at most {MAX_SPACE_ARG:,})")
     try:
         return cls(input_shape=tuple(input_shape), num_classes=num_classes, **space_args)
     except TypeError as err:
         raise ConfigError(f"space {name!r} rejected space_args {space_args}: {err}") from None
+
+
+MAX_SPACE_ARG = 65_536  # no width, depth or count of a space is larger: a bigger one would allocate without end
+
+
+def _too_large(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return not abs(value) <= MAX_SPACE_ARG
+    if isinstance(value, list | tuple):
+        return any(_too_large(item) for item in value)
+    return False
 
 
 def space_factory(name: str, input_shape: tuple[int, ...], num_classes: int,

@@ -145,8 +145,8 @@ class TrainSettings(Settings):
 
     def value_problems(self) -> list[str]:
         checks = [
-            ("epochs", is_int(self.epochs, 1), "an integer >= 1"),
-            ("batch_size", is_int(self.batch_size, 1), "an integer >= 1"),
+            ("epochs", is_int(self.epochs, 1) and self.epochs <= 100_000, "an integer from 1 to 100000"),
+            ("batch_size", is_int(self.batch_size, 1) and self.batch_size <= 65_536, "an integer from 1 to 65536"),
             ("lr", is_number(self.lr) and self.lr > 0, "a number > 0"),
             ("optimizer", self.optimizer in ("sgd", "adam"), "sgd or adam"),
             ("momentum", is_number(self.momentum) and 0 <= self.momentum < 1, "a number in [0, 1)"),
@@ -154,10 +154,12 @@ class TrainSettings(Settings):
             ("label_smoothing", is_number(self.label_smoothing) and 0 <= self.label_smoothing < 1,
              "a number in [0, 1)"),
             ("seed", is_int(self.seed, 0) and self.seed < 2**32, "an integer in [0, 2**32)"),
-            ("num_workers", is_int(self.num_workers, 0), "an integer >= 0"),
-            ("threads", self.threads is None or is_int(self.threads, 1), "an integer >= 1 or null"),
+            ("num_workers", is_int(self.num_workers, 0) and self.num_workers <= 64, "an integer from 0 to 64"),
+            ("threads", self.threads is None or is_int(self.threads, 1) and self.threads <= 1024,
+             "an integer from 1 to 1024, or null"),
             ("accelerator", self.accelerator in ACCELERATORS, " or ".join(ACCELERATORS)),
-            ("latency_runs", is_int(self.latency_runs, 1), "an integer >= 1"),
+            ("latency_runs", is_int(self.latency_runs, 1) and self.latency_runs <= 10_000,
+             "an integer from 1 to 10000"),
         ]
         return [f"train.{key} must be {what}, got {getattr(self, key)!r}" for key, ok, what in checks if not ok]
 

@@ -14,10 +14,12 @@ from typing import Any, ClassVar
 from nni.tuner import Tuner
 
 from nni_nas.arch import Choices, arch_key, canonical, search_choices
-from nni_nas.config import Settings
-from nni_nas.errors import ConfigError
+from nni_nas.config import Settings, is_int
+from nni_nas.errors import ConfigError, did_you_mean
 
 _logger = logging.getLogger(__name__)
+# keys every trial's final dict holds, trained or looked up in a table (nni_nas.evaluation): what a tuner may optimise
+RESULT_KEYS = ("default", "val_acc", "test_acc", "params", "flops")
 
 
 @dataclass
@@ -31,7 +33,7 @@ class Individual:
 def fitness_of(value: Any, metric: str = "default", optimize_mode: str = "maximize") -> float:
     """The number a tuner maximises, from a trial's final result (a dict with ``metric`` or a number)."""
     if isinstance(value, dict):
-        value = value.get(metric, value.get("default"))
+        value = value.get(metric)  # a result without the metric is no result (never a silent "default")
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -98,6 +100,13 @@ class NasTuner(Tuner):
                  **strategy_args: Any):
         if optimize_mode not in ("maximize", "minimize"):
             raise ConfigError(f"optimize_mode must be maximize or minimize, got {optimize_mode!r}")
+        if not is_int(seed, 0) or seed >= 2**32:
+            raise ConfigError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+        if metric not in RESULT_KEYS:
+            raise ConfigError(f"metric must be a key of every trial's final result, one of {list(RESULT_KEYS)}, got "
+                              f"{metric!r}{did_you_mean(metric, RESULT_KEYS)}")
+        if not is_int(max_retries, 1) or max_retries > 100_000:
+            raise ConfigError(f"max_retries must be an integer from 1 to 100000, got {max_retries!r}")
         self.settings = self.settings_class.from_args(strategy_args)
         self.space_name, self.space_args = space, dict(space_args or {})
         self.data_name, self.data_args = data, dict(data_args or {})

@@ -62,12 +62,28 @@ def get_loader(name: str) -> Callable[..., DataBundle]:
 def data_info(name: str, **data_args: Any) -> tuple[tuple[int, ...], int]:
     """``(input_shape, num_classes)`` of a data set without loading it; checks that its files exist."""
     get_loader(name)
+    check_common_args(name, data_args)
     return _INFO[name](**data_args)
+
+
+def check_common_args(name: str, data_args: dict[str, Any]) -> None:
+    """The arguments several data sets share, by value: a seed numpy and scikit-learn accept, fractions in (0, 1)."""
+    problems = []
+    seed = data_args.get("split_seed", 0)
+    if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32):
+        problems.append(f"split_seed must be an integer in [0, 2**32), got {seed!r}")
+    for key in ("val_fraction", "test_fraction"):
+        value = data_args.get(key, 0.2)
+        if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1):
+            problems.append(f"{key} must be a number between 0 and 1, got {value!r}")
+    if problems:
+        raise ConfigError(f"data_args of {name}: " + "; ".join(problems))
 
 
 def load_data(name: str, **data_args: Any) -> DataBundle:
     """Load the data set ``name`` with its ``data_args`` (see each loader's docstring)."""
     loader = get_loader(name)
+    check_common_args(name, data_args)
     try:
         return loader(**data_args)
     except TypeError as err:

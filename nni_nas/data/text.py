@@ -74,8 +74,8 @@ def pydocs_corpus() -> tuple[list[str], np.ndarray]:
 
 
 def _check_max_len(max_len: Any) -> None:
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 8:
-        raise ConfigError(f"max_len must be an integer >= 8 (bytes per text), got {max_len!r}")
+    if isinstance(max_len, bool) or not isinstance(max_len, int) or not 8 <= max_len <= 65_536:
+        raise ConfigError(f"max_len must be an integer from 8 to 65536 (bytes per text), got {max_len!r}")
 
 
 # -------------------------------------------------------------------------------------------- pydocs

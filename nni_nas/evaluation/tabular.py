@@ -62,6 +62,10 @@ class EvaluatorSettings:
         if kind == "benchmark" and not table:
             raise ConfigError("evaluator.kind is benchmark but evaluator.table is missing; give the path of a "
                               "NAS-Bench-201 CSV or NAS-Bench-Macro JSON file")
+        wrong = [f"evaluator.{key} must be a string, got {values[key]!r}" for key in ("table", "metric", "test_metric")
+                 if values.get(key) is not None and not isinstance(values[key], str)]
+        if wrong:
+            raise ConfigError("; ".join(wrong))
         path = None
         if table:
             path = Path(os.path.expanduser(str(table)))

@@ -50,9 +50,10 @@ class DartsSettings(Settings):
             problems.append(f"order must be 1 (first order) or 2 (second order), got {self.order!r}")
         if not 0 < self.train_portion < 1:
             problems.append(f"train_portion must be between 0 and 1 (the paper's 0.5), got {self.train_portion!r}")
-        for key in ("search_epochs", "search_batch_size"):
-            if not is_int(getattr(self, key), 1):
-                problems.append(f"{key} must be a positive integer, got {getattr(self, key)!r}")
+        for key, most in (("search_epochs", 100_000), ("search_batch_size", 65_536), ("cutout_length", 4096)):
+            if not is_int(getattr(self, key), 1 if key != "cutout_length" else 0) or getattr(self, key) > most:
+                problems.append(f"{key} must be an integer up to {most:,} (at least 1, cutout 0), "
+                                f"got {getattr(self, key)!r}")
         if len(self.arch_betas) != 2 or not all(is_number(b) and 0 <= b < 1 for b in self.arch_betas):
             problems.append(f"arch_betas must be two numbers in [0, 1) like [0.5, 0.999], got {list(self.arch_betas)}")
         for key in ("w_lr", "arch_lr"):

@@ -36,11 +36,15 @@ class EnasSettings(Settings):
 
     def value_problems(self) -> list[str]:
         checks = [
-            ("search_epochs", self.search_epochs is None or is_int(self.search_epochs, 1), "an integer >= 1 or null"),
-            ("controller_steps", is_int(self.controller_steps, 0), "an integer >= 0"),
-            ("controller_batch", is_int(self.controller_batch, 1), "an integer >= 1"),
+            ("search_epochs", self.search_epochs is None or is_int(self.search_epochs, 1)
+             and self.search_epochs <= 100_000, "an integer from 1 to 100000, or null"),
+            ("controller_steps", is_int(self.controller_steps, 0) and self.controller_steps <= 1_000_000,
+             "an integer from 0 to 1000000"),
+            ("controller_batch", is_int(self.controller_batch, 1) and self.controller_batch <= 4096,
+             "an integer from 1 to 4096"),
             ("controller_lr", is_number(self.controller_lr) and self.controller_lr > 0, "a number > 0"),
-            ("controller_hidden", is_int(self.controller_hidden, 1), "an integer >= 1"),
+            ("controller_hidden", is_int(self.controller_hidden, 1) and self.controller_hidden <= 4096,
+             "an integer from 1 to 4096"),
             ("temperature", self.temperature is None or is_number(self.temperature) and self.temperature > 0,
              "a number > 0 or null"),
             ("tanh_constant", self.tanh_constant is None or is_number(self.tanh_constant) and self.tanh_constant > 0,
@@ -52,10 +56,11 @@ class EnasSettings(Settings):
              "a number >= 0 (reward per million parameters)"),
             ("grad_clip", self.grad_clip is None or is_number(self.grad_clip) and self.grad_clip > 0,
              "a number > 0 or null"),
-            ("derive_samples", is_int(self.derive_samples, 1), "an integer >= 1"),
+            ("derive_samples", is_int(self.derive_samples, 1) and self.derive_samples <= 10_000,
+             "an integer from 1 to 10000"),
             ("retrain", isinstance(self.retrain, bool), "true or false"),
-            ("retrain_epochs", self.retrain_epochs is None or is_int(self.retrain_epochs, 1),
-             "an integer >= 1 or null"),
+            ("retrain_epochs", self.retrain_epochs is None or is_int(self.retrain_epochs, 1)
+             and self.retrain_epochs <= 100_000, "an integer from 1 to 100000, or null"),
             ("retrain_space_args", self.retrain_space_args is None or isinstance(self.retrain_space_args, dict),
              "a mapping or null"),
         ]

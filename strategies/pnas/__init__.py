@@ -41,9 +41,10 @@ class PnasSettings(Settings):
                             f"{self.candidate_pool!r}")
         if self.predictor not in PREDICTORS:
             problems.append(f"predictor must be {' or '.join(PREDICTORS)}, got {self.predictor!r}")
-        for key in ("ensemble_size", "predictor_epochs"):
-            if not is_int(getattr(self, key), 1):
-                problems.append(f"{key} must be an integer >= 1, got {getattr(self, key)!r}")
+        for key, most in (("ensemble_size", 100), ("predictor_epochs", 100_000), ("beam_size", 100_000),
+                          ("candidate_pool", 1_000_000)):
+            if not is_int(getattr(self, key), 1) or getattr(self, key) > most:
+                problems.append(f"{key} must be an integer from 1 to {most:,}, got {getattr(self, key)!r}")
         return problems
 
 

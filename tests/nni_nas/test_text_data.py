@@ -91,7 +91,7 @@ def test_text_csv_errors_name_the_fix(tmp_path):
     write_csv(tmp_path / "t.csv", real_rows(20))
     with pytest.raises(ValueError, match=r"no column\(s\) \['text'\].*text_column"):
         load_data("text_csv", path=str(tmp_path / "t.csv"))
-    with pytest.raises(ValueError, match="max_len must be an integer >= 8"):
+    with pytest.raises(ValueError, match="max_len must be an integer from 8 to 65536"):
         load_data("pydocs", max_len=4)
 
 
