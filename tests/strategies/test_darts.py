@@ -106,6 +106,15 @@ def test_mixed_op_is_the_softmax_weighted_sum_of_its_ops():
     assert torch.allclose(mixed(x), x, atol=1e-6)  # all weight on skip_connect: the identity
 
 
+def test_a_node_sums_the_mixed_ops_on_all_its_predecessors():
+    # eq. (2): x_j = sum_{i<j} o_bar_{i,j}(x_i), over every predecessor (the choice of 2 comes only at derivation)
+    supernet = tiny_supernet()
+    node = supernet.space.cells[0].nodes[1]  # node 3: edges from both cell inputs and from node 2
+    states = [torch.randn(2, 2, 8, 8) for _ in range(3)]
+    expected = sum(mixed(state) for mixed, state in zip(node.edges, states))
+    assert len(node.edges) == 3 and torch.allclose(node(states), expected)
+
+
 def test_spaces_darts_cannot_relax_are_refused_with_the_fix():
     space = model_spaces.build_space("digits_cnn", (1, 8, 8), 10)
     with pytest.raises(UnsupportedSpaceError, match="space: darts"):
@@ -212,6 +221,32 @@ def test_derivation_keeps_two_strongest_edges_ignoring_none():
     assert arch["normal_input_3"] == [1, 2]
     assert (arch["normal_op_3_1"], arch["normal_op_3_2"]) == ("dil_conv_5x5", "sep_conv_5x5")
     assert arch["normal_op_3_0"] == "none"  # an unused edge takes the canonical first value
+
+
+def test_derivation_ranks_edges_by_their_strongest_op_other_than_none():
+    edges = {"normal_input_3": [f"normal_op_3_{i}" for i in range(3)],
+             "normal_input_4": [f"normal_op_4_{i}" for i in range(4)]}
+    weights = {
+        # node 3: edges 0 and 2 tie at 0.3 behind edge 1; the earlier source wins the tie
+        "normal_op_3_0": {**dict.fromkeys(OPS8, 0.0), "none": 0.7, "avg_pool_3x3": 0.3},
+        "normal_op_3_1": {**dict.fromkeys(OPS8, 0.5 / 7), "sep_conv_5x5": 0.5},
+        "normal_op_3_2": {**dict.fromkeys(OPS8, 0.1), "dil_conv_5x5": 0.3},
+        # node 4, four edges, and each plausible wrong rule keeps another pair:
+        #   strongest op but `none` (the paper): edges 2 (0.45) and 1 (0.40)
+        #   strongest op counting `none`: edges 0 (0.9) and 2 (0.55)
+        #   total weight of the ops but `none`: edges 1 (0.91) and 3 (0.9)
+        "normal_op_4_0": {**dict.fromkeys(OPS8, 0.0), "none": 0.9, "max_pool_3x3": 0.1},
+        "normal_op_4_1": {**dict.fromkeys(OPS8, 0.6 / 7), "sep_conv_3x3": 0.4},
+        "normal_op_4_2": {**dict.fromkeys(OPS8, 0.0), "none": 0.55, "dil_conv_3x3": 0.45},
+        "normal_op_4_3": {**dict.fromkeys(OPS8, 0.1), "skip_connect": 0.3},
+    }
+    assert all(math.isclose(sum(w.values()), 1.0) for w in weights.values())
+    arch = derive_architecture(weights, edges, {"normal_input_3": 2, "normal_input_4": 2})
+    assert arch["normal_input_3"] == [0, 1]
+    assert (arch["normal_op_3_0"], arch["normal_op_3_1"]) == ("avg_pool_3x3", "sep_conv_5x5")  # none was 0.7
+    assert arch["normal_input_4"] == [1, 2]
+    assert (arch["normal_op_4_1"], arch["normal_op_4_2"]) == ("sep_conv_3x3", "dil_conv_3x3")  # none was 0.55
+    assert arch["normal_op_3_2"] == arch["normal_op_4_0"] == arch["normal_op_4_3"] == "none"  # unused: canonical
 
 
 def test_derived_architecture_of_random_alphas_fits_the_space_and_never_uses_none():

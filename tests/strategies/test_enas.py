@@ -100,6 +100,31 @@ def test_moving_average_baseline():
     assert baseline.value == pytest.approx(0.9 * (0.9 * 1.0) + 0.1 * 0.5)
 
 
+@pytest.mark.parametrize(("reward", "direction"), [(0.9, 1), (0.2, -1), (0.5, 0)], ids=["above", "below", "equal"])
+def test_a_step_makes_the_sampled_architecture_likelier_iff_its_reward_beats_the_baseline(reward, direction):
+    torch.manual_seed(0)
+    controller = EnasController(TOY_CHOICES, hidden_size=8)
+    optimizer = torch.optim.SGD(controller.parameters(), lr=0.5)
+    baseline = MovingAverageBaseline(decay=0.9, value=0.5)
+    sampled = []
+
+    def reward_fn(arch: dict) -> float:
+        with torch.no_grad():  # the log-probability before the step, under the parameters that sampled it
+            sampled.append((arch, float(controller.evaluate([arch]).log_prob)))
+        return reward
+
+    update = controller_step(controller, optimizer, baseline, reward_fn, batch_size=1)
+    ((arch, before),) = sampled
+    with torch.no_grad():
+        after = float(controller.evaluate([arch]).log_prob)
+    assert update["baseline_used"] == 0.5  # the advantage is r - b with b from before this reward
+    if direction:
+        assert direction * (after - before) > 1e-3, (before, after)  # all positive rewards: only r - b decides
+    else:
+        assert after == before  # r = b: no signal, no change
+    assert baseline.value == pytest.approx(0.9 * 0.5 + 0.1 * reward)  # then b <- decay * b + (1 - decay) * r
+
+
 def test_tanh_constant_bounds_the_probabilities():
     controller = EnasController({"op": ["a", "b", "c", "d"]}, hidden_size=4, temperature=None, tanh_constant=1.0)
     with torch.no_grad():
@@ -188,6 +213,23 @@ def test_only_the_sampled_childs_weights_are_trained():
     optimizer.step()
     assert any(not torch.equal(a, b) for a, b in zip(used.parameters(), used_before))
     assert all(torch.equal(a, b) for a, b in zip(unused.parameters(), unused_before))
+
+
+@pytest.mark.parametrize("penalty", [0.0, 300.0])
+def test_child_reward_is_accuracy_minus_c_times_params_in_millions(penalty):
+    supernet = SharedWeightSupernet(build("enas_macro", seed=3))
+    search = EnasSearch(supernet, EnasController(supernet.choices), EnasSettings(param_penalty=penalty),
+                        TrainSettings(), epochs=1)
+    rng = random.Random(1)
+    x = torch.randn(32, *DIGITS)
+    for _ in range(3):
+        arch = {label: rng.choice(values) for label, values in supernet.choices.items()}
+        frozen = freeze(lambda: build("enas_macro", seed=3), arch).train()  # the same child, built on its own
+        with torch.no_grad():
+            y = frozen(x).argmax(dim=1)
+        y[:8] = (y[:8] + 1) % 10  # a batch the child gets exactly 24 of 32 right
+        expected = 0.75 - penalty * count_params(frozen) / 1e6
+        assert search.child_reward(arch, x, y) == pytest.approx(expected, abs=1e-6)
 
 
 def test_supernet_rejects_choices_it_cannot_share():

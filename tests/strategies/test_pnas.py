@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 import zlib
+from collections.abc import Callable
 
+import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
@@ -16,6 +19,7 @@ from nni_nas.arch import arch_key
 from nni_nas.evaluation.tabular import BenchmarkQuery, EvaluatorSettings, query_search
 from strategies.pnas import PnasTuner
 from strategies.pnas.surrogate import ArchEncoder, SurrogateEnsemble
+from strategies.random_search import RandomTuner
 from tests.conftest import SHARED
 
 NB201 = {"space": "nasbench201", "space_args": {"channels": 4, "cells_per_stage": 1}}
@@ -89,6 +93,75 @@ def test_step_proposals_are_the_surrogates_top_ranked():
     assert min(scores[: len(third)]) >= min(best_others) - 1e-6
 
 
+class ScriptedSurrogate:
+    """Stands in for the PNAS surrogate: ``predict`` returns ``score(grown part)`` of each candidate, ``fit`` only
+    records what it was given, so a test knows exactly how every candidate ranks."""
+
+    fitted = True
+
+    def __init__(self, score: Callable[[dict], float]):
+        self.score = score
+        self.fits: list[tuple[list[dict], list[float]]] = []
+
+    def fit(self, archs: list[dict], accuracies: list[float]) -> None:
+        self.fits.append((list(archs), list(accuracies)))
+
+    def predict(self, archs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([self.score(arch) for arch in archs]), np.zeros(len(archs))
+
+
+def crc_score(arch: dict) -> float:
+    """A fixed, pseudo-random, tie-free number for an architecture (or for its grown part)."""
+    return zlib.crc32(arch_key(arch).encode()) / 2**32
+
+
+def test_each_step_trains_the_beam_size_candidates_the_surrogate_scores_highest():
+    tuner = PnasTuner(beam_size=3, seed=0, **NB201)
+    tuner.surrogate = surrogate = ScriptedSurrogate(crc_score)
+    step(tuner, 0, 3, objective=crc_score)  # step 1: fewer than 2 results, nothing to fit or rank with
+    assert surrogate.fits == []
+    for num_blocks, first_id in ((2, 3), (3, 6)):
+        trained = list(tuner.history)
+        candidates = tuner._expansions(num_blocks)  # the step's candidates (computing them changes nothing)
+        assert len(candidates) > 4 * 3  # a real choice
+        expected = sorted(candidates, key=lambda arch: crc_score(tuner.grown_part(arch)), reverse=True)[:3]
+        assert step(tuner, first_id, 3, objective=crc_score) == expected  # the top 3, best first
+        # ranked after a refit on every trained cell, each seen as its grown blocks
+        assert surrogate.fits[-1] == ([tuner.grown_part(ind.arch) for ind in trained],
+                                      [ind.fitness for ind in trained])
+
+
+@pytest.mark.parametrize(("space_kwargs", "beam_size"), [(NB201, 3), (MACRO, 2)], ids=["nasbench201", "macro"])
+def test_step_b_grows_one_block_on_one_of_the_best_smaller_cells(space_kwargs, beam_size):
+    tuner = PnasTuner(beam_size=beam_size, seed=0, **space_kwargs)
+    space, blocks = tuner.space, tuner.blocks
+    trained: list[tuple[dict, float]] = []
+
+    def head(arch: dict, num_blocks: int) -> str:
+        return arch_key({label: arch[label] for block in blocks[:num_blocks] for label in block})
+
+    def adversarial(grown: dict) -> float:
+        # The worse the trained cell a candidate extends, the higher its score (ties broken by crc): a tuner
+        # that offered children of cells outside the best beam_size would train exactly those.
+        num_blocks = sum(all(label in grown for label in block) for block in blocks)
+        parent = [value for arch, value in trained if head(arch, num_blocks - 1) == head(grown, num_blocks - 1)]
+        return -min(parent, default=1.0) + 1e-3 * crc_score(grown)
+
+    tuner.surrogate = ScriptedSurrogate(adversarial)
+    for num_blocks in range(1, len(blocks) + 1):
+        # every cell trained so far has at most num_blocks - 1 blocks; the best of them are the ones to grow
+        best = {head(arch, num_blocks - 1) for arch, _ in sorted(trained, key=lambda item: -item[1])[:beam_size]}
+        archs = step(tuner, len(trained), beam_size, objective=crc_score)
+        assert tuner.step == num_blocks
+        for arch in archs:
+            assert space.fill_ungrown(arch, num_blocks) == arch  # no block after block b
+            if num_blocks > 1:
+                assert space.fill_ungrown(arch, num_blocks - 1) != arch  # block b is grown
+                assert head(arch, num_blocks - 1) in best  # on top of one of the best cells
+        trained += [(arch, crc_score(arch)) for arch in archs]
+    assert len({arch_key(arch) for arch, _ in trained}) == len(trained)
+
+
 def test_failed_cells_are_never_expanded_nor_fitted():
     tuner = PnasTuner(beam_size=5, seed=2, **FAST, **NB201)
     first = step(tuner, 0, 5, fail={0, 1, 2, 3})
@@ -127,6 +200,11 @@ def test_flat_fallback_on_a_space_without_blocks():
     assert sum(map(objective, last_round)) > sum(map(objective, first_round))
 
 
+def top_mean(records: list, count: int) -> float:
+    """Mean validation accuracy of the ``count`` best records."""
+    return statistics.mean(sorted((record.value for record in records), reverse=True)[:count])
+
+
 def need_table():
     if not NB201_TABLE.is_file():
         pytest.skip(f"shared benchmark table not found at {NB201_TABLE}")
@@ -156,5 +234,11 @@ def test_pnas_surrogate_picks_better_cells_than_random_on_the_table():
     records = query_search(tuner, query, 45)
     assert len({record.key for record in records}) == 45 and tuner.surrogate.fitted
     ranked = records[15:]  # step 3 and the first fallback rounds: chosen by the surrogate among >= 100 cells
-    assert sum(record.value for record in ranked) / len(ranked) > table_mean + 5
-    assert max(record.value for record in records) > 82.0  # the table's best cifar10-val is 84.9
+    # 30 uniform random cells average above table_mean + 5 in 0.5% of draws (1e5 simulated on this table)
+    assert statistics.mean(record.value for record in ranked) > table_mean + 5
+    # The best cells found. The table's best cifar10-val is 84.9; random search's best of 45 tops 82.0 in 86%
+    # of runs, so a max says little. The mean of the 5 best does: random search with the same 45 queries gets
+    # 81.4 in the median and above 83.3 in 1.3% of runs (1e5 simulated; 80.9 with seed 0); PNAS seed 0: 83.8.
+    random_records = query_search(RandomTuner(seed=0, **NB201), query, 45)
+    assert top_mean(records, 5) > 83.3
+    assert top_mean(records, 5) > top_mean(random_records, 5) + 1.0
