@@ -147,11 +147,12 @@ def experiment_settings(config: str) -> Any:
     if not under_nni():
         return load_settings(config)
     try:
-        stored = settings_of(stored_experiment_config(), config)
+        raw = stored_experiment_config()
     except (OSError, ValueError, LookupError) as err:
         print(f"nni-nas trial: warning: could not read the experiment's stored config from the NNI manager ({err}); "
               f"training with the file {config} as it is now", file=sys.stderr)
         return load_settings(config)
+    stored = settings_of(raw, config)  # a mistake in it is the user's: one line (nnictl runs no check)
     try:
         on_disk = load_settings(config).class_args()
     except NasError as err:

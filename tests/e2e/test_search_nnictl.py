@@ -21,7 +21,7 @@ LABELS = {"width", "depth", "activation", "op0", "op1", "op2", "skip"}
 
 
 def write_config(directory: Path, name: str, tuner: str, trials: int, epochs: int, data: str = "digits",
-                 data_args: dict | None = None, extra_args: str = "", concurrency: int = 1, lr: float = 0.05) -> Path:
+                 data_args: dict | None = None, extra_args: str = "", concurrency: int = 1, lr: str = "0.05") -> Path:
     path = directory / name
     path.write_text(f"""
 experimentName: e2e-{name}
@@ -93,9 +93,10 @@ def test_evolution_search_reports_to_the_portal_and_resumes(tmp_path, nni_experi
 def test_registered_random_tuner_and_failed_trials(tmp_path, nni_experiment, nni_home):
     _, env = nni_home
     subprocess.run([sys.executable, "-m", "nni_nas.cli", "register"], env=env, check=True, capture_output=True)
+    # (YAML reads 1e+30 as a string, and the check refuses it: a float needs the dot)
     # a learning rate of 1e30 makes the weights, then the loss, overflow after the first step (measured: NaN in
     # the second batch); data with NaN in it is refused by the data check before any training
-    config = write_config(tmp_path, "rand.yml", "name: NasRandom", trials=2, epochs=1, lr=1e30)
+    config = write_config(tmp_path, "rand.yml", "name: NasRandom", trials=2, epochs=1, lr="1.0e+30")
     _, port = nni_experiment(config)
     status = wait_until_finished(port, timeout=300)
     assert status["status"] == "DONE"  # the manager did not fail: the search went on past failed trials
