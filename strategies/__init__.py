@@ -1,6 +1,7 @@
 """Search strategies, and the one registry that answers "which class is this strategy?".
 
-Multi-trial strategies (:mod:`strategies.evolution`, :mod:`strategies.random_search`, :mod:`strategies.pnas`) are
+Multi-trial strategies (:mod:`strategies.evolution`, :mod:`strategies.random_search`,
+:mod:`strategies.pareto_evolution`, :mod:`strategies.pnas`) are
 NNI tuners that propose one architecture per trial; one-shot strategies (:mod:`strategies.darts`,
 :mod:`strategies.enas`) train a supernet inside each trial. Every strategy has a short name (``evolution``), the
 ``builtinName`` that ``nni-nas register`` gives it in NNI (``NasEvolution``) and a class path
@@ -35,6 +36,7 @@ class Strategy:
 STRATEGIES: dict[str, Strategy] = {entry.name: entry for entry in (
     Strategy("evolution", "NasEvolution", "strategies.evolution.RegularizedEvolutionTuner", "multi-trial"),
     Strategy("random", "NasRandom", "strategies.random_search.RandomTuner", "multi-trial"),
+    Strategy("pareto", "NasParetoEvolution", "strategies.pareto_evolution.ParetoEvolutionTuner", "multi-trial"),
     Strategy("pnas", "NasPnas", "strategies.pnas.PnasTuner", "multi-trial"),
     Strategy("darts", "NasDarts", "strategies.darts.DartsTuner", "one-shot"),
     Strategy("enas", "NasEnas", "strategies.enas.EnasTuner", "one-shot"),

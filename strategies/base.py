@@ -28,6 +28,8 @@ class Individual:
 
     arch: dict[str, Any]
     fitness: float
+    result: dict[str, Any] | None = None  # the trial's final result dict, when it reported one
+    trial_id: str | None = None  # NNI's trial id, when NNI told the tuner
 
 
 def fitness_of(value: Any, metric: str = "default", optimize_mode: str = "maximize") -> float:
@@ -190,7 +192,7 @@ class NasTuner(Tuner):
     def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
         arch = self.pending.pop(parameter_id, parameters)
         self.completed.add(parameter_id)
-        self._record(arch, fitness_of(value, self.metric, self.optimize_mode))
+        self._record(arch, fitness_of(value, self.metric, self.optimize_mode), value, kwargs.get("trial_job_id"))
 
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
         # A trial that failed (or ended without a final result) is the worst result; the search goes on.
@@ -207,7 +209,8 @@ class NasTuner(Tuner):
         FAILED, which NNI does not send, from the experiment's records: they count as the worst result and their
         architectures are never proposed again."""
         for entry in data:
-            self._import(entry["parameter"], fitness_of(entry.get("value"), self.metric, self.optimize_mode))
+            self._import(entry["parameter"], fitness_of(entry.get("value"), self.metric, self.optimize_mode),
+                         entry.get("value"), entry.get("trialJobId"))
         _logger.info("imported %d finished trials; history has %d", len(data), len(self.history))
         failed = failed_architectures()
         for arch in failed:
@@ -215,13 +218,13 @@ class NasTuner(Tuner):
         if failed:
             _logger.info("imported %d failed trials from the experiment's records", len(failed))
 
-    def _import(self, arch: dict[str, Any], fitness: float) -> None:
+    def _import(self, arch: dict[str, Any], fitness: float, result: Any = None, trial_id: str | None = None) -> None:
         arch = self.canonical(dict(arch))
         if arch_key(arch) not in self.seen:
             self.seen.add(arch_key(arch))
-            self._record(arch, fitness)
+            self._record(arch, fitness, result, trial_id)
 
-    def _record(self, arch: dict[str, Any], fitness: float) -> None:
-        individual = Individual(arch, fitness)
+    def _record(self, arch: dict[str, Any], fitness: float, result: Any = None, trial_id: str | None = None) -> None:
+        individual = Individual(arch, fitness, result if isinstance(result, dict) else None, trial_id)
         self.history.append(individual)
         self.on_result(individual)

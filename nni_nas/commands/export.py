@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from nni_nas.commands import count
+from nni_nas.commands import add_pareto_arguments, count, pareto_choice
 from nni_nas.errors import NasError
 from nni_nas.export.layout import EXPORT_FORMATS
 
@@ -21,17 +21,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default all); arch.json, metrics.json and README.md are always written")
     parser.add_argument("--trial", help="export this trial (by id) instead of the top ones")
     parser.add_argument("--force", action="store_true", help="replace output folders that already exist")
+    add_pareto_arguments(parser, "export every architecture of the Pareto front (folders pareto<k>-<trial>) "
+                                 "instead of the top ones")
 
 
 def run(args: argparse.Namespace) -> int:
     from nni_nas.export import export_trials
 
     formats = parse_formats(args.format)
+    pareto = pareto_choice(args)
+    if pareto and args.trial:
+        raise NasError("--pareto exports the whole front and --trial one trial; give one of them")
     out = Path(args.out) if args.out else Path("exported") / args.experiment_id
     results = export_trials(args.experiment_id, top=args.top, out=out, force=args.force, formats=formats,
-                            trial=args.trial)
+                            trial=args.trial, pareto=pareto)
     for result in results:
-        where = f"rank {result.rank}" if result.rank is not None else "trial"
+        where = f"rank {result.rank}" if result.rank is not None else "front" if args.pareto else "trial"
         print(f"{where} {result.trial_id} -> {result.folder} ({', '.join(result.files)})")
         if result.max_abs_diff:
             worst = max(result.max_abs_diff.values())

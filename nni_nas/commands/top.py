@@ -1,21 +1,29 @@
-"""``nni-nas top EXPERIMENT_ID``: the best architectures of an experiment, from NNI's records."""
+"""``nni-nas top EXPERIMENT_ID``: the best architectures of an experiment, from NNI's records; ``--pareto``: the
+architectures of its Pareto front."""
 
 from __future__ import annotations
 
 import argparse
 
-from nni_nas.commands import count
+from nni_nas.commands import add_pareto_arguments, count, pareto_choice
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment_id")
     parser.add_argument("--top", "--k", dest="top", type=count, default=5,
                         help="how many architectures (default 5; --k is the old name)")
+    add_pareto_arguments(parser, "print every architecture of the Pareto front (no other trial is as good or "
+                                 "better on every objective) instead of the top ones")
 
 
 def run(args: argparse.Namespace) -> int:
     from nni_nas.results.records import load_experiment
-    from nni_nas.results.tables import top_table
+    from nni_nas.results.tables import pareto_table, top_table
 
-    print(top_table(load_experiment(args.experiment_id), args.top))
+    record = load_experiment(args.experiment_id)
+    pareto = pareto_choice(args)
+    if pareto:
+        print(pareto_table(record, None if pareto is True else pareto))
+    else:
+        print(top_table(record, args.top))
     return 0

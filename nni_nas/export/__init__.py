@@ -55,8 +55,11 @@ class ExportResult:
 
 def export_trials(experiment_id: str, top: int = 1, out: str | Path = "exported", force: bool = False,
                   formats: tuple[str, ...] | None = None, trial: str | None = None,
-                  root: Path | None = None) -> list[ExportResult]:
-    """Export the ``top`` best succeeded trials of ``experiment_id`` (or the one trial ``trial``).
+                  root: Path | None = None, pareto: str | bool | None = None) -> list[ExportResult]:
+    """Export the ``top`` best succeeded trials of ``experiment_id`` (or the one trial ``trial``), or with
+    ``pareto`` every trial of its Pareto front (``True``: the experiment's objectives or val_acc max / params min;
+    a string such as ``val_acc:max,flops:min``: those), into ``pareto<k>-<trial>`` folders, best first by the first
+    objective.
 
     Raises
     ------
@@ -70,15 +73,35 @@ def export_trials(experiment_id: str, top: int = 1, out: str | Path = "exported"
     if top < 1:
         raise NasError(f"--top must be at least 1, got {top}")
     record = load_experiment(experiment_id, root)
-    chosen = _choose_trials(record, top, trial)
     out = Path(out)
-    targets = [(rank, t, out / (f"rank{rank}-{t.trial_id}" if rank is not None else f"trial-{t.trial_id}"))
-               for rank, t in chosen]
+    extras: list[dict[str, Any] | None]
+    if pareto is not None and pareto is not False:
+        front, objectives = _pareto_trials(record, None if pareto is True else str(pareto))
+        targets = [(None, t, out / f"pareto{k}-{t.trial_id}") for k, t in enumerate(front, start=1)]
+        extras = [{"pareto_front": {"objectives": objectives, "position": k, "size": len(front)}}
+                  for k in range(1, len(front) + 1)]
+    else:
+        chosen = _choose_trials(record, top, trial)
+        targets = [(rank, t, out / (f"rank{rank}-{t.trial_id}" if rank is not None else f"trial-{t.trial_id}"))
+                   for rank, t in chosen]
+        extras = [None] * len(targets)
     existing = [str(target) for _, _, target in targets if target.exists()]
     if existing and not force:
         raise OutputExistsError(f"output folder{'s' if len(existing) > 1 else ''} {', '.join(existing)} already "
                                 "exist(s); pass --force to replace, or choose another --out")
-    return [export_trial(record, t, target, rank, formats or tuple(EXPORT_FORMATS)) for rank, t, target in targets]
+    return [export_trial(record, t, target, rank, formats or tuple(EXPORT_FORMATS), extra)
+            for (rank, t, target), extra in zip(targets, extras)]
+
+
+def _pareto_trials(record, spec: str | None) -> tuple[list[Any], str]:
+    from nni_nas.results.front import describe_objectives, front_trials, objectives_for
+
+    objectives = objectives_for(record, spec)
+    front = front_trials(record, objectives)
+    if not front:
+        raise NasError(f"experiment {record.experiment_id}: no succeeded trial reports every objective "
+                       f"({describe_objectives(objectives)}); nothing to export")
+    return front, describe_objectives(objectives)
 
 
 def _choose_trials(record, top: int, trial_id: str | None) -> list[tuple[int | None, Any]]:
@@ -97,8 +120,10 @@ def _choose_trials(record, top: int, trial_id: str | None) -> list[tuple[int | N
     return list(enumerate(ranked[:top], start=1))
 
 
-def export_trial(record, trial, target: Path, rank: int | None, formats: tuple[str, ...]) -> ExportResult:
-    """Write one trial's folder atomically (build beside ``target``, then rename)."""
+def export_trial(record, trial, target: Path, rank: int | None, formats: tuple[str, ...],
+                 extra: dict[str, Any] | None = None) -> ExportResult:
+    """Write one trial's folder atomically (build beside ``target``, then rename); ``extra`` joins its
+    metrics.json."""
     from nni_nas.export.trained_trial import load_trial_model
 
     loaded = load_trial_model(record, trial)
@@ -107,7 +132,7 @@ def export_trial(record, trial, target: Path, rank: int | None, formats: tuple[s
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     try:
-        result = _write_folder(loaded, partial, rank, formats)
+        result = _write_folder(loaded, partial, rank, formats, extra)
         _replace(partial, target)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
@@ -115,7 +140,8 @@ def export_trial(record, trial, target: Path, rank: int | None, formats: tuple[s
     return result
 
 
-def _write_folder(loaded, folder: Path, rank: int | None, formats: tuple[str, ...]) -> ExportResult:
+def _write_folder(loaded, folder: Path, rank: int | None, formats: tuple[str, ...],
+                  extra: dict[str, Any] | None = None) -> ExportResult:
     import torch
 
     from nni_nas.export import formats as fmt
@@ -150,7 +176,7 @@ def _write_folder(loaded, folder: Path, rank: int | None, formats: tuple[str, ..
     if loaded.weights_missing is not None:
         diffs = {}  # random weights prove nothing about the trained model
     _write_json(folder / ARCH_FILE, loaded.arch)
-    _write_json(folder / METRICS_FILE, _metrics(loaded, rank, diffs))
+    _write_json(folder / METRICS_FILE, {**_metrics(loaded, rank, diffs), **(extra or {})})
     (folder / README_FILE).write_text(readme_text(loaded, rank, formats))
     files = sorted(p.name for p in folder.iterdir())
     return ExportResult(folder, loaded.trial.trial_id, rank, files, diffs, loaded.weights_missing)
