@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 STORED_CLASS_PATHS = {
     "evolution": ("NasEvolution", "strategies.evolution.RegularizedEvolutionTuner", "digits_evolution.yml"),
     "random": ("NasRandom", "strategies.random_search.RandomTuner", "digits_random.yml"),
+    "pareto": ("NasParetoEvolution", "strategies.pareto_evolution.ParetoEvolutionTuner", "digits_pareto.yml"),
     "pnas": ("NasPnas", "strategies.pnas.PnasTuner", "digits_pnas.yml"),
     "darts": ("NasDarts", "strategies.darts.DartsTuner", "digits_darts.yml"),
     "enas": ("NasEnas", "strategies.enas.EnasTuner", "digits_enas.yml"),
