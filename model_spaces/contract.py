@@ -86,7 +86,13 @@ class ProgressiveSpace(abc.ABC):
 
 
 class TabularSpace(abc.ABC):
-    """Capability: every architecture has the key a published tabular benchmark uses for it."""
+    """Capability: every architecture has the key a published tabular benchmark uses for it.
+
+    ``benchmark_network`` is the input shape and number of classes the published table was measured with; the
+    space's default arguments are the table's network sizes (what :mod:`model_spaces.costs` counts for it).
+    """
+
+    benchmark_network: ClassVar[dict[str, Any]] = {"input_shape": (3, 32, 32), "num_classes": 10}
 
     @staticmethod
     @abc.abstractmethod

@@ -27,11 +27,16 @@ def example_input(model: nn.Module, input_shape: tuple[int, ...], batch_size: in
 
 def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """FLOPs of one forward pass on a single sample, by ``torch.utils.flop_counter`` (a multiply-add counts 2)."""
+    return count_flops_on(model, example_input(model, input_shape))
+
+
+def count_flops_on(model: nn.Module, *inputs: torch.Tensor) -> int:
+    """FLOPs of ``model(*inputs)`` in eval mode, by ``torch.utils.flop_counter`` (a multiply-add counts 2)."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(example_input(model, input_shape))
+            model(*inputs)
     finally:
         model.train(was_training)
     return int(counter.get_total_flops())
