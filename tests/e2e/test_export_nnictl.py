@@ -158,14 +158,17 @@ def nni_nas_cli(env: dict, cwd: Path, *argv: str) -> subprocess.CompletedProcess
                           text=True, timeout=900)
 
 
-def check_exported(experiment_id: str, home: Path, env: dict, top: int, tmp_path: Path) -> list[dict]:
-    """Export ``top`` trials with the CLI, run every format without nni, compare with the trained networks on a
-    fixed batch and on the experiment's real test split."""
+def check_exported(experiment_id: str, home: Path, env: dict, top: int, tmp_path: Path,
+                   select: tuple[str, ...] | None = None, prefix: str = "rank") -> list[dict]:
+    """Export ``top`` trials with the CLI (chosen by ``select``, default ``--top TOP``, into folders
+    ``<prefix><k>-<trial>``), run every format without nni, compare with the trained networks on a fixed batch and
+    on the experiment's real test split."""
     out = home / "exported"
-    proc = nni_nas_cli(env, home, "export", experiment_id, "--top", str(top), "--out", str(out), "--force")
+    select = select or ("--top", str(top))
+    proc = nni_nas_cli(env, home, "export", experiment_id, *select, "--out", str(out), "--force")
     assert proc.returncode == 0, proc.stderr[-3000:]
     folders = sorted(out.iterdir())
-    assert [f.name.split("-")[0] for f in folders] == [f"rank{i}" for i in range(1, top + 1)]
+    assert [f.name.split("-")[0] for f in folders] == [f"{prefix}{i}" for i in range(1, top + 1)]
 
     trial_dirs, settings, models = {}, {}, {}
     for folder in folders:
