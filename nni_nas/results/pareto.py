@@ -179,8 +179,16 @@ def crowded_order(rank: int, crowding: float) -> tuple[int, float]:
 
 
 def pareto_indices(costs: Sequence[Cost]) -> list[int]:
-    """Indices of the non-dominated points (the first front), ascending."""
-    return non_dominated_sort(costs)[0] if costs else []
+    """Indices of the non-dominated points (the first front, as :func:`non_dominated_sort` gives it), ascending.
+
+    In lexicographic order a point can only be dominated by one before it, and then by one of the front found so
+    far, so each point is compared with the front only: O(N log N + N F) instead of O(N^2) (a whole benchmark
+    table of 15,625 architectures in well under a second)."""
+    front: list[int] = []
+    for i in sorted(range(len(costs)), key=lambda i: costs[i]):
+        if not any(dominates(costs[j], costs[i]) for j in front):
+            front.append(i)
+    return sorted(front)
 
 
 # --------------------------------------------------------------------------------------------- hypervolume

@@ -17,6 +17,7 @@ from nni_nas.results.pareto import (
     dominates,
     hypervolume,
     non_dominated_sort,
+    pareto_indices,
     parse_objectives,
     rank_and_crowding,
 )
@@ -40,6 +41,7 @@ def test_fronts_are_the_definition_peeled_layer_by_layer(dims):
         assert set(front) == expected
         remaining -= expected
     assert len(fronts) > 3  # the data really has layers
+    assert pareto_indices(costs) == fronts[0]  # the fast first front is the sort's
 
 
 def test_crowding_distance_by_hand():
