@@ -28,6 +28,8 @@ def free_port() -> int:
 
 
 LOOPBACK_PRELOAD = Path(__file__).with_name("loopback.js")
+# NNI's manager fails an experiment whose tuner has not connected within 10 s; this preload waits longer (120 s)
+TUNER_PATIENCE_PRELOAD = Path(__file__).with_name("tuner_patience.js")
 
 
 def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> dict[str, str]:
@@ -36,13 +38,15 @@ def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> di
 
     NNI 3.0's manager listens on every interface and its REST API has no authentication (it hands out trial files
     and deletes trials), with no option to change that. Unless ``listen_all``, a Node preload
-    (:data:`LOOPBACK_PRELOAD`, through ``NODE_OPTIONS``) makes it listen on 127.0.0.1 only.
+    (:data:`LOOPBACK_PRELOAD`, through ``NODE_OPTIONS``) makes it listen on 127.0.0.1 only. Another
+    (:data:`TUNER_PATIENCE_PRELOAD`) gives the tuner process 120 s instead of NNI's 10 s to connect.
     """
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
-    if not listen_all:
-        preload = f"--require {LOOPBACK_PRELOAD}"
+    preloads = [TUNER_PATIENCE_PRELOAD] + ([] if listen_all else [LOOPBACK_PRELOAD])
+    for path in preloads:
+        preload = f"--require {path}"
         if preload not in env.get("NODE_OPTIONS", ""):
             env["NODE_OPTIONS"] = f"{env.get('NODE_OPTIONS', '')} {preload}".strip()
     env.update(extra or {})

@@ -33,13 +33,13 @@ def loaders(bundle: DataBundle, train: TrainSettings) -> tuple[DataLoader, DataL
 
 def make_trainer(train: TrainSettings, out_dir: Path, callbacks: list[pl.Callback], epochs: int | None = None,
                  progress_bar: bool = True) -> pl.Trainer:
-    """A Lightning trainer with the house defaults: CSV log in the trial folder, no checkpoint files
-    (the trial saves its own weights), no sanity validation."""
+    """A Lightning trainer with the house defaults: CSV log in the trial folder (and TensorBoard's, see
+    :func:`loggers`), no checkpoint files (the trial saves its own weights), no sanity validation."""
     return pl.Trainer(
         max_epochs=epochs if epochs is not None else train.epochs,
         accelerator=train.accelerator,
         devices=1,
-        logger=CSVLogger(str(out_dir), name="lightning_logs"),
+        logger=loggers(out_dir),
         callbacks=callbacks,
         enable_checkpointing=False,
         enable_model_summary=False,
@@ -47,6 +47,23 @@ def make_trainer(train: TrainSettings, out_dir: Path, callbacks: list[pl.Callbac
         num_sanity_val_steps=0,
         deterministic=False,
     )
+
+
+TENSORBOARD_DIR = "tensorboard"  # where NNI's portal looks: <trial output folder>/tensorboard
+
+
+def loggers(out_dir: Path) -> list:
+    """Lightning's CSV log, plus a TensorBoard log in ``<out_dir>/tensorboard`` when tensorboard is installed (the
+    ``tensorboard`` extra): NNI 3.0's portal starts TensorBoard on exactly that folder of each chosen trial
+    (``nni_node/extensions/nniTensorboardManager.js``). Without tensorboard, the CSV log only, silently."""
+    import importlib.util
+
+    chosen: list = [CSVLogger(str(out_dir), name="lightning_logs")]
+    if importlib.util.find_spec("tensorboard") is not None:
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        chosen.append(TensorBoardLogger(str(out_dir), name=TENSORBOARD_DIR, version="", default_hp_metric=False))
+    return chosen
 
 
 def train_and_evaluate(model: nn.Module, bundle: DataBundle, train: TrainSettings, out_dir: Path,

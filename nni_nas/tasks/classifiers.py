@@ -60,10 +60,8 @@ class _Classifier:
         """Continue this folder's search, or start a new one (after ``write_data()`` wrote the trials' data)."""
         from nni_nas.api import write_config
         from nni_nas.checks import check_config
-        from nni_nas.nnictl import create_experiment, free_port, stop_experiment, wait_until_finished
         from nni_nas.results.records import load_experiment
 
-        port = self.port or free_port()
         existing = Project.load(self.directory)
         if existing is not None and not self.overwrite:
             if existing.fingerprint != data_print or existing.task != self.task:
@@ -80,30 +78,54 @@ class _Classifier:
                 return
             print(f"{self.directory}: continuing experiment {existing.experiment_id} from {done} to "
                   f"{self.max_trials} trials", flush=True)
-            resume(existing.experiment_id, port, self.max_trials)
-            experiment_id = existing.experiment_id
-        else:
-            if self.overwrite or existing is not None:
-                clear(self.directory, existing)
-            self.directory.mkdir(parents=True, exist_ok=True)
-            if write_data is not None:
-                write_data()
-            config = write_config(self.directory / CONFIG_FILE, self.space, self.strategy, data, self.max_trials,
-                                  self.epochs, space_args=self._space_args(input_shape), data_args=data_args,
-                                  train=self._train(), strategy_args=self._strategy_args(),
-                                  name=f"{self.task}-classifier-{self.directory.name}")
-            problems = check_config(config)
-            if problems:
-                raise NasError(f"{config}: " + " | ".join(problems))
+            self._run(lambda port: resume(existing.experiment_id, port, self.max_trials) or existing.experiment_id)
+            return
+        if existing is not None:
+            clear(self.directory, existing)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if write_data is not None:
+            write_data()
+        config = write_config(self.directory / CONFIG_FILE, self.space, self.strategy, data, self.max_trials,
+                              self.epochs, space_args=self._space_args(input_shape), data_args=data_args,
+                              train=self._train(), strategy_args=self._strategy_args(),
+                              name=f"{self.task}-classifier-{self.directory.name}")
+        problems = check_config(config)
+        if problems:
+            raise NasError(f"{config}: " + " | ".join(problems))
+
+        def create(port: int) -> str:
+            from nni_nas.nnictl import create_experiment
+
             experiment_id = create_experiment(config, port)
             self.project = Project(self.task, experiment_id, experiments_root(), classes, data_print, preprocessing)
             self.project.save(self.directory)
             self._model = None
-        print(f"experiment {experiment_id}: web portal http://127.0.0.1:{port}", flush=True)
-        try:
-            wait_until_finished(port, self.timeout, on_poll=_Progress(port))
-        finally:
-            stop_experiment(experiment_id)
+            return experiment_id
+
+        self._run(create)
+
+    def _run(self, start, attempts: int = 3) -> None:
+        """Start the experiment (``start(port) -> id``), print the portal, wait for it, stop it.
+
+        NNI 3.0's manager gives its tuner process 10 s to connect, hard-coded; on a busy machine importing nni alone
+        can take longer, and the experiment ends in ERROR before any trial ran. Then, and only then, it is started
+        again (a new experiment, or the same one resumed)."""
+        from nni_nas.nnictl import free_port, stop_experiment, wait_until_finished
+
+        for attempt in range(1, attempts + 1):
+            port = self.port or free_port()
+            experiment_id = start(port)
+            print(f"experiment {experiment_id}: web portal http://127.0.0.1:{port}", flush=True)
+            try:
+                wait_until_finished(port, self.timeout, on_poll=_Progress(port))
+                break
+            except NasError as err:
+                if "Tuner did not connect" not in str(err) or attempt == attempts:
+                    raise
+                print(f"NNI's tuner did not connect within NNI's 10 s (a busy machine?); starting again "
+                      f"({attempt + 1} of {attempts})", flush=True)
+            finally:
+                stop_experiment(experiment_id)
         record = self._record()
         if not record.ranked():
             raise NasError(f"no trial of experiment {experiment_id} succeeded ({record.status_summary()}); see "
