@@ -113,3 +113,28 @@ def test_bad_arguments_are_named(tmp_path):
         data.data_info("image_folder", root=str(root), image_size=[0, 8])
     with pytest.raises(Exception, match="channels must be 1"):
         data.data_info("image_folder", root=str(root), channels=2)
+
+
+def test_a_folder_of_pngs_trains_through_the_trial_entry_point(tmp_path):
+    # The trial entry point nnictl runs, in process: the nnictl route itself is the same for every data set and the
+    # Python API's end-to-end test covers it; what is specific to a folder (reading, splitting, scaling, recording
+    # the scaling beside the weights) is all here, in seconds instead of an experiment's start-up.
+    import json
+
+    from nni_nas.export.readme import _scaling_lines
+    from nni_nas.trial import main
+
+    root = write_digits_folder(tmp_path / "digits", per_class=180, classes=10)
+    config = _config(tmp_path, root)
+    arch = {"width": 32, "depth": 2, "op0": "conv3x3", "activation": "relu", "op1": "conv3x3", "op2": "identity",
+            "op3": "identity", "skip": [1]}
+    assert main(["--config", str(config), "--arch", json.dumps(arch), "--out", str(tmp_path / "trial"),
+                 "--epochs", "2"]) == 0
+    metrics = json.loads((tmp_path / "trial" / "metrics.json").read_text())
+    assert metrics["val_acc"] > 0.5 and metrics["test_acc"] > 0.5  # 10 classes: chance is 0.1
+    settings = json.loads((tmp_path / "trial" / "settings.json").read_text())
+    pre = settings["preprocessing"]
+    assert settings["input_shape"] == [1, 8, 8] and pre["classes"] == [str(i) for i in range(10)]
+    assert len(pre["mean"]) == len(pre["std"]) == 1 and 0 < pre["mean"][0] < 1
+    line = _scaling_lines(type("Loaded", (), {"preprocessing": pre})())[0]
+    assert f"minus mean {pre['mean']}" in line and f"divided by std {pre['std']}" in line
