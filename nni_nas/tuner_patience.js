@@ -14,3 +14,5 @@ global.setTimeout = function (callback, delay, ...args) {
   }
   return original.call(this, callback, delay, ...args);
 };
+// util.promisify(setTimeout) and Object.keys-style lookups must keep working as on the original
+Object.defineProperties(global.setTimeout, Object.getOwnPropertyDescriptors(original));

@@ -107,9 +107,9 @@ class _Classifier:
     def _run(self, start, attempts: int = 3) -> None:
         """Start the experiment (``start(port) -> id``), print the portal, wait for it, stop it.
 
-        NNI 3.0's manager gives its tuner process 10 s to connect, hard-coded; on a busy machine importing nni alone
-        can take longer, and the experiment ends in ERROR before any trial ran. Then, and only then, it is started
-        again (a new experiment, or the same one resumed)."""
+        NNI 3.0's manager gives its tuner process 10 s to connect, hard-coded (:mod:`nni_nas.nnictl` preloads a
+        longer wait); when the tuner still does not connect, no trial has run, and only then is it started again
+        (a new experiment, or the same one resumed)."""
         from nni_nas.nnictl import free_port, stop_experiment, wait_until_finished
 
         for attempt in range(1, attempts + 1):

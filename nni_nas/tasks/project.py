@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,12 +82,14 @@ def stop_if_running(project: Project) -> None:
         stop_experiment(project.experiment_id)
 
 
-def _nnictl(*args: str, timeout: float = 180.0) -> str:
-    from nni_nas.nnictl import nni_env
+def _nnictl(*args: str, timeout: float = 180.0, attempts: int = 3) -> str:
+    from nni_nas.nnictl import manager_did_not_answer, nni_env, nnictl_command
 
-    nnictl = Path(sys.executable).parent / "nnictl"
-    command = [str(nnictl) if nnictl.exists() else "nnictl", *args]
-    proc = subprocess.run(command, env=nni_env(), capture_output=True, text=True, timeout=timeout)
+    command = [*nnictl_command(), *args]
+    for _ in range(attempts):  # nnictl's 3 s for the manager to answer (see nni_nas.nnictl.create_experiment)
+        proc = subprocess.run(command, env=nni_env(), capture_output=True, text=True, timeout=timeout)
+        if not manager_did_not_answer(proc.stdout + proc.stderr):
+            break
     if proc.returncode != 0 or "ERROR" in proc.stdout:
         raise NasError(f"nnictl {' '.join(args)} failed (exit {proc.returncode}): "
                        f"{(proc.stdout + proc.stderr).strip()[-600:]}")
