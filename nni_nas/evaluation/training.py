@@ -63,7 +63,43 @@ def loggers(out_dir: Path) -> list:
         from pytorch_lightning.loggers import TensorBoardLogger
 
         chosen.append(TensorBoardLogger(str(out_dir), name=TENSORBOARD_DIR, version="", default_hp_metric=False))
+        link_for_portal(out_dir / TENSORBOARD_DIR)
     return chosen
+
+
+def link_for_portal(folder: Path) -> Path | None:
+    """Make ``folder`` (a trial's TensorBoard log) visible where NNI 3.0's portal looks, and return that path.
+
+    The portal asks the training service for the trial's output folder and starts TensorBoard on its
+    ``tensorboard`` sub-folder; NNI 3.0's local (v3) service answers ``<experiment>/trials/<id>/output``
+    (``nni_node/training_service/v3/compat.js``) while its trials run, and write, in
+    ``<experiment>/environments/local-env/trials/<id>`` (``NNI_OUTPUT_DIR``), and nothing copies one to the other.
+    A symbolic link there points TensorBoard at the trial's own log. Outside such a trial: nothing, None."""
+    import os
+
+    out, trial, experiment = (os.environ.get(k) for k in ("NNI_OUTPUT_DIR", "NNI_TRIAL_JOB_ID", "NNI_EXP_ID"))
+    if not (out and trial and experiment) or Path(out).resolve() != folder.parent.resolve():
+        return None
+    root = next((p for p in Path(out).resolve().parents if p.name == experiment), None)
+    if root is None:
+        return None
+    link = root / "trials" / trial / "output" / TENSORBOARD_DIR
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            if link.resolve() == folder.resolve():
+                return link
+            if link.is_symlink():
+                link.unlink()
+            elif not any(link.iterdir()):  # NNI's own empty folder, made when the button was pressed early
+                link.rmdir()
+            else:
+                return None
+        link.symlink_to(folder.resolve(), target_is_directory=True)
+    except OSError:
+        return None  # the curves stay in the trial folder; the portal's button just finds none
+    return link
 
 
 def train_and_evaluate(model: nn.Module, bundle: DataBundle, train: TrainSettings, out_dir: Path,
