@@ -10,3 +10,15 @@ import warnings
 warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
 
 __version__ = "0.1.0"
+
+__all__ = ["ImageClassifier", "TextClassifier", "__version__"]
+
+
+def __getattr__(name: str):
+    # Lazy, so that `import nni_nas` (and the CLI's --help) stays light: the classifiers import numpy and, when
+    # they search, torch and nni.
+    if name in ("ImageClassifier", "TextClassifier"):
+        from nni_nas.tasks import classifiers
+
+        return getattr(classifiers, name)
+    raise AttributeError(f"module 'nni_nas' has no attribute {name!r}")

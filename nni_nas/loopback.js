@@ -18,3 +18,14 @@ net.Server.prototype.listen = function (...args) {
   }
   return listen.apply(this, args);
 };
+
+// The portal's TensorBoard button makes the manager spawn `tensorboard --bind_all --logdir_spec=...` (NNI 3.0,
+// extensions/nniTensorboardManager.js), which listens on every interface; it gets --host HOST instead.
+const childProcess = require('child_process');
+const spawn = childProcess.spawn;
+childProcess.spawn = function (command, args, ...rest) {
+  if (command === 'tensorboard' && Array.isArray(args)) {
+    args = args.map((arg) => (typeof arg === 'string' ? arg.replace(/^--bind_all(\s|$)/, `--host=${HOST}$1`) : arg));
+  }
+  return spawn.call(this, command, args, ...rest);
+};

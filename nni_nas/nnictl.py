@@ -28,6 +28,8 @@ def free_port() -> int:
 
 
 LOOPBACK_PRELOAD = Path(__file__).with_name("loopback.js")
+# NNI's manager fails an experiment whose tuner has not connected within 10 s; this preload waits longer (120 s)
+TUNER_PATIENCE_PRELOAD = Path(__file__).with_name("tuner_patience.js")
 
 
 def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> dict[str, str]:
@@ -36,13 +38,15 @@ def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> di
 
     NNI 3.0's manager listens on every interface and its REST API has no authentication (it hands out trial files
     and deletes trials), with no option to change that. Unless ``listen_all``, a Node preload
-    (:data:`LOOPBACK_PRELOAD`, through ``NODE_OPTIONS``) makes it listen on 127.0.0.1 only.
+    (:data:`LOOPBACK_PRELOAD`, through ``NODE_OPTIONS``) makes it listen on 127.0.0.1 only. Another
+    (:data:`TUNER_PATIENCE_PRELOAD`) gives the tuner process 120 s instead of NNI's 10 s to connect.
     """
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
-    if not listen_all:
-        preload = f"--require {LOOPBACK_PRELOAD}"
+    preloads = [TUNER_PATIENCE_PRELOAD] + ([] if listen_all else [LOOPBACK_PRELOAD])
+    for path in preloads:
+        preload = f"--require {path}"
         if preload not in env.get("NODE_OPTIONS", ""):
             env["NODE_OPTIONS"] = f"{env.get('NODE_OPTIONS', '')} {preload}".strip()
     env.update(extra or {})
@@ -50,16 +54,35 @@ def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> di
 
 
 def create_experiment(config: str | Path, port: int, env: dict[str, str] | None = None,
-                      timeout: float = 120.0) -> str:
-    """``nnictl create --config CONFIG --port PORT``; return the experiment id."""
-    nnictl = Path(sys.executable).parent / "nnictl"
-    command = [str(nnictl) if nnictl.exists() else "nnictl", "create", "--config", str(config), "--port", str(port)]
-    proc = subprocess.run(command, env=env or nni_env(), capture_output=True, text=True, timeout=timeout)
-    output = proc.stdout + proc.stderr
-    match = re.search(r"Experiment ID: (?:\x1b\[\d+m)?(\w+)", output)
-    if proc.returncode != 0 or not match:
-        raise NasError(f"nnictl create failed (exit {proc.returncode}): {output.strip()[-800:]}")
-    return match.group(1)
+                      timeout: float = 120.0, attempts: int = 3) -> str:
+    """``nnictl create --config CONFIG --port PORT``; return the experiment id.
+
+    nnictl gives the NNI manager it starts three seconds to answer, hard-coded (``nni/experiment/launcher.py``,
+    ``_check_rest_server``), then stops it and fails; on a busy machine Node alone takes longer to start. nnictl runs
+    with that limit raised (:mod:`nni_nas.nnictl_patient`), and the failure, if it still happens (nothing has run),
+    is tried again, up to ``attempts`` times."""
+    command = [*nnictl_command(), "create", "--config", str(config), "--port", str(port)]
+    for attempt in range(1, attempts + 1):
+        proc = subprocess.run(command, env=env or nni_env(), capture_output=True, text=True, timeout=timeout)
+        output = proc.stdout + proc.stderr
+        match = re.search(r"Experiment ID: (?:\x1b\[\d+m)?(\w+)", output)
+        if proc.returncode == 0 and match:
+            return match.group(1)
+        if not manager_did_not_answer(output) or attempt == attempts:
+            raise NasError(f"nnictl create failed (exit {proc.returncode}): {output.strip()[-800:]}")
+        print(f"nnictl: the NNI manager did not answer within nnictl's 3 s (a busy machine?); starting it again "
+              f"({attempt + 1} of {attempts})", file=sys.stderr, flush=True)
+    raise AssertionError("unreachable")
+
+
+def nnictl_command() -> list[str]:
+    """The real nnictl of this environment, with a patient manager start (:mod:`nni_nas.nnictl_patient`)."""
+    return [sys.executable, "-m", "nni_nas.nnictl_patient"]
+
+
+def manager_did_not_answer(output: str) -> bool:
+    """Whether nnictl gave up because the manager it started did not answer ``check-status`` in time."""
+    return "check-status" in output and ("Connection refused" in output or "JSONDecodeError" in output)
 
 
 def stop_experiment(experiment_id: str, env: dict[str, str] | None = None) -> None:

@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     arch = params if params is not None else requested_arch(args.arch, choices, settings.train.seed)
     arch = arch_utils.validate_arch(choices, arch)
     save_trial_files(out_dir, arch=arch, settings=settings, input_shape=bundle.input_shape,
-                     num_classes=bundle.num_classes)
+                     num_classes=bundle.num_classes, preprocessing=bundle.preprocessing)
     model = arch_utils.freeze(factory, arch)
     result, module = train_and_evaluate(model, bundle, settings.train, out_dir, progress_bar=not under_nni())
     save_trial_files(out_dir, model=module.model, result=result)

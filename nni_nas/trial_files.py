@@ -38,7 +38,8 @@ def clear_previous_run(out_dir: Path) -> list[str]:
 
 def save_trial_files(out_dir: Path, arch: dict[str, Any] | None = None, model: Any = None,
                      result: dict[str, Any] | None = None, settings: NasSettings | None = None,
-                     input_shape: tuple[int, ...] | None = None, num_classes: int | None = None) -> None:
+                     input_shape: tuple[int, ...] | None = None, num_classes: int | None = None,
+                     preprocessing: dict[str, Any] | None = None) -> None:
     """Write what export needs into the trial folder; each file is written atomically (temp + rename)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if arch is not None:
@@ -46,7 +47,7 @@ def save_trial_files(out_dir: Path, arch: dict[str, Any] | None = None, model: A
     if settings is not None:
         payload = {"class_args": settings.class_args(), "tuner_class": settings.tuner_class,
                    "config_path": str(settings.config_path), "input_shape": list(input_shape or []),
-                   "num_classes": num_classes}
+                   "num_classes": num_classes, "preprocessing": preprocessing}
         write_text_atomic(out_dir / SETTINGS_FILE, json.dumps(payload, indent=2))
     if model is not None:
         import torch

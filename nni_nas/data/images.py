@@ -122,20 +122,21 @@ def load_cifar10(root: str = "~/data/cifar10", download: bool = False, val_size:
 @nni.trace
 class NpzDataset(TensorDataset):
     """One split of a user's ``.npz`` file with arrays ``x`` (N, H, W) or (N, C, H, W), integer ``y`` and
-    optionally ``x_test``, ``y_test``. Without a test set, ``test_fraction`` of the data is held out; then
-    ``val_fraction`` of the rest becomes validation. Splits are stratified and seeded. ``x`` is used as given
-    (scale it beforehand)."""
+    optionally ``x_val``, ``y_val`` and ``x_test``, ``y_test``. Without a test set, ``test_fraction`` of the data is
+    held out; then, without a validation set, ``val_fraction`` of the rest becomes validation. Splits are
+    stratified and seeded. ``x`` is used as given (scale it beforehand)."""
 
     def __init__(self, path: str, split: str, val_fraction: float = 0.2, test_fraction: float = 0.2,
                  split_seed: int = 0):
-        x, y, x_test, y_test = _read_npz(path)
+        x, y, x_test, y_test, x_val, y_val = _read_npz(path)
         idx = np.arange(len(y))
         if x_test is None:
             idx, test_idx = splits.holdout(idx, y, test_fraction, split_seed)
             x_test, y_test = x[test_idx], y[test_idx]
-        train_idx, val_idx = splits.holdout(idx, y, val_fraction, split_seed)
-        xs, ys = {"train": (x[train_idx], y[train_idx]), "val": (x[val_idx], y[val_idx]),
-                  "test": (x_test, y_test)}[split]
+        if x_val is None:
+            idx, val_idx = splits.holdout(idx, y, val_fraction, split_seed)
+            x_val, y_val = x[val_idx], y[val_idx]
+        xs, ys = {"train": (x[idx], y[idx]), "val": (x_val, y_val), "test": (x_test, y_test)}[split]
         super().__init__(torch.from_numpy(xs), torch.from_numpy(ys))
 
 
@@ -154,8 +155,10 @@ def _read_npz(path: str):
                 raise DataFormatError(f"{path} lacks arrays {missing}; it needs x (N,[C,]H,W) and y (N,) integer "
                                       "labels")
             x, y = _images(arrays["x"], path, "x"), _labels(arrays["y"], path, "y")
-            x_test = _images(arrays["x_test"], path, "x_test") if "x_test" in arrays else None
-            y_test = _labels(arrays["y_test"], path, "y_test") if "y_test" in arrays else None
+            held = {}
+            for name in ("x_val", "y_val", "x_test", "y_test"):
+                if name in arrays:
+                    held[name] = (_images if name.startswith("x") else _labels)(arrays[name], path, name)
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         if isinstance(err, DataFormatError):
             raise
@@ -163,17 +166,20 @@ def _read_npz(path: str):
                               "numpy.savez(path, x=images, y=labels)") from None
     if len(x) != len(y):
         raise DataFormatError(f"{path}: x has {len(x)} rows but y has {len(y)}")
-    if (x_test is None) != (y_test is None):
-        raise DataFormatError(f"{path}: x_test and y_test go together; it has only one of them")
-    if x_test is not None:
-        if x_test.shape[1:] != x.shape[1:]:
-            raise DataFormatError(f"{path}: x_test images are {x_test.shape[1:]} but x images are {x.shape[1:]}; "
+    for part in ("val", "test"):
+        xs, ys = held.get(f"x_{part}"), held.get(f"y_{part}")
+        if (xs is None) != (ys is None):
+            raise DataFormatError(f"{path}: x_{part} and y_{part} go together; it has only one of them")
+        if xs is None:
+            continue
+        if xs.shape[1:] != x.shape[1:]:
+            raise DataFormatError(f"{path}: x_{part} images are {xs.shape[1:]} but x images are {x.shape[1:]}; "
                                   "both must have the same (C, H, W)")
-        if len(x_test) != len(y_test):
-            raise DataFormatError(f"{path}: x_test has {len(x_test)} rows but y_test has {len(y_test)}")
+        if len(xs) != len(ys):
+            raise DataFormatError(f"{path}: x_{part} has {len(xs)} rows but y_{part} has {len(ys)}")
     if len(np.unique(y)) < 2:
         raise DataFormatError(f"{path}: y holds a single class; classification needs at least two")
-    return x, y, x_test, y_test
+    return x, y, held.get("x_test"), held.get("y_test"), held.get("x_val"), held.get("y_val")
 
 
 def _images(x: np.ndarray, path: str, name: str) -> np.ndarray:
@@ -210,8 +216,8 @@ def _as_nchw(x: np.ndarray, path: str) -> np.ndarray:
 
 
 def _npz_info(path: str, **_: Any):
-    x, y, _, y_test = _read_npz(path)
-    num_classes = int(max(y.max(), y_test.max() if y_test is not None else 0)) + 1
+    x, y, _, y_test, _, y_val = _read_npz(path)
+    num_classes = int(max(labels.max() for labels in (y, y_test, y_val) if labels is not None)) + 1
     return tuple(x.shape[1:]), num_classes
 
 

@@ -23,6 +23,9 @@ class DataBundle:
     test: Any
     input_shape: tuple[int, ...]  # (C, H, W) for images, (max_len,) for byte-encoded texts
     num_classes: int
+    # how raw inputs become the network's input, when the data set scales them itself (image_folder: per-channel
+    # mean and std of the training split); saved with every trial, shown in an exported model's README
+    preprocessing: dict[str, Any] | None = None
 
 
 _LOADERS: dict[str, Callable[..., DataBundle]] = {}

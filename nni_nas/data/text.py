@@ -126,10 +126,12 @@ def _read_text_csv(path: str, text_column: str, label_column: str) -> tuple[list
     return [text for text, _ in rows], [label for _, label in rows]
 
 
-def _label_ids(path: str, test_path: str | None, label_column: str, text_column: str) -> list[str]:
+def _label_ids(path: str, test_path: str | None, label_column: str, text_column: str,
+               val_path: str | None = None) -> list[str]:
     labels = set(_read_text_csv(path, text_column, label_column)[1])
-    if test_path:
-        labels |= set(_read_text_csv(test_path, text_column, label_column)[1])
+    for other in (test_path, val_path):
+        if other:
+            labels |= set(_read_text_csv(other, text_column, label_column)[1])
     return sorted(labels)
 
 
@@ -138,15 +140,15 @@ class TextCsvDataset(TensorDataset):
     """One split of a user's CSV / TSV file (header row; columns ``text_column`` and ``label_column``).
 
     Labels may be any strings; they are numbered in sorted order (``metrics.json`` of a trial does not
-    depend on it). Without ``test_path``, ``test_fraction`` of the rows is held out; ``val_fraction`` of the
-    rest validates. Splits are stratified and seeded.
+    depend on it). Without ``test_path``, ``test_fraction`` of the rows is held out; without ``val_path``,
+    ``val_fraction`` of the rest validates. Splits are stratified and seeded.
     """
 
     def __init__(self, path: str, split: str, test_path: str | None = None, text_column: str = "text",
                  label_column: str = "label", max_len: int = 256, val_fraction: float = 0.2,
-                 test_fraction: float = 0.2, split_seed: int = 0):
+                 test_fraction: float = 0.2, split_seed: int = 0, val_path: str | None = None):
         _check_max_len(max_len)
-        ids = {label: i for i, label in enumerate(_label_ids(path, test_path, label_column, text_column))}
+        ids = {label: i for i, label in enumerate(_label_ids(path, test_path, label_column, text_column, val_path))}
         texts, labels = _read_text_csv(path, text_column, label_column)
         y = np.asarray([ids[label] for label in labels], dtype=np.int64)
         idx = np.arange(len(y))
@@ -156,24 +158,28 @@ class TextCsvDataset(TensorDataset):
         else:
             idx, test_idx = splits.holdout(idx, y, test_fraction, split_seed)
             test = ([texts[i] for i in test_idx], y[test_idx])
-        train_idx, val_idx = splits.holdout(idx, y, val_fraction, split_seed)
-        chosen = {"train": ([texts[i] for i in train_idx], y[train_idx]),
-                  "val": ([texts[i] for i in val_idx], y[val_idx]), "test": test}[split]
+        if val_path:
+            val_texts, val_labels = _read_text_csv(val_path, text_column, label_column)
+            val = (val_texts, np.asarray([ids[label] for label in val_labels], dtype=np.int64))
+        else:
+            idx, val_idx = splits.holdout(idx, y, val_fraction, split_seed)
+            val = ([texts[i] for i in val_idx], y[val_idx])
+        chosen = {"train": ([texts[i] for i in idx], y[idx]), "val": val, "test": test}[split]
         super().__init__(encode(chosen[0], max_len), torch.from_numpy(chosen[1]))
 
 
 def _text_csv_info(path: str, test_path: str | None = None, text_column: str = "text", label_column: str = "label",
-                   max_len: int = 256, **_: Any):
+                   max_len: int = 256, val_path: str | None = None, **_: Any):
     _check_max_len(max_len)
-    return (max_len,), len(_label_ids(path, test_path, label_column, text_column))
+    return (max_len,), len(_label_ids(path, test_path, label_column, text_column, val_path))
 
 
 @register_data("text_csv", info=_text_csv_info)
 def load_text_csv(path: str, test_path: str | None = None, text_column: str = "text", label_column: str = "label",
                   max_len: int = 256, val_fraction: float = 0.2, test_fraction: float = 0.2,
-                  split_seed: int = 0) -> DataBundle:
+                  split_seed: int = 0, val_path: str | None = None) -> DataBundle:
     """Your own labelled texts from a local CSV / TSV file (see :class:`TextCsvDataset`)."""
-    input_shape, num_classes = _text_csv_info(path, test_path, text_column, label_column, max_len)
+    input_shape, num_classes = _text_csv_info(path, test_path, text_column, label_column, max_len, val_path)
     make = lambda split: TextCsvDataset(path, split, test_path, text_column, label_column,  # noqa: E731
-                                        max_len, val_fraction, test_fraction, split_seed)
+                                        max_len, val_fraction, test_fraction, split_seed, val_path)
     return DataBundle("text_csv", make("train"), make("val"), make("test"), input_shape, num_classes)

@@ -33,13 +33,13 @@ def loaders(bundle: DataBundle, train: TrainSettings) -> tuple[DataLoader, DataL
 
 def make_trainer(train: TrainSettings, out_dir: Path, callbacks: list[pl.Callback], epochs: int | None = None,
                  progress_bar: bool = True) -> pl.Trainer:
-    """A Lightning trainer with the house defaults: CSV log in the trial folder, no checkpoint files
-    (the trial saves its own weights), no sanity validation."""
+    """A Lightning trainer with the house defaults: CSV log in the trial folder (and TensorBoard's, see
+    :func:`loggers`), no checkpoint files (the trial saves its own weights), no sanity validation."""
     return pl.Trainer(
         max_epochs=epochs if epochs is not None else train.epochs,
         accelerator=train.accelerator,
         devices=1,
-        logger=CSVLogger(str(out_dir), name="lightning_logs"),
+        logger=loggers(out_dir),
         callbacks=callbacks,
         enable_checkpointing=False,
         enable_model_summary=False,
@@ -47,6 +47,59 @@ def make_trainer(train: TrainSettings, out_dir: Path, callbacks: list[pl.Callbac
         num_sanity_val_steps=0,
         deterministic=False,
     )
+
+
+TENSORBOARD_DIR = "tensorboard"  # where NNI's portal looks: <trial output folder>/tensorboard
+
+
+def loggers(out_dir: Path) -> list:
+    """Lightning's CSV log, plus a TensorBoard log in ``<out_dir>/tensorboard`` when tensorboard is installed (the
+    ``tensorboard`` extra): NNI 3.0's portal starts TensorBoard on exactly that folder of each chosen trial
+    (``nni_node/extensions/nniTensorboardManager.js``). Without tensorboard, the CSV log only, silently."""
+    import importlib.util
+
+    chosen: list = [CSVLogger(str(out_dir), name="lightning_logs")]
+    if importlib.util.find_spec("tensorboard") is not None:
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        chosen.append(TensorBoardLogger(str(out_dir), name=TENSORBOARD_DIR, version="", default_hp_metric=False))
+        link_for_portal(out_dir / TENSORBOARD_DIR)
+    return chosen
+
+
+def link_for_portal(folder: Path) -> Path | None:
+    """Make ``folder`` (a trial's TensorBoard log) visible where NNI 3.0's portal looks, and return that path.
+
+    The portal asks the training service for the trial's output folder and starts TensorBoard on its
+    ``tensorboard`` sub-folder; NNI 3.0's local (v3) service answers ``<experiment>/trials/<id>/output``
+    (``nni_node/training_service/v3/compat.js``) while its trials run, and write, in
+    ``<experiment>/environments/local-env/trials/<id>`` (``NNI_OUTPUT_DIR``), and nothing copies one to the other.
+    A symbolic link there points TensorBoard at the trial's own log. Outside such a trial: nothing, None."""
+    import os
+
+    out, trial, experiment = (os.environ.get(k) for k in ("NNI_OUTPUT_DIR", "NNI_TRIAL_JOB_ID", "NNI_EXP_ID"))
+    if not (out and trial and experiment) or Path(out).resolve() != folder.parent.resolve():
+        return None
+    root = next((p for p in Path(out).resolve().parents if p.name == experiment), None)
+    if root is None:
+        return None
+    link = root / "trials" / trial / "output" / TENSORBOARD_DIR
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            if link.resolve() == folder.resolve():
+                return link
+            if link.is_symlink():
+                link.unlink()
+            elif not any(link.iterdir()):  # NNI's own empty folder, made when the button was pressed early
+                link.rmdir()
+            else:
+                return None
+        link.symlink_to(folder.resolve(), target_is_directory=True)
+    except OSError:
+        return None  # the curves stay in the trial folder; the portal's button just finds none
+    return link
 
 
 def train_and_evaluate(model: nn.Module, bundle: DataBundle, train: TrainSettings, out_dir: Path,

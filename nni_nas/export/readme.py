@@ -54,6 +54,7 @@ def readme_text(loaded, rank: int | None, formats: tuple[str, ...]) -> str:
         f"nni-nas; output: `(batch, {loaded.num_classes})` logits. Everything here runs with torch alone (no `nni`).",
         "",
     ]
+    lines += _scaling_lines(loaded)
     if loaded.weights_missing is None and {"source", "weights"} <= set(formats):
         lines += ["```python", "import torch", "from model import Network",
                   'model = Network().eval(); model.load_state_dict(torch.load("weights.pt", weights_only=True))',
@@ -82,3 +83,16 @@ def readme_text(loaded, rank: int | None, formats: tuple[str, ...]) -> str:
     lines += ["", "The forward in `model.py` is the evaluation-mode computation of the searched network "
               "(training-only branches such as drop-path are not part of it).", ""]
     return "\n".join(lines)
+
+
+def _scaling_lines(loaded) -> list[str]:
+    """How raw images become the input, when the data set recorded it (``image_folder``: per-channel mean and std
+    of the training split)."""
+    pre = getattr(loaded, "preprocessing", None)
+    if not pre or "mean" not in pre:
+        return []
+    lines = [f"Scaling: pixels 0..255 times {pre.get('scale', 1):.6g}, then per channel minus mean {pre['mean']} and "
+             f"divided by std {pre['std']} (the training split's statistics)."]
+    if pre.get("classes"):
+        lines[0] += f" Classes, in logit order: {pre['classes']}."
+    return lines + [""]

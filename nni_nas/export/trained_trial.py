@@ -36,6 +36,7 @@ class TrialModel:
     strategy: str
     model: nn.Module
     weights_missing: str | None  # why the network has random weights, or None
+    preprocessing: dict[str, Any] | None = None  # how the data set scaled raw inputs (image_folder), or None
 
     def example_batch(self, batch_size: int, seed: int = 0) -> torch.Tensor:
         """A fixed batch of inputs: the space's own seeded :meth:`~model_spaces.contract.SearchSpace.example_input`
@@ -88,7 +89,8 @@ def load_trial_model(record: ExperimentRecord, trial: TrialRecord) -> TrialModel
     seed = final.get("seed", train.get("seed", class_args.get("seed")))
     strategy = settings.get("tuner_class") or strategies.strategy_label(record.config.get("tuner") or {})
     return TrialModel(record.experiment_id, trial, arch, space, space_args, class_args.get("data"),
-                      tuple(input_shape), num_classes, seed, strategy, model, weights_missing)
+                      tuple(input_shape), num_classes, seed, strategy, model, weights_missing,
+                      settings.get("preprocessing"))
 
 
 def _shape_and_classes(settings: dict[str, Any], class_args: dict[str, Any], state: dict | None,

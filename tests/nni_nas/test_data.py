@@ -31,7 +31,7 @@ def test_digits_is_traced_for_nni():
 
 
 def test_unknown_data_names_the_known_ones():
-    with pytest.raises(data.UnknownDataError, match="known data sets: cifar10, digits, npz"):
+    with pytest.raises(data.UnknownDataError, match="known data sets: cifar10, digits, image_folder, npz"):
         data.load_data("mnist")
 
 
