@@ -9,8 +9,8 @@ from nni_nas.commands import count
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment_id")
-    parser.add_argument("--top", "--k", dest="top", type=count, default=5,
-                        help="how many architectures (default 5; --k is the old name)")
+    parser.add_argument("--top", type=count, default=5, help="how many architectures (default 5)")
+    parser.add_argument("--k", dest="top", type=count, help=argparse.SUPPRESS)  # the old name of --top
 
 
 def run(args: argparse.Namespace) -> int:
