@@ -21,6 +21,7 @@ from pathlib import Path
 SHELLS = ("bash", "zsh")
 # verbs whose first positional argument is an NNI experiment id
 EXPERIMENT_VERBS = ("top", "export", "report")
+EXPERIMENT_IDS = "$(nni-nas completion --experiment-ids 2>/dev/null)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,13 +80,14 @@ def completion_script(parser: argparse.ArgumentParser, shell: str) -> str:
         if positionals:
             positional_cases.append(f'            {verb}) words="{" ".join(map(str, positionals[0].choices))}" ;;')
         elif verb in EXPERIMENT_VERBS:
-            positional_cases.append(f'            {verb}) words="$(nni-nas completion --experiment-ids 2>/dev/null)" ;;')
+            positional_cases.append(f'            {verb}) words="{EXPERIMENT_IDS}" ;;')
     from nni_nas.export.layout import EXPORT_FORMATS
 
     value_cases.append(f'        export:--format) words="{" ".join(EXPORT_FORMATS)}" ;;')
     body = BASH_FUNCTION.format(top_words=" ".join(top_words), option_cases="\n".join(option_cases),
                                 value_cases="\n".join(value_cases),
-                                valued_cases=f"            {'|'.join(valued)}) return 0 ;;", positional_cases="\n".join(positional_cases))
+                                valued_cases=f"            {'|'.join(valued)}) return 0 ;;",
+                                positional_cases="\n".join(positional_cases))
     if shell == "bash":
         return body + "complete -o default -F _nni_nas nni-nas\n"
     return ("#compdef nni-nas\n# zsh completion for nni-nas through zsh's bash-completion emulation\n"
