@@ -5,9 +5,9 @@ export the best one to plain PyTorch."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 import sys
-import time
 from pathlib import Path
 
 from nni_nas.commands import count
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from nni_nas.checks import check_config
     from nni_nas.errors import NasError
-    from nni_nas.nnictl import create_experiment, nni_env, stop_experiment, wait_until_finished
+    from nni_nas.nnictl import create_experiment, nni_env, stop_experiment
     from nni_nas.results.records import load_experiment
     from nni_nas.results.tables import top_table
 
@@ -45,9 +45,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     experiment_id = create_experiment(Path(args.config), args.port, env=nni_env(listen_all=args.listen_all))
     print(f"experiment {experiment_id} started; web portal: http://127.0.0.1:{args.port}", flush=True)
-    progress = _Progress(args.port)
     try:
-        status = wait_until_finished(args.port, args.timeout, poll=3.0, on_poll=progress)
+        status = follow(args.port, args.timeout)
     except KeyboardInterrupt:
         print(f"\nthe search goes on in NNI; follow it at http://127.0.0.1:{args.port}, "
               f"stop it with: nnictl stop {experiment_id}")
@@ -77,32 +76,28 @@ def _port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-class _Progress:
-    """Print a line whenever the trial counts or the best result change."""
+def follow(port: int, timeout: float, poll: float = 3.0, stream=None) -> dict:
+    """Follow the experiment on ``port`` until it ends, drawing :class:`nni_nas.progress.SearchProgress`; return
+    the manager's last status."""
+    from nni_nas.nnictl import rest_get, trial_jobs, wait_until_finished
+    from nni_nas.progress import SearchProgress
 
-    def __init__(self, port: int):
-        self.port = port
-        self.last = ""
-        self.start = time.monotonic()
+    try:
+        params = rest_get(port, "experiment").get("params") or {}
+    except OSError:
+        params = {}
+    class_args = (params.get("tuner") or {}).get("classArgs") or {}
+    metric = (class_args.get("evaluator") or {}).get("metric") if isinstance(class_args.get("evaluator"), dict) \
+        else None
+    progress = SearchProgress(params.get("maxTrialNumber"), stream=stream,
+                              maximize=class_args.get("optimize_mode", "maximize") != "minimize",
+                              label=metric or "val_acc")
 
-    def __call__(self, status: dict) -> None:
-        from nni_nas.nnictl import trial_jobs
-        from nni_nas.results.records import status_summary
+    def on_poll(_status: dict) -> None:
+        with contextlib.suppress(OSError):  # the manager is briefly unreachable: keep the last drawing
+            progress.update(trial_jobs(port))
 
-        try:
-            jobs = trial_jobs(self.port)
-        except OSError:
-            return
-        best = None
-        for job in jobs:
-            for final in job["final"]:
-                value = final.get("default") if isinstance(final, dict) else final
-                if value is not None and (best is None or value > best):
-                    best = value
-        summary = status_summary((job["status"] for job in jobs), empty="starting")
-        line = f"[{time.monotonic() - self.start:6.0f}s] trials: {summary}"
-        if best is not None:
-            line += f"; best val_acc {best:.4f}"
-        if line.split("] ", 1)[1] != self.last:
-            self.last = line.split("] ", 1)[1]
-            print(line, flush=True)
+    try:
+        return wait_until_finished(port, timeout, poll=poll, on_poll=on_poll)
+    finally:
+        progress.close()

@@ -4,6 +4,8 @@ failed trials, `nnictl resume`, and tuners registered by name."""
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 import sys
 import urllib.request
@@ -46,6 +48,31 @@ trainingService:
     return path
 
 
+FOLLOW = "import sys; from nni_nas.commands.search import follow; follow(int(sys.argv[1]), 60, poll=0.2)"
+
+
+def follow_output(port: int, terminal: bool) -> str:
+    """What ``nni-nas search`` prints while following the manager on ``port``, on a pty or into a pipe."""
+    command = [sys.executable, "-c", FOLLOW, str(port)]
+    if not terminal:
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
+    main, child = pty.openpty()
+    proc = subprocess.Popen(command, stdout=child, stderr=child, env={**os.environ, "TERM": "xterm"})
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    assert proc.wait(timeout=60) == 0
+    return b"".join(chunks).decode()
+
+
 def test_evolution_search_reports_to_the_portal_and_resumes(tmp_path, nni_experiment, nni_home):
     _, env = nni_home
     config = write_config(tmp_path, "evo.yml", "className: strategies.evolution.RegularizedEvolutionTuner\n"
@@ -73,6 +100,13 @@ def test_evolution_search_reports_to_the_portal_and_resumes(tmp_path, nni_experi
         assert page.status == 200 and b"<html" in page.read().lower()
     trial_dir = trial_folder(jobs[0]["logPath"])
     assert (trial_dir / "model.pt").is_file() and (trial_dir / "arch.json").is_file()
+
+    # nni-nas search's live view of this manager: a bar redrawn in place on a terminal, plain lines in a pipe
+    on_terminal, in_pipe = follow_output(port, terminal=True), follow_output(port, terminal=False)
+    assert "[####################] 4/4 trials | elapsed 0:0" in on_terminal and "ETA 0:00" in on_terminal
+    assert f"best val_acc {best:.4g}" in on_terminal and "\r" in on_terminal
+    assert "\r" not in in_pipe and "\x1b" not in in_pipe
+    assert in_pipe.strip() == f"4/4 trials | elapsed 0:00 | ETA 0:00 | best val_acc {best:.4g}"
 
     # nnictl resume: the tuner imports the finished trials and continues, it does not restart
     nnictl = str(Path(sys.executable).parent / "nnictl")
