@@ -10,8 +10,9 @@ from nni_nas.results.records import ExperimentRecord
 COLUMNS = ("rank", "trial", "val_acc", "test_acc", "params", "flops", "latency_ms", "architecture")
 
 
-def top_table(record: ExperimentRecord, k: int = 5, arch_width: int = 70, key: str = "default") -> str:
-    """The ``k`` best succeeded trials of ``record`` (ranked by the final result's ``key``) as an aligned table."""
+def top_table(record: ExperimentRecord, k: int = 5, arch_width: int | None = 70, key: str = "default") -> str:
+    """The ``k`` best succeeded trials of ``record`` (ranked by the final result's ``key``) as an aligned table; the
+    architecture column is cut to ``arch_width`` characters (None: whole)."""
     rows = [COLUMNS]
     for rank, trial in enumerate(record.ranked(key)[:k], start=1):
         final = trial.final or {}
@@ -19,7 +20,7 @@ def top_table(record: ExperimentRecord, k: int = 5, arch_width: int = 70, key: s
             str(rank), trial.trial_id, format_number(final.get("val_acc", final.get("default"))),
             format_number(final.get("test_acc")), format_count(final.get("params")), format_count(final.get("flops")),
             format_number(final.get("latency_ms"), 3),
-            describe(trial.arch, arch_width),
+            describe(trial.arch, arch_width if arch_width is not None else math.inf),
         ))
     if len(rows) == 1:
         return f"experiment {record.experiment_id}: no succeeded trial yet"
