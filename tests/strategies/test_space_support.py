@@ -76,7 +76,7 @@ def test_each_pair_runs_or_is_refused_in_one_line(tmp_path, capsys, space, strat
     settings = load_settings(config)
     tuner_cls = strategies.resolve_class_path(settings.tuner_class)
     tuner = tuner_cls(**settings.class_args())
-    params = tuner.generate_parameters(0)
+    [params] = tuner.generate_multiple_parameters([0])  # what NNI's dispatcher hands the trial
     if getattr(tuner_cls, "one_shot", False):
         result = tuner_cls.run_trial(settings, params, tmp_path, progress_bar=False)
     else:
