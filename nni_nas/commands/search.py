@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         raise NasError(f"{args.config} has {len(problems)} problem(s): " + " | ".join(problems))
     if _port_in_use(args.port):
-        raise NasError(f"port {args.port} is already in use (another experiment?); pass --port with a free port")
+        raise NasError(port_taken_message(args.port))
     if args.listen_all:
         print(f"warning: the web portal will listen on every network interface (port {args.port}); anyone who can "
               "reach it can read every trial's files and delete trials (NNI's REST API has no authentication)",
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         status = follow(args.port, args.timeout)
     except KeyboardInterrupt:
         print(f"\nthe search goes on in NNI; follow it at http://127.0.0.1:{args.port}, "
-              f"stop it with: nnictl stop {experiment_id}")
+              f"stop it with: {tool_command('nnictl')} stop {experiment_id}")
         raise
     print(f"experiment {experiment_id} finished: {status.get('status')}")
     record = load_experiment(experiment_id)
@@ -67,8 +68,33 @@ def run(args: argparse.Namespace) -> int:
         stop_experiment(experiment_id)
         print(f"experiment {experiment_id} stopped")
     else:
-        print(f"the web portal stays up at http://127.0.0.1:{args.port}; stop it with: nnictl stop {experiment_id}")
+        print(f"the web portal stays up at http://127.0.0.1:{args.port}; stop it with: {tool_command('nnictl')} stop "
+              f"{experiment_id}")
     return 0 if record.ranked() else 1
+
+
+def port_taken_message(port: int) -> str:
+    """Why ``port`` cannot serve the portal: the NNI experiment that holds it (asked through its REST API), and the
+    two ways to pick another port."""
+    from http.client import HTTPException
+
+    from nni_nas.nnictl import rest_get
+
+    try:
+        holder = rest_get(port, "experiment", timeout=3.0).get("id")
+    except (OSError, HTTPException, ValueError, AttributeError):
+        holder = None
+    who = (f"NNI experiment {holder} holds it (stop it with: {tool_command('nnictl')} stop {holder})" if holder
+           else "a program that is not an NNI manager holds it")
+    return (f"port {port} is already in use: {who}; pass --port with a free port (the quick start: PORT=8090 bash "
+            "scripts/quickstart.sh)")
+
+
+def tool_command(name: str) -> str:
+    """``name`` if the shell finds this environment's ``name`` on PATH, else its full path (when ``.venv`` is not
+    activated, a bare ``nnictl`` would be "command not found")."""
+    mine = Path(sys.executable).parent / name
+    return name if shutil.which(name) == str(mine) or not mine.exists() else str(mine)
 
 
 def _port_in_use(port: int) -> bool:
