@@ -46,7 +46,8 @@ def space_size(choices: Choices) -> int:
 
 
 def canonical(space: nn.Module, choices: Choices, arch: dict[str, Any]) -> dict[str, Any]:
-    """``arch`` with the labels the network does not use reset to their first value.
+    """``arch`` with the labels the network does not use set to their first value (added when missing, so the
+    active-only dict of :func:`active_arch` becomes a whole one again).
 
     Spaces whose decisions can be inactive (layers beyond a chosen depth) say which through
     :meth:`model_spaces.contract.SearchSpace.inactive_labels`; two dicts with the same canonical form are the same
@@ -58,9 +59,39 @@ def canonical(space: nn.Module, choices: Choices, arch: dict[str, Any]) -> dict[
     if not isinstance(space, SearchSpace):
         return out
     for label in space.inactive_labels(arch):
-        if label in out:
+        if label in choices:
             out[label] = choices[label][0]
     return out
+
+
+def active_arch(space: nn.Module, arch: dict[str, Any]) -> dict[str, Any]:
+    """``arch`` without the labels the network does not use: what the portal shows as the trial's parameters and
+    ``arch.json`` holds (op3 of a depth-2 network is not part of it). :func:`canonical` restores the rest."""
+    from model_spaces.contract import SearchSpace
+
+    if not isinstance(space, SearchSpace):
+        return dict(arch)
+    inactive = set(space.inactive_labels(arch))
+    return {label: value for label, value in arch.items() if label not in inactive}
+
+
+ENUMERATION_LIMIT = 1_000_000
+
+
+def count_networks(space: nn.Module, choices: Choices, limit: int = ENUMERATION_LIMIT) -> int | None:
+    """How many distinct networks the space holds: the number of distinct :func:`canonical` forms, counted by
+    enumerating every dict when there are at most ``limit`` of them; None above that (a space without inactive
+    labels holds exactly :func:`space_size` networks)."""
+    from model_spaces.contract import SearchSpace
+
+    size = space_size(choices)
+    if not isinstance(space, SearchSpace) or type(space).inactive_labels is SearchSpace.inactive_labels:
+        return size  # no label is ever inactive: every dict is its own network
+    if size > limit:
+        return None
+    labels = list(choices)
+    return len({arch_key(canonical(space, choices, dict(zip(labels, values))))
+                for values in itertools.product(*choices.values())})
 
 
 def validate_arch(choices: Choices, arch: Any) -> dict[str, Any]:

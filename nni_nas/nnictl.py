@@ -49,6 +49,10 @@ def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> di
         preload = f"--require {path}"
         if preload not in env.get("NODE_OPTIONS", ""):
             env["NODE_OPTIONS"] = f"{env.get('NODE_OPTIONS', '')} {preload}".strip()
+    # nnictl and NNI's trial runner import pkg_resources, which warns on every call under setuptools 80
+    quiet = "ignore:pkg_resources is deprecated:UserWarning"
+    if quiet not in env.get("PYTHONWARNINGS", ""):
+        env["PYTHONWARNINGS"] = ",".join(filter(None, (env.get("PYTHONWARNINGS"), quiet)))
     env.update(extra or {})
     return env
 

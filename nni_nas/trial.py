@@ -124,11 +124,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     bundle = load_data(settings.data, **settings.data_args)
     factory = model_spaces.space_factory(settings.space, bundle.input_shape, bundle.num_classes, **settings.space_args)
-    choices = arch_utils.search_choices(factory())
+    space = factory()
+    choices = arch_utils.search_choices(space)
     arch = params if params is not None else requested_arch(args.arch, choices, settings.train.seed)
+    if isinstance(arch, dict):  # the tuner leaves out labels the network does not use (op3 of a depth-2 network)
+        arch = arch_utils.canonical(space, choices, arch)
     arch = arch_utils.validate_arch(choices, arch)
-    save_trial_files(out_dir, arch=arch, settings=settings, input_shape=bundle.input_shape,
-                     num_classes=bundle.num_classes, preprocessing=bundle.preprocessing)
+    save_trial_files(out_dir, arch=arch_utils.active_arch(space, arch), settings=settings,
+                     input_shape=bundle.input_shape, num_classes=bundle.num_classes,
+                     preprocessing=bundle.preprocessing)
     model = arch_utils.freeze(factory, arch)
     result, module = train_and_evaluate(model, bundle, settings.train, out_dir, progress_bar=not under_nni())
     save_trial_files(out_dir, model=module.model, result=result)

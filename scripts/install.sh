@@ -1,17 +1,46 @@
 #!/usr/bin/env bash
 # Create .venv (Python 3.11) and install nni-nas with its pinned dependencies, export and test extras.
 # Idempotent: skips pip when pyproject.toml has not changed since the last successful install.
+# Quiet: pip's own output goes to .venv/install.log; the terminal gets one line per step and a ticking clock
+# (its last 40 lines are printed if a step fails).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
+log=.venv/install.log
+
+say() { printf 'install: %s\n' "$*"; }
+
+# run "$@" with its output in $log; on a terminal, show the seconds it has been running
+quietly() {
+  local start=$SECONDS pid rc=0
+  "$@" >>"$log" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    [ -t 1 ] && printf '\r  working... %3d s' $((SECONDS - start))
+    sleep 1
+  done
+  wait "$pid" || rc=$?
+  [ -t 1 ] && printf '\r\033[K'
+  if [ "$rc" -ne 0 ]; then
+    say "failed (exit $rc): $*; the last lines of $log:" >&2
+    tail -n 40 "$log" >&2
+    exit "$rc"
+  fi
+  say "done in $((SECONDS - start)) s"
+}
+
 if [ ! -x .venv/bin/python ]; then
+  say "creating .venv with $PYTHON"
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.nni-nas-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c "import nni_nas, nni" 2>/dev/null; then
-  .venv/bin/python -m pip install --quiet --upgrade pip 'setuptools<81' wheel
-  .venv/bin/python -m pip install --quiet -e '.[export,test]'
+  : > "$log"
+  say "installing nni-nas and its pinned dependencies into .venv (the first time takes a few minutes; log: $log)"
+  quietly .venv/bin/python -m pip install --upgrade pip 'setuptools<81' wheel
+  quietly .venv/bin/python -m pip install -e '.[export,test]'
   echo "$want" > "$stamp"
+  say "ready: source .venv/bin/activate puts nni-nas and nnictl on your PATH"
 fi

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from nni.tuner import Tuner
 
-from nni_nas.arch import Choices, arch_key, canonical, search_choices
+from nni_nas.arch import Choices, active_arch, arch_key, canonical, search_choices
 from nni_nas.config import Settings, is_int
 from nni_nas.errors import ConfigError, did_you_mean
 
@@ -189,8 +189,15 @@ class NasTuner(Tuner):
         self.pending[parameter_id] = arch
         return arch
 
+    def generate_multiple_parameters(self, parameter_id_list: list[int], **kwargs: Any) -> list[dict[str, Any]]:
+        """What NNI's dispatcher asks for: each architecture without the labels its network does not use (op3 of a
+        depth-2 network), so the portal shows what was trained; trials and :meth:`receive_trial_result` restore the
+        rest with :func:`nni_nas.arch.canonical`."""
+        return [active_arch(self.space, arch)
+                for arch in super().generate_multiple_parameters(parameter_id_list, **kwargs)]
+
     def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
-        arch = self.pending.pop(parameter_id, parameters)
+        arch = self.pending.pop(parameter_id, None) or self.canonical(dict(parameters))
         self.completed.add(parameter_id)
         self._record(arch, fitness_of(value, self.metric, self.optimize_mode), value, kwargs.get("trial_job_id"))
 

@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"formats to write, comma-separated or repeated: {', '.join(EXPORT_FORMATS)} "
                              "(default all); arch.json, metrics.json and README.md are always written")
     parser.add_argument("--trial", help="export this trial (by id) instead of the top ones")
-    parser.add_argument("--force", action="store_true", help="replace output folders that already exist")
+    parser.add_argument("--force", action="store_true",
+                        help="rewrite output folders that already exist (default: keep them and export the rest)")
     add_pareto_arguments(parser, "export every architecture of the Pareto front (folders pareto<k>-<trial>) "
                                  "instead of the top ones")
 
@@ -37,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
                             trial=args.trial, pareto=pareto)
     for result in results:
         where = f"rank {result.rank}" if result.rank is not None else "front" if args.pareto else "trial"
+        if result.kept:
+            print(f"{where} {result.trial_id}: {result.folder} already exists, kept as it is (--force rewrites it)")
+            continue
         print(f"{where} {result.trial_id} -> {result.folder} ({', '.join(result.files)})")
         if result.max_abs_diff:
             worst = max(result.max_abs_diff.values())
@@ -54,7 +58,8 @@ def parse_formats(values: list[str] | None) -> tuple[str, ...]:
         return tuple(EXPORT_FORMATS)
     names = [name.strip().lower() for value in values for name in value.split(",") if name.strip()]
     aliases = {"py": "source", "pt": "weights", "ts": "torchscript", "model.py": "source", "weights.pt": "weights",
-               "model.ts": "torchscript", "model.onnx": "onnx"}
+               "model.ts": "torchscript", "model.onnx": "onnx", "pt2": "torch_export", "model.pt2": "torch_export",
+               "torch.export": "torch_export"}
     names = [aliases.get(name, name) for name in names]
     unknown = [name for name in names if name not in EXPORT_FORMATS]
     if unknown:

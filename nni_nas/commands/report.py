@@ -38,4 +38,17 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_folder(records)
     for path in save_plots(records, out, args.metric):
         print(f"saved {path}")
+    _label_importance(records, out, args.metric)
     return 0
+
+
+def _label_importance(records, out: Path, metric: str) -> None:
+    """Which labels' choices matter most, over the experiments of the first one's space (a text line and a plot)."""
+    from nni_nas.results.importance import importance_text, save_importance_plot
+    from nni_nas.results.report import metric_label
+
+    same_space = [r for r in records if r.class_args.get("space") == records[0].class_args.get("space")]
+    path, importances = save_importance_plot(same_space, out, metric, metric_label(metric))
+    print(importance_text(importances, records[0].optimize_mode == "maximize"))
+    if path is not None:
+        print(f"saved {path}")

@@ -5,9 +5,10 @@ export the best one to plain PyTorch."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
 import socket
 import sys
-import time
 from pathlib import Path
 
 from nni_nas.commands import count
@@ -30,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from nni_nas.checks import check_config
     from nni_nas.errors import NasError
-    from nni_nas.nnictl import create_experiment, nni_env, stop_experiment, wait_until_finished
+    from nni_nas.nnictl import create_experiment, nni_env, stop_experiment
     from nni_nas.results.records import load_experiment
     from nni_nas.results.tables import top_table
 
@@ -38,19 +39,18 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         raise NasError(f"{args.config} has {len(problems)} problem(s): " + " | ".join(problems))
     if _port_in_use(args.port):
-        raise NasError(f"port {args.port} is already in use (another experiment?); pass --port with a free port")
+        raise NasError(port_taken_message(args.port))
     if args.listen_all:
         print(f"warning: the web portal will listen on every network interface (port {args.port}); anyone who can "
               "reach it can read every trial's files and delete trials (NNI's REST API has no authentication)",
               file=sys.stderr)
     experiment_id = create_experiment(Path(args.config), args.port, env=nni_env(listen_all=args.listen_all))
     print(f"experiment {experiment_id} started; web portal: http://127.0.0.1:{args.port}", flush=True)
-    progress = _Progress(args.port)
     try:
-        status = wait_until_finished(args.port, args.timeout, poll=3.0, on_poll=progress)
+        status = follow(args.port, args.timeout)
     except KeyboardInterrupt:
         print(f"\nthe search goes on in NNI; follow it at http://127.0.0.1:{args.port}, "
-              f"stop it with: nnictl stop {experiment_id}")
+              f"stop it with: {tool_command('nnictl')} stop {experiment_id}")
         raise
     print(f"experiment {experiment_id} finished: {status.get('status')}")
     record = load_experiment(experiment_id)
@@ -68,8 +68,33 @@ def run(args: argparse.Namespace) -> int:
         stop_experiment(experiment_id)
         print(f"experiment {experiment_id} stopped")
     else:
-        print(f"the web portal stays up at http://127.0.0.1:{args.port}; stop it with: nnictl stop {experiment_id}")
+        print(f"the web portal stays up at http://127.0.0.1:{args.port}; stop it with: {tool_command('nnictl')} stop "
+              f"{experiment_id}")
     return 0 if record.ranked() else 1
+
+
+def port_taken_message(port: int) -> str:
+    """Why ``port`` cannot serve the portal: the NNI experiment that holds it (asked through its REST API), and the
+    two ways to pick another port."""
+    from http.client import HTTPException
+
+    from nni_nas.nnictl import rest_get
+
+    try:
+        holder = rest_get(port, "experiment", timeout=3.0).get("id")
+    except (OSError, HTTPException, ValueError, AttributeError):
+        holder = None
+    who = (f"NNI experiment {holder} holds it (stop it with: {tool_command('nnictl')} stop {holder})" if holder
+           else "a program that is not an NNI manager holds it")
+    return (f"port {port} is already in use: {who}; pass --port with a free port (the quick start: PORT=8090 bash "
+            "scripts/quickstart.sh)")
+
+
+def tool_command(name: str) -> str:
+    """``name`` if the shell finds this environment's ``name`` on PATH, else its full path (when ``.venv`` is not
+    activated, a bare ``nnictl`` would be "command not found")."""
+    mine = Path(sys.executable).parent / name
+    return name if shutil.which(name) == str(mine) or not mine.exists() else str(mine)
 
 
 def _port_in_use(port: int) -> bool:
@@ -77,32 +102,28 @@ def _port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-class _Progress:
-    """Print a line whenever the trial counts or the best result change."""
+def follow(port: int, timeout: float, poll: float = 3.0, stream=None) -> dict:
+    """Follow the experiment on ``port`` until it ends, drawing :class:`nni_nas.progress.SearchProgress`; return
+    the manager's last status."""
+    from nni_nas.nnictl import rest_get, trial_jobs, wait_until_finished
+    from nni_nas.progress import SearchProgress
 
-    def __init__(self, port: int):
-        self.port = port
-        self.last = ""
-        self.start = time.monotonic()
+    try:
+        params = rest_get(port, "experiment").get("params") or {}
+    except OSError:
+        params = {}
+    class_args = (params.get("tuner") or {}).get("classArgs") or {}
+    metric = (class_args.get("evaluator") or {}).get("metric") if isinstance(class_args.get("evaluator"), dict) \
+        else None
+    progress = SearchProgress(params.get("maxTrialNumber"), stream=stream,
+                              maximize=class_args.get("optimize_mode", "maximize") != "minimize",
+                              label=metric or "val_acc")
 
-    def __call__(self, status: dict) -> None:
-        from nni_nas.nnictl import trial_jobs
-        from nni_nas.results.records import status_summary
+    def on_poll(_status: dict) -> None:
+        with contextlib.suppress(OSError):  # the manager is briefly unreachable: keep the last drawing
+            progress.update(trial_jobs(port))
 
-        try:
-            jobs = trial_jobs(self.port)
-        except OSError:
-            return
-        best = None
-        for job in jobs:
-            for final in job["final"]:
-                value = final.get("default") if isinstance(final, dict) else final
-                if value is not None and (best is None or value > best):
-                    best = value
-        summary = status_summary((job["status"] for job in jobs), empty="starting")
-        line = f"[{time.monotonic() - self.start:6.0f}s] trials: {summary}"
-        if best is not None:
-            line += f"; best val_acc {best:.4f}"
-        if line.split("] ", 1)[1] != self.last:
-            self.last = line.split("] ", 1)[1]
-            print(line, flush=True)
+    try:
+        return wait_until_finished(port, timeout, poll=poll, on_poll=on_poll)
+    finally:
+        progress.close()

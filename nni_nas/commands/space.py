@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import model_spaces
-    from nni_nas.arch import search_choices, space_size
+    from nni_nas.arch import count_networks, search_choices, space_size
     from nni_nas.data import data_info
     from nni_nas.errors import ConfigError
 
@@ -42,5 +42,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"space {args.name} for input {tuple(input_shape)}, {num_classes} classes")
     for label, values in choices.items():
         print(f"  {label.ljust(width)}  {len(values):3d}  {values}")
-    print(f"{len(choices)} labels, {space_size(choices):,} architectures")
+    size, distinct = space_size(choices), count_networks(space, choices)
+    if distinct == size:
+        print(f"{len(choices)} labels, {size:,} architectures")
+    elif distinct is not None:
+        print(f"{len(choices)} labels, {size:,} label settings, {distinct:,} distinct networks (settings that differ "
+              "only in labels the network does not use, like op3 of a depth-2 network, are one network; counted by "
+              "enumerating every setting's canonical form)")
+    else:
+        print(f"{len(choices)} labels, {size:,} label settings; fewer distinct networks, since settings that differ "
+              "only in unused labels are one network (too many settings to count them one by one)")
     return 0

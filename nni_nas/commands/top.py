@@ -10,8 +10,10 @@ from nni_nas.commands import add_pareto_arguments, count, pareto_choice
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment_id")
-    parser.add_argument("--top", "--k", dest="top", type=count, default=5,
-                        help="how many architectures (default 5; --k is the old name)")
+    parser.add_argument("--top", type=count, default=5, help="how many architectures (default 5)")
+    parser.add_argument("--k", dest="top", type=count, help=argparse.SUPPRESS)  # the old name of --top
+    parser.add_argument("--full-arch", action="store_true", help="show each architecture whole (default: cut to 70 "
+                                                                 "characters)")
     add_pareto_arguments(parser, "print every architecture of the Pareto front (no other trial is as good or "
                                  "better on every objective) instead of the top ones")
 
@@ -25,5 +27,5 @@ def run(args: argparse.Namespace) -> int:
     if pareto:
         print(pareto_table(record, None if pareto is True else pareto))
     else:
-        print(top_table(record, args.top))
+        print(top_table(record, args.top, arch_width=None if args.full_arch else 70))
     return 0

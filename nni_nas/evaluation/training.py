@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +33,24 @@ def loaders(bundle: DataBundle, train: TrainSettings) -> tuple[DataLoader, DataL
     )
 
 
+def quiet_lightning() -> None:
+    """Keep a trial's stderr for what matters, so a failed trial's one-line reason stands out: Lightning's banners
+    (GPU/TPU available, the LitLogger tip, "`Trainer.fit` stopped") are info-level and dropped, and so are two
+    harmless warnings of this torch/Lightning pair (Lightning's use of the deprecated ``LeafSpec`` check; the
+    logging interval being longer than a small data set's epoch). Other warnings still show."""
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval")
+
+
 def make_trainer(train: TrainSettings, out_dir: Path, callbacks: list[pl.Callback], epochs: int | None = None,
                  progress_bar: bool = True) -> pl.Trainer:
     """A Lightning trainer with the house defaults: CSV log in the trial folder (and TensorBoard's, see
-    :func:`loggers`), no checkpoint files (the trial saves its own weights), no sanity validation."""
+    :func:`loggers`), no checkpoint files (the trial saves its own weights), no sanity validation; quiet
+    (:func:`quiet_lightning`) without a progress bar, as under NNI."""
+    if not progress_bar:
+        quiet_lightning()
     return pl.Trainer(
         max_epochs=epochs if epochs is not None else train.epochs,
         accelerator=train.accelerator,

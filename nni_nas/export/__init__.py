@@ -6,6 +6,7 @@ ranks its succeeded trials by the config's optimise mode and writes one folder p
     <out>/rank1-<trial id>/
         model.py      plain-PyTorch source of the network (imports torch only); ``Network()`` builds it
         weights.pt    the trained state_dict, ``torch.load(..., weights_only=True)``
+        model.pt2     torch.export program (``torch.export.load(...).module()``)
         model.ts      TorchScript
         model.onnx    ONNX (checked with onnxruntime)
         arch.json     the architecture dict
@@ -25,13 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nni_nas.errors import NasError, OutputExistsError
+from nni_nas.errors import NasError
 from nni_nas.export.layout import (
     EXPORT_FORMATS,
     EXPORTED_WEIGHTS_FILE,
     ONNX_FILE,
     README_FILE,
     SOURCE_FILE,
+    TORCH_EXPORT_FILE,
     TORCHSCRIPT_FILE,
 )
 from nni_nas.export.readme import readme_text, source_docstring
@@ -51,6 +53,7 @@ class ExportResult:
     files: list[str]
     max_abs_diff: dict[str, float] = field(default_factory=dict)
     weights_missing: str | None = None  # why, when the trial saved no weights
+    kept: bool = False  # the folder existed and was left as it was (no --force)
 
 
 def export_trials(experiment_id: str, top: int = 1, out: str | Path = "exported", force: bool = False,
@@ -65,8 +68,9 @@ def export_trials(experiment_id: str, top: int = 1, out: str | Path = "exported"
     ------
     NasError
         Unknown experiment or trial, no succeeded trial, or a trial folder without its saved files.
-    OutputExistsError
-        An output folder exists and ``force`` is false (checked for every folder before anything is written).
+
+    A folder that already exists is kept as it is and reported with ``kept=True`` (``force`` rewrites it), so
+    ``--top 3`` after the quick start's export of the best adds ranks 2 and 3.
     """
     from nni_nas.results.records import load_experiment
 
@@ -85,11 +89,9 @@ def export_trials(experiment_id: str, top: int = 1, out: str | Path = "exported"
         targets = [(rank, t, out / (f"rank{rank}-{t.trial_id}" if rank is not None else f"trial-{t.trial_id}"))
                    for rank, t in chosen]
         extras = [None] * len(targets)
-    existing = [str(target) for _, _, target in targets if target.exists()]
-    if existing and not force:
-        raise OutputExistsError(f"output folder{'s' if len(existing) > 1 else ''} {', '.join(existing)} already "
-                                "exist(s); pass --force to replace, or choose another --out")
-    return [export_trial(record, t, target, rank, formats or tuple(EXPORT_FORMATS), extra)
+    formats = formats or tuple(EXPORT_FORMATS)
+    return [ExportResult(target, t.trial_id, rank, sorted(p.name for p in target.iterdir()), kept=True)
+            if target.is_dir() and not force else export_trial(record, t, target, rank, formats, extra)
             for (rank, t, target), extra in zip(targets, extras)]
 
 
@@ -163,11 +165,16 @@ def _write_folder(loaded, folder: Path, rank: int | None, formats: tuple[str, ..
                 reloaded.load_state_dict(torch.load(folder / EXPORTED_WEIGHTS_FILE, weights_only=True))
                 diffs[EXPORTED_WEIGHTS_FILE] = fmt.check_parity(EXPORTED_WEIGHTS_FILE, fmt.logits(reloaded, batch),
                                                                 reference)
+            program = None
+            if "torch_export" in formats:
+                program = fmt.export_program(network, batch)
+                diffs[TORCH_EXPORT_FILE] = fmt.write_torch_export(program, batch, reference,
+                                                                  folder / TORCH_EXPORT_FILE)
             if "torchscript" in formats:
                 path = folder / TORCHSCRIPT_FILE
                 diffs[path.name] = fmt.write_torchscript(network, batch, reference, path)
             if "onnx" in formats:
-                diffs[ONNX_FILE] = fmt.write_onnx(network, batch, reference, folder / ONNX_FILE)
+                diffs[ONNX_FILE] = fmt.write_onnx(program or network, batch, reference, folder / ONNX_FILE)
     finally:
         fmt.forget_source(module)
     if "source" not in formats:

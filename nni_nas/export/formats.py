@@ -1,9 +1,12 @@
-"""Write and check the files of one exported architecture: model.py, weights.pt, model.ts and model.onnx.
+"""Write and check the files of one exported architecture: model.py, weights.pt, model.pt2, model.ts and model.onnx.
 
 Every format is loaded back right after it is written and run on a fixed batch; its logits must equal the
 trained network's within :data:`TOLERANCE`, so an export that would not reproduce the model fails loudly.
-TorchScript and ONNX are produced from the generated plain-PyTorch network, not from the NNI model, so none
-of the files refers to ``nni``.
+``torch.export``, TorchScript and ONNX are produced from the generated plain-PyTorch network, not from the NNI
+model, so none of the files refers to ``nni``. ``model.pt2`` is the format PyTorch now recommends (``torch.jit``
+is deprecated in this torch); the ONNX file is converted from that same exported program when both are written.
+TorchScript stays for C++ users: libtorch loads a ``.ts`` file directly, while a ``.pt2`` program needs
+AOTInductor compilation to run without Python.
 """
 
 from __future__ import annotations
@@ -94,8 +97,26 @@ def write_torchscript(network: nn.Module, batch: torch.Tensor, reference: torch.
     return check_parity(path.name, logits(loaded, batch), reference)
 
 
-def write_onnx(network: nn.Module, batch: torch.Tensor, reference: torch.Tensor, path: Path) -> float:
-    """Export ``network`` to ONNX with a dynamic batch size and check it with onnxruntime."""
+def export_program(network: nn.Module, batch: torch.Tensor) -> torch.export.ExportedProgram:
+    """``torch.export`` of ``network`` in evaluation mode, with a dynamic batch size."""
+    network.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.export.export(network, (batch,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+
+
+def write_torch_export(program: torch.export.ExportedProgram, batch: torch.Tensor, reference: torch.Tensor,
+                       path: Path) -> float:
+    """Save an exported program, load it back with ``torch.export.load`` and check its outputs."""
+    torch.export.save(program, path)
+    loaded = torch.export.load(path).module()
+    with torch.no_grad():
+        return check_parity(path.name, loaded(batch), reference)
+
+
+def write_onnx(network: nn.Module | torch.export.ExportedProgram, batch: torch.Tensor, reference: torch.Tensor,
+               path: Path) -> float:
+    """Export ``network`` (or its exported program) to ONNX with a dynamic batch size; check it with onnxruntime."""
     try:
         import onnxruntime
     except ImportError as err:
@@ -104,9 +125,9 @@ def write_onnx(network: nn.Module, batch: torch.Tensor, reference: torch.Tensor,
     # The exporter narrates each step on stdout; the export's own line is enough for the user.
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        dynamic = None if isinstance(network, torch.export.ExportedProgram) else ({0: torch.export.Dim("batch")},)
         torch.onnx.export(network, (batch,), str(path), input_names=["input"], output_names=["logits"],
-                          dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, verbose=False,
-                          external_data=False)
+                          dynamic_shapes=dynamic, dynamo=True, verbose=False, external_data=False)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     output = session.run(None, {session.get_inputs()[0].name: batch.numpy()})[0]
     return check_parity(path.name, torch.from_numpy(output), reference)

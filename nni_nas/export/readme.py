@@ -9,6 +9,7 @@ from nni_nas.export.layout import (
     EXPORTED_WEIGHTS_FILE,
     ONNX_FILE,
     SOURCE_FILE,
+    TORCH_EXPORT_FILE,
     TORCHSCRIPT_FILE,
 )
 from nni_nas.results.tables import format_count, format_number
@@ -34,6 +35,25 @@ def _input_kind(loaded) -> str:
     return "int64 token" if _is_text(loaded) else "float"
 
 
+def input_scaling(loaded) -> str:
+    """How a raw input becomes what the network was trained on, exactly, for the shipped data sets."""
+    if loaded.data == "digits":
+        return ("scikit-learn's `load_digits().images` (8x8 grey levels 0..16) as float32, `x / 8 - 1` (so "
+                "[-1, 1]), with a channel axis: `x[:, None]`.")
+    if loaded.data == "cifar10":
+        from nni_nas.data.images import CIFAR_MEAN, CIFAR_STD
+
+        return (f"RGB pixels divided by 255 (torchvision's `ToTensor`: channels first, [0, 1]), then per channel "
+                f"`(x - mean) / std` with mean {CIFAR_MEAN} and std {CIFAR_STD} (`T.Normalize`).")
+    if loaded.data == "npz":
+        return ("the npz file's `x` exactly as stored, cast to float32 (nni-nas does not rescale it; an (N, H, W) "
+                "array gets a channel axis: `x[:, None]`).")
+    if _is_text(loaded):
+        return "token ids from `encode` below (bytes + 1, 0 = padding); no other scaling."
+    return (f"whatever the `{loaded.data}` data set's loader does (`nni_nas.data.load_data({loaded.data!r}, ...)` "
+            "gives the exact tensors); nni-nas adds no scaling of its own.")
+
+
 def readme_text(loaded, rank: int | None, formats: tuple[str, ...]) -> str:
     final = loaded.trial.final or {}
     shape = ", ".join(str(s) for s in loaded.input_shape)
@@ -50,8 +70,10 @@ def readme_text(loaded, rank: int | None, formats: tuple[str, ...]) -> str:
         f"{format_count(final.get('flops'))} FLOPs, {format_number(final.get('latency_ms'), 3)} ms per sample on "
         "one CPU thread.",
         "",
-        f"Input: {_input_kind(loaded)} tensor `(batch, {shape})`, prepared like the `{loaded.data}` data set of "
-        f"nni-nas; output: `(batch, {loaded.num_classes})` logits. Everything here runs with torch alone (no `nni`).",
+        f"Input: {_input_kind(loaded)} tensor `(batch, {shape})`; output: `(batch, {loaded.num_classes})` logits. "
+        "Everything here runs with torch alone (no `nni`).",
+        "",
+        f"Input scaling (as the `{loaded.data}` data set fed the network in training): {input_scaling(loaded)}",
         "",
     ]
     lines += _scaling_lines(loaded)
@@ -70,7 +92,10 @@ def readme_text(loaded, rank: int | None, formats: tuple[str, ...]) -> str:
     files = {
         SOURCE_FILE: "plain-PyTorch source; `Network()` builds the network with this architecture",
         EXPORTED_WEIGHTS_FILE: "trained state_dict (`torch.load(..., weights_only=True)`)",
-        TORCHSCRIPT_FILE: '`torch.jit.load("model.ts")`, no Python source needed',
+        TORCH_EXPORT_FILE: '`torch.export.load("model.pt2").module()`: the exported program with the weights in '
+                           "it, no Python source needed, dynamic batch size (the format PyTorch recommends now)",
+        TORCHSCRIPT_FILE: '`torch.jit.load("model.ts")`, no Python source needed (TorchScript is deprecated in '
+                          "torch; kept because libtorch C++ loads it directly)",
         ONNX_FILE: "ONNX with a dynamic batch size, input `input`, output `logits` (checked with onnxruntime)",
         ARCH_FILE: "the architecture dict (choice label -> value)",
         METRICS_FILE: "the trial's final result, ids, seed, input shape, and each format's largest logit "

@@ -48,7 +48,7 @@ def load_trial_model(record: ExperimentRecord, trial: TrialRecord) -> TrialModel
     """The trained network of ``trial``; random weights (and ``weights_missing`` set) when it saved none."""
     import model_spaces
     import strategies
-    from nni_nas.arch import InvalidArchError, freeze
+    from nni_nas.arch import InvalidArchError, canonical, freeze, search_choices
 
     folder = trial.trial_dir
     if folder is None or not Path(folder).is_dir():
@@ -70,7 +70,8 @@ def load_trial_model(record: ExperimentRecord, trial: TrialRecord) -> TrialModel
     factory = model_spaces.space_factory(space, input_shape, num_classes, **space_args)
     torch.manual_seed(0)  # without weights, the stand-in initialisation is at least reproducible
     try:
-        model = freeze(factory, arch)
+        blank = factory()  # arch.json leaves out the labels the network does not use; freezing needs them all
+        model = freeze(factory, canonical(blank, search_choices(blank), arch))
     except (InvalidArchError, KeyError, ValueError) as err:
         raise NasError(f"trial {trial.trial_id}: architecture {arch} does not fit space {space!r}: {err}") from None
     weights_missing = None

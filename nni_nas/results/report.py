@@ -134,10 +134,12 @@ def plot_file(y: Objective, x: Objective) -> str:
 
 
 def best_so_far(record: ExperimentRecord, metric: str = "default") -> list[tuple[int, float]]:
-    """(trial number, best ``metric`` among the trials up to it), from the first succeeded trial on."""
+    """(trial number, best ``metric`` among the trials up to it), from the first succeeded trial on. Trial numbers
+    are NNI's sequence ids, the "Trial No." of the portal, which counts from 0."""
     sign = 1.0 if record.optimize_mode == "maximize" else -1.0
     curve, best = [], None
-    for number, trial in enumerate(record.trials, start=1):
+    for trial in record.trials:
+        number = trial.sequence
         value = trial.metric(metric) if trial.status == "SUCCEEDED" else math.nan
         if not math.isnan(value) and (best is None or sign * value > sign * best):
             best = value
@@ -149,7 +151,7 @@ def best_so_far(record: ExperimentRecord, metric: str = "default") -> list[tuple
 def save_plots(records: list[ExperimentRecord], out: Path, metric: str = "default") -> list[Path]:
     """Write the PNGs into ``out`` (each atomically): best so far, and one front per objective pair."""
     out.mkdir(parents=True, exist_ok=True)
-    label = _metric_label(metric)
+    label = metric_label(metric)
     paths = [out / BEST_SO_FAR_FILE]
     _save(_best_so_far_figure(records, metric, label), paths[0])
     for y, x in objective_pairs(records, metric):
@@ -165,7 +167,7 @@ def _best_so_far_figure(records: list[ExperimentRecord], metric: str, label: str
     axes = figure.subplots()
     for index, record in enumerate(records):
         color = f"C{index}"
-        trials = [(n, t.metric(metric)) for n, t in enumerate(record.trials, start=1)
+        trials = [(t.sequence, t.metric(metric)) for t in record.trials
                   if t.status == "SUCCEEDED" and not math.isnan(t.metric(metric))]
         if trials:
             axes.scatter(*zip(*trials), s=12, color=color, alpha=0.35, linewidths=0)
@@ -173,7 +175,7 @@ def _best_so_far_figure(records: list[ExperimentRecord], metric: str, label: str
         if curve:
             axes.step(*zip(*curve), where="post", color=color, linewidth=2,
                       label=f"{strategy_name(record)} ({record.experiment_id}), best {curve[-1][1]:.4f}")
-    axes.set_xlabel("trial number (submission order)")
+    axes.set_xlabel("trial number (submission order, from 0 as in the NNI portal)")
     axes.set_ylabel(f"best {label} so far")
     axes.set_title("Search progress: best so far (line) and each trial (dots)")
     axes.grid(alpha=0.3)
@@ -218,7 +220,7 @@ def _pareto_figure(records: list[ExperimentRecord], y: Objective, x: Objective):
 
 def _axis_label(objective: Objective) -> str:
     return {"params": "parameters", "flops": "FLOPs", "latency_ms": "latency (ms per sample)"}.get(
-        objective.metric, _metric_label(objective.metric))
+        objective.metric, metric_label(objective.metric))
 
 
 def _save(figure, path: Path) -> None:
@@ -231,7 +233,8 @@ def succeeded_with(record: ExperimentRecord, metric: str) -> list[TrialRecord]:
     return [t for t in record.succeeded() if not math.isnan(t.metric(metric))]
 
 
-def _metric_label(metric: str) -> str:
+def metric_label(metric: str) -> str:
+    """How a plot names ``metric``."""
     return "validation accuracy" if metric in ("default", "val_acc") else metric.replace("_", " ")
 
 

@@ -10,15 +10,16 @@ from nni_nas.results.records import ExperimentRecord
 COLUMNS = ("rank", "trial", "val_acc", "test_acc", "params", "flops", "latency_ms", "architecture")
 
 
-def top_table(record: ExperimentRecord, k: int = 5, arch_width: int = 70, key: str = "default") -> str:
-    """The ``k`` best succeeded trials of ``record`` (ranked by the final result's ``key``) as an aligned table."""
+def top_table(record: ExperimentRecord, k: int = 5, arch_width: int | None = 70, key: str = "default") -> str:
+    """The ``k`` best succeeded trials of ``record`` (ranked by the final result's ``key``) as an aligned table; the
+    architecture column is cut to ``arch_width`` characters (None: whole)."""
     trials = record.ranked(key)[:k]
     if not trials:
         return f"experiment {record.experiment_id}: no succeeded trial yet"
     return trial_table(trials, arch_width)
 
 
-def pareto_table(record: ExperimentRecord, objectives: str | None = None, arch_width: int = 70) -> str:
+def pareto_table(record: ExperimentRecord, objectives: str | None = None, arch_width: int | None = 70) -> str:
     """The trials of ``record``'s Pareto front (:mod:`nni_nas.results.front`) under a line naming the objectives,
     best first by the first objective. ``objectives``: ``val_acc:max,params:min``; None: the experiment's own."""
     from nni_nas.results.front import describe_objectives, front_trials, measured_trials, objectives_for
@@ -31,7 +32,7 @@ def pareto_table(record: ExperimentRecord, objectives: str | None = None, arch_w
     return header + "\n" + trial_table(front, arch_width, extra)
 
 
-def trial_table(trials: list, arch_width: int = 70, extra: tuple[str, ...] = ()) -> str:
+def trial_table(trials: list, arch_width: int | None = 70, extra: tuple[str, ...] = ()) -> str:
     """``trials`` as an aligned table in the given order (rank = position), ``extra`` final-result keys added."""
     columns = COLUMNS[:-1] + extra + COLUMNS[-1:]
     rows = [columns]
@@ -41,7 +42,7 @@ def trial_table(trials: list, arch_width: int = 70, extra: tuple[str, ...] = ())
             str(rank), trial.trial_id, format_number(final.get("val_acc", final.get("default"))),
             format_number(final.get("test_acc")), format_count(final.get("params")), format_count(final.get("flops")),
             format_number(final.get("latency_ms"), 3), *(format_number(final.get(key)) for key in extra),
-            describe(trial.arch, arch_width),
+            describe(trial.arch, arch_width if arch_width is not None else math.inf),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]

@@ -191,7 +191,7 @@ def check_exported(experiment_id: str, home: Path, env: dict, top: int, tmp_path
         reference_acc = float((reference["test"].argmax(1) == y_test).float().mean())
         assert reference_acc == pytest.approx(metrics["test_acc"], abs=1e-6)  # what the trial reported
         formats = outputs[folder]
-        assert set(formats) == {"model.py", "model.ts", "model.onnx"}
+        assert set(formats) == {"model.py", "model.pt2", "model.ts", "model.onnx"}
         row = {"folder": folder.name, "test_acc": reference_acc}
         for name, logits in formats.items():
             row[name] = max(max_diff(logits["batch"], reference["batch"]), max_diff(logits["test"], reference["test"]))

@@ -4,6 +4,8 @@ failed trials, `nnictl resume`, and tuners registered by name."""
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 import sys
 import urllib.request
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from nni_nas.commands.search import port_taken_message
 from nni_nas.nnictl import rest_get, trial_jobs, wait_until_finished
 from tests.e2e.portal import metrics_by_trial, trial_folder
 
@@ -46,6 +49,31 @@ trainingService:
     return path
 
 
+FOLLOW = "import sys; from nni_nas.commands.search import follow; follow(int(sys.argv[1]), 60, poll=0.2)"
+
+
+def follow_output(port: int, terminal: bool) -> str:
+    """What ``nni-nas search`` prints while following the manager on ``port``, on a pty or into a pipe."""
+    command = [sys.executable, "-c", FOLLOW, str(port)]
+    if not terminal:
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
+    main, child = pty.openpty()
+    proc = subprocess.Popen(command, stdout=child, stderr=child, env={**os.environ, "TERM": "xterm"})
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    assert proc.wait(timeout=60) == 0
+    return b"".join(chunks).decode()
+
+
 def test_evolution_search_reports_to_the_portal_and_resumes(tmp_path, nni_experiment, nni_home):
     _, env = nni_home
     config = write_config(tmp_path, "evo.yml", "className: strategies.evolution.RegularizedEvolutionTuner\n"
@@ -58,7 +86,8 @@ def test_evolution_search_reports_to_the_portal_and_resumes(tmp_path, nni_experi
     assert len(jobs) == 4 and all(job["status"] == "SUCCEEDED" for job in jobs), [j["status"] for j in jobs]
     metrics = metrics_by_trial(port)
     for job in jobs:
-        assert set(job["parameters"]) >= LABELS  # the portal shows the architecture as the trial's parameters
+        # the portal shows the architecture as the trial's parameters, without the layers beyond its depth
+        assert set(job["parameters"]) == LABELS - {f"op{i}" for i in range(job["parameters"]["depth"], 3)}
         per_trial = metrics[job["trialJobId"]]
         assert len(per_trial["PERIODICAL"]) == 3  # one intermediate result per epoch
         assert len(per_trial["FINAL"]) == 1  # exactly one final result: ours
@@ -73,10 +102,23 @@ def test_evolution_search_reports_to_the_portal_and_resumes(tmp_path, nni_experi
         assert page.status == 200 and b"<html" in page.read().lower()
     trial_dir = trial_folder(jobs[0]["logPath"])
     assert (trial_dir / "model.pt").is_file() and (trial_dir / "arch.json").is_file()
+    assert json.loads((trial_dir / "arch.json").read_text()) == jobs[0]["parameters"]  # active labels only
+    # a succeeded trial's stderr holds no Lightning banners, tips or deprecation warnings
+    assert (Path(jobs[0]["logPath"]) / "trial.stderr").read_text().strip() == ""
+
+    assert f"NNI experiment {experiment_id} holds it" in port_taken_message(port)
+    # nni-nas search's live view of this manager: a bar redrawn in place on a terminal, plain lines in a pipe
+    on_terminal, in_pipe = follow_output(port, terminal=True), follow_output(port, terminal=False)
+    assert "[####################] 4/4 trials | elapsed 0:0" in on_terminal and "ETA 0:00" in on_terminal
+    assert f"best val_acc {best:.4g}" in on_terminal and "\r" in on_terminal
+    assert "\r" not in in_pipe and "\x1b" not in in_pipe
+    assert in_pipe.strip() == f"4/4 trials | elapsed 0:00 | ETA 0:00 | best val_acc {best:.4g}"
 
     # nnictl resume: the tuner imports the finished trials and continues, it does not restart
     nnictl = str(Path(sys.executable).parent / "nnictl")
-    subprocess.run([nnictl, "stop", experiment_id], env=env, check=True, capture_output=True, timeout=120)
+    stop = subprocess.run([nnictl, "stop", experiment_id], env=env, check=True, capture_output=True, text=True,
+                          timeout=120)
+    assert "pkg_resources" not in stop.stderr  # nni_env() silences nnictl's import warning
     subprocess.run([nnictl, "resume", experiment_id, "--port", str(port)], env=env, check=True,
                    capture_output=True, timeout=120)
     subprocess.run([nnictl, "update", "trialnum", experiment_id, "--value", "6"], env=env, check=True,
@@ -105,6 +147,7 @@ def test_registered_random_tuner_and_failed_trials(tmp_path, nni_experiment, nni
     assert all(job["final"] == [] for job in jobs)
     stderr = (Path(jobs[0]["logPath"]) / "trial.stderr").read_text()
     assert "training loss became nan" in stderr and "lower train.lr" in stderr
+    assert "Tip" not in stderr and "GPU available" not in stderr and "deprecated" not in stderr
 
 
 def test_concurrent_trials_train_what_the_portal_shows(tmp_path, nni_experiment):

@@ -54,6 +54,9 @@ def outputs_of(folder: Path, inputs: dict) -> dict:
             warnings.simplefilter("ignore")
             program = torch.jit.load(str(folder / "model.ts"))
         results["model.ts"] = {name: _run(program, batch) for name, batch in inputs.items()}
+    if (folder / "model.pt2").is_file():
+        program = torch.export.load(str(folder / "model.pt2")).module()
+        results["model.pt2"] = {name: _run(program, batch) for name, batch in inputs.items()}
     if (folder / "model.onnx").is_file():
         import onnxruntime
 

@@ -21,12 +21,19 @@ from nni_nas import cli
 from nni_nas.arch import freeze, search_choices
 from nni_nas.export import export_trials
 from nni_nas.export.codegen import generate_source
-from nni_nas.export.formats import import_source, write_onnx, write_torchscript, write_weights
+from nni_nas.export.formats import (
+    export_program,
+    import_source,
+    write_onnx,
+    write_torch_export,
+    write_torchscript,
+    write_weights,
+)
 from tests.nni_nas.nni_records import FakeTrial, class_args, example_batch, make_experiment, random_arch, randomise
 
 LOADER = Path(__file__).with_name("load_exported.py")
 TOLERANCE = 1e-5
-ALL_FILES = {"model.py", "weights.pt", "model.ts", "model.onnx", "arch.json", "metrics.json", "README.md"}
+ALL_FILES = {"model.py", "weights.pt", "model.pt2", "model.ts", "model.onnx", "arch.json", "metrics.json", "README.md"}
 DIGITS_ARGS = {"widths": [8, 16], "max_depth": 2}
 # Digits-sized networks for the fast test (the spaces' own tests use the same); a space not listed here is
 # exported at its defaults. The slow test exports every space at its default (paper) size.
@@ -92,7 +99,7 @@ def check_space_export(space: str, space_args: dict, input_shape, num_classes: i
     with torch.no_grad():
         reference = reference_model(batch)
     outputs = run_without_nni(tmp_path, {"batch": batch}, [result.folder])[result.folder]
-    assert set(outputs) == {"model.py", "model.ts", "model.onnx"}
+    assert set(outputs) == {"model.py", "model.pt2", "model.ts", "model.onnx"}
     for name, logits in outputs.items():
         assert max_diff(logits["batch"], reference) <= TOLERANCE, name
     metrics = json.loads((result.folder / "metrics.json").read_text())
@@ -132,14 +139,16 @@ def test_codegen_handles_cells_lists_flags_buffers_constants_and_training_branch
         network.eval()
         write_weights(network, folder / "weights.pt")
         write_torchscript(network, batch, reference, folder / "model.ts")
-        write_onnx(network, batch, reference, folder / "model.onnx")
+        program = export_program(network, batch)
+        write_torch_export(program, batch, reference, folder / "model.pt2")
+        write_onnx(program, batch, reference, folder / "model.onnx")
         folders.append(folder)
         references[folder] = reference
     source = (folders[0] / "model.py").read_text()
     assert "class Block(nn.Module)" in source and "torch.rand(" not in source  # drop-path's training branch
     assert "specialised to double=True" in source and "self.gated(cat)" in source  # a flag, baked in
     for folder, formats in run_without_nni(tmp_path, {"batch": batch}, folders).items():
-        assert set(formats) == {"model.py", "model.ts", "model.onnx"}
+        assert set(formats) == {"model.py", "model.pt2", "model.ts", "model.onnx"}
         for name, logits in formats.items():
             assert max_diff(logits["batch"], references[folder]) <= TOLERANCE, (folder.name, name)
 
@@ -185,6 +194,16 @@ def test_exports_the_top_k_best_first_with_their_metrics(experiments, capsys):
     snippet = readme.split("```python\n")[1].split("```")[0].strip().splitlines()
     assert len(snippet) == 3 and "weights_only=True" in snippet[2]
     assert "rank1-g1" in out
+    # the README's input scaling, applied to the raw digits, gives exactly the tensors the network trained on
+    from sklearn.datasets import load_digits
+
+    from nni_nas.data.images import DigitsDataset
+
+    scaling = next(line for line in readme.splitlines() if line.startswith("Input scaling"))
+    formula = next(code for code in scaling.split("`")[1::2] if code.startswith("x /"))
+    scaled = torch.from_numpy(eval(formula, {"x": load_digits().images.astype("float32")})[:, None]).flatten(1)
+    trained_on = DigitsDataset("train").tensors[0].flatten(1)
+    assert torch.cdist(trained_on, scaled).min(dim=1).values.max() == 0
 
 
 def test_trial_option_exports_that_trial(experiments, capsys):
@@ -220,13 +239,16 @@ def test_trial_without_weights_exports_the_architecture_and_says_so(experiments,
     assert hasattr(import_source(folder / "model.py"), "Network")
 
 
-def test_existing_output_is_refused_unless_forced(experiments, capsys):
+def test_existing_output_is_kept_and_the_other_ranks_exported_unless_forced(experiments, capsys):
+    # the quick start exports the best; `export ID --top 3` then adds ranks 2 and 3 and keeps rank 1 as it is
     assert export_cli(capsys, "good", "--out", "again", "--format", "source")[0] == 0
     marker = experiments / "again" / "rank1-g1" / "marker"
     marker.write_text("old")
-    code, _, err = export_cli(capsys, "good", "--out", "again", "--format", "source")
-    assert code == 2 and "already exist" in err and "--force" in err and len(err.strip().splitlines()) == 1
-    assert marker.exists()
+    code, out, err = export_cli(capsys, "good", "--out", "again", "--format", "source", "--top", "3")
+    assert code == 0, err
+    assert "rank 1 g1: " in out and "already exists, kept as it is (--force rewrites it)" in out
+    assert "rank 2 g2 -> " in out and "rank 3 g0 -> " in out
+    assert marker.exists() and (experiments / "again" / "rank3-g0" / "model.py").is_file()
     code, _, err = export_cli(capsys, "good", "--out", "again", "--format", "source", "--force")
     assert code == 0, err
     assert not marker.exists() and (experiments / "again" / "rank1-g1" / "model.py").is_file()

@@ -98,7 +98,7 @@ def test_best_so_far_is_the_running_best_over_submission_order(experiments):
     record = load_experiment("evoexp", experiments)
     curve = best_so_far(record)
     expected, best = [], -math.inf
-    for number, trial in enumerate(record.trials, start=1):
+    for number, trial in enumerate(record.trials):  # the portal's "Trial No.": NNI's sequence id, from 0
         if trial.status == "SUCCEEDED":
             best = max(best, trial.final["default"])
         expected.append((number, best))
@@ -124,3 +124,19 @@ def test_no_succeeded_trial_fails_in_one_line(report):
 def test_unknown_experiment_fails_in_one_line(report):
     code, _, err = report("evoexp", "nosuchexp")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "unknown experiment 'nosuchexp'" in err
+
+
+def test_top_table_cuts_the_architecture_unless_asked_for_it_whole(tmp_path, monkeypatch, capsys):
+    from nni_nas import cli
+    from tests.nni_nas.nni_records import FakeTrial, class_args, make_experiment
+
+    arch = {f"normal_op_{i}_{j}": "sep_conv_5x5" for i in range(2, 6) for j in range(2)} | {"depth": 2}
+    make_experiment(tmp_path, "longarch", [FakeTrial("t0", arch=arch, final={"default": 0.5}, save_weights=False)],
+                    class_args())
+    monkeypatch.setenv("NNI_EXPERIMENTS_DIR", str(tmp_path))
+    assert cli.main(["top", "longarch"]) == 0
+    cut = capsys.readouterr().out
+    assert "..." in cut and "depth=2" not in cut
+    assert cli.main(["top", "longarch", "--full-arch"]) == 0
+    whole = capsys.readouterr().out
+    assert " ".join(f"{label}={value}" for label, value in arch.items()) in whole

@@ -79,7 +79,7 @@ def test_each_pair_runs_or_is_refused_in_one_line(tmp_path, capsys, space, strat
     settings = load_settings(config)
     tuner_cls = strategies.resolve_class_path(settings.tuner_class)
     tuner = tuner_cls(**settings.class_args())
-    params = tuner.generate_parameters(0)
+    [params] = tuner.generate_multiple_parameters([0])  # what NNI's dispatcher hands the trial
     if strategy in SAME_TRIAL_AS_EVOLUTION:
         # The trial nnictl runs does not depend on the multi-trial tuner (the evolution pair trains it): check that
         # this tuner's proposals are valid architectures of the space, and build one, instead of training again.

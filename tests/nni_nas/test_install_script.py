@@ -1,0 +1,59 @@
+"""scripts/install.sh is quiet: pip's banners and warnings go to .venv/install.log, the terminal gets a line per
+step, and a failing step prints the log's tail and its exit status. Run against a stand-in python, so no network
+and no real install."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.conftest import REPO
+
+FAKE_PYTHON = """#!/usr/bin/env bash
+if [ "$1" = "-c" ]; then exit 1; fi           # "import nni_nas, nni" fails: not installed yet
+for i in $(seq 50); do echo "setuptools banner line $i" >&2; done
+echo "pip $*" >> "$(dirname "$0")/../calls"
+exit "${FAKE_PIP_EXIT:-0}"
+"""
+
+
+def _fake_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(REPO / "scripts" / "install.sh", repo / "scripts" / "install.sh")
+    (repo / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    python = repo / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(FAKE_PYTHON)
+    python.chmod(0o755)
+    return repo
+
+
+def test_install_is_quiet_and_logs_what_pip_says(tmp_path):
+    repo = _fake_repo(tmp_path)
+    proc = subprocess.run(["bash", "scripts/install.sh"], cwd=repo, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    output = proc.stdout + proc.stderr
+    assert "banner" not in output and len(output.splitlines()) <= 5, output
+    assert "installing nni-nas" in output and "source .venv/bin/activate" in output
+    assert (repo / ".venv" / "install.log").read_text().count("banner") == 100  # both pip calls, kept
+    assert "-e .[export,test]" in (repo / ".venv" / "calls").read_text()
+    assert (repo / ".venv" / ".nni-nas-installed").is_file()
+
+
+def test_a_failing_install_shows_the_log_tail(tmp_path):
+    repo = _fake_repo(tmp_path)
+    proc = subprocess.run(["bash", "scripts/install.sh"], cwd=repo, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "FAKE_PIP_EXIT": "3"})
+    assert proc.returncode == 3
+    assert "failed (exit 3)" in proc.stderr and "setuptools banner line 50" in proc.stderr
+    assert not (repo / ".venv" / ".nni-nas-installed").exists()
+
+
+def test_pyproject_license_is_an_spdx_string():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"  # the TOML-table form makes setuptools print a 12-line deprecation banner
+    assert "version" in project["dynamic"]  # one version, nni_nas.__version__ (what --version prints)
