@@ -1,6 +1,6 @@
 """AutoKeras-style tasks on NNI's engine: :class:`ImageClassifier` and :class:`TextClassifier`
-(:mod:`nni_nas.tasks.classifiers`, on :mod:`~nni_nas.tasks.base`); what they accept (:mod:`~nni_nas.tasks.inputs`); their project folder
-(:mod:`~nni_nas.tasks.project`)."""
+(:mod:`nni_nas.tasks.classifiers`, on :mod:`~nni_nas.tasks.base`); what they accept (:mod:`~nni_nas.tasks.inputs`);
+their project folder (:mod:`~nni_nas.tasks.project`)."""
 
 from __future__ import annotations
 
