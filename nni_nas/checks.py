@@ -60,6 +60,9 @@ def _problems(path: Path) -> list[str]:
     problems += _evaluator_problems(settings)
     problems += _trial_command_problems(raw, path)
     problems += _remote_problems(raw, settings)
+    from nni_nas.gpu_check import gpu_problems
+
+    problems += gpu_problems(raw, settings.train.accelerator, settings.train.devices)
     return problems
 
 
