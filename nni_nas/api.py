@@ -67,7 +67,7 @@ def search(space: str, strategy: str, data: str = "digits", *, trials: int = 10,
 
     config = write_config(Path(workdir) / f"{space}_{strategy}_{time.strftime('%Y%m%d-%H%M%S')}.yml", space,
                           strategy, data, trials, epochs, **config_args)
-    problems = check_config(config)
+    problems = [p for p in check_config(config) if not p.startswith("warning: ")]
     if problems:
         raise NasError(f"{config}: " + " | ".join(problems))
     port = port or free_port()

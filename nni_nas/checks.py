@@ -59,6 +59,10 @@ def _problems(path: Path) -> list[str]:
     problems += _space_and_data_problems(settings, tuner_cls)
     problems += _evaluator_problems(settings)
     problems += _trial_command_problems(raw, path)
+    problems += _remote_problems(raw, settings)
+    from nni_nas.gpu_check import gpu_problems
+
+    problems += gpu_problems(raw, settings.train.accelerator, settings.train.devices)
     return problems
 
 
@@ -170,6 +174,12 @@ def _evaluator_problems(settings: NasSettings) -> list[str]:
     from nni_nas.evaluation.tabular import evaluator_problems
 
     return evaluator_problems(settings)
+
+
+def _remote_problems(raw: dict[str, Any], settings: NasSettings) -> list[str]:
+    from nni_nas.remote_check import remote_problems
+
+    return remote_problems(raw, settings.data_args, settings.evaluator)
 
 
 def _trial_command_problems(raw: dict[str, Any], path: Path) -> list[str]:

@@ -141,6 +141,7 @@ class TrainSettings(Settings):
     num_workers: int = 0
     threads: int | None = None
     accelerator: str = "cpu"
+    devices: int = 1  # devices one trial trains on (of those NNI assigns it: CUDA_VISIBLE_DEVICES)
     latency_runs: int = 30
 
     def value_problems(self) -> list[str]:
@@ -158,6 +159,7 @@ class TrainSettings(Settings):
             ("threads", self.threads is None or is_int(self.threads, 1) and self.threads <= 1024,
              "an integer from 1 to 1024, or null"),
             ("accelerator", self.accelerator in ACCELERATORS, " or ".join(ACCELERATORS)),
+            ("devices", is_int(self.devices, 1) and self.devices <= 64, "an integer from 1 to 64"),
             ("latency_runs", is_int(self.latency_runs, 1) and self.latency_runs <= 10_000,
              "an integer from 1 to 10000"),
         ]

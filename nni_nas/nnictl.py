@@ -57,6 +57,26 @@ def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> di
     return env
 
 
+def remote_listen_env(config: str | Path, env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a config whose trials run on other machines (``platform: remote``): they connect back to the
+    manager at the config's ``nniManagerIp``, so the loopback-only manager also listens on that one address
+    (and on no other). Other configs: ``env`` as it is."""
+    from nni_nas.config import read_yaml
+    from nni_nas.remote import is_remote
+
+    try:
+        raw = read_yaml(Path(config))
+    except NasError:
+        return env  # nnictl names the problem
+    if not is_remote(raw) or "loopback.js" not in env.get("NODE_OPTIONS", ""):
+        return env
+    manager_ip = str(raw.get("nniManagerIp") or "").strip()
+    if not manager_ip:
+        raise NasError(f"{config}: trials on remote machines connect back to the manager: set nniManagerIp to "
+                       "this machine's address as those machines reach it (`nni-nas check` says more)")
+    return {**env, "NNI_NAS_ALSO_LISTEN": manager_ip}
+
+
 def create_experiment(config: str | Path, port: int, env: dict[str, str] | None = None,
                       timeout: float = 120.0, attempts: int = 3) -> str:
     """``nnictl create --config CONFIG --port PORT``; return the experiment id.
@@ -65,9 +85,10 @@ def create_experiment(config: str | Path, port: int, env: dict[str, str] | None 
     ``_check_rest_server``), then stops it and fails; on a busy machine Node alone takes longer to start. nnictl runs
     with that limit raised (:mod:`nni_nas.nnictl_patient`), and the failure, if it still happens (nothing has run),
     is tried again, up to ``attempts`` times."""
+    env = remote_listen_env(config, env or nni_env())
     command = [*nnictl_command(), "create", "--config", str(config), "--port", str(port)]
     for attempt in range(1, attempts + 1):
-        proc = subprocess.run(command, env=env or nni_env(), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
         output = proc.stdout + proc.stderr
         match = re.search(r"Experiment ID: (?:\x1b\[\d+m)?(\w+)", output)
         if proc.returncode == 0 and match:

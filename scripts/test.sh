@@ -3,5 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+# The remote-training tests start a real OpenSSH server (tests/e2e/sshd.py); CI runs as root and installs it once.
+if [ "$(id -u)" = 0 ] && [ ! -x /usr/sbin/sshd ] && command -v apt-get >/dev/null; then
+  apt-get install -y -q --no-install-recommends openssh-server >/dev/null \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends openssh-server >/dev/null; }
+fi
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

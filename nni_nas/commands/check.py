@@ -15,7 +15,10 @@ def run(args: argparse.Namespace) -> int:
 
     failed = 0
     for path in args.configs:
-        problems = check_config(path)
+        found = check_config(path)
+        for warning in [p for p in found if p.startswith("warning: ")]:
+            print(f"{path}: {warning}", file=sys.stderr)
+        problems = [p for p in found if not p.startswith("warning: ")]
         if problems:
             failed += 1
             for problem in problems:

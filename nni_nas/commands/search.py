@@ -35,7 +35,10 @@ def run(args: argparse.Namespace) -> int:
     from nni_nas.results.records import load_experiment
     from nni_nas.results.tables import top_table
 
-    problems = check_config(args.config)
+    found = check_config(args.config)
+    for warning in [p for p in found if p.startswith("warning: ")]:
+        print(warning, file=sys.stderr)
+    problems = [p for p in found if not p.startswith("warning: ")]
     if problems:
         raise NasError(f"{args.config} has {len(problems)} problem(s): " + " | ".join(problems))
     if _port_in_use(args.port):

@@ -42,22 +42,28 @@ def count_flops_on(model: nn.Module, *inputs: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def latency_ms(model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, warmup: int = 5) -> float:
-    """Median wall time in milliseconds of a forward pass on one sample on the CPU, single-threaded.
+def latency_ms(model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, warmup: int = 5,
+               device: torch.device | str = "cpu") -> float:
+    """Median wall time in milliseconds of a forward pass on one sample on ``device`` (the model must be there).
 
-    One thread makes the figure comparable between trials that run concurrently on a shared machine.
+    On the CPU single-threaded: one thread makes the figure comparable between trials that run concurrently on a
+    shared machine. On a GPU each pass is timed to its end (``torch.cuda.synchronize``).
     """
+    device = torch.device(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     was_training = model.training
     model.eval()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    x = example_input(model, input_shape)
+    x = example_input(model, input_shape).to(device)
     times = []
     try:
         with torch.inference_mode():
             for i in range(warmup + runs):
+                sync()
                 start = time.perf_counter()
                 model(x)
+                sync()
                 if i >= warmup:
                     times.append((time.perf_counter() - start) * 1000.0)
     finally:
@@ -66,10 +72,14 @@ def latency_ms(model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, w
     return statistics.median(times)
 
 
-def cost_metrics(model: nn.Module, input_shape: tuple[int, ...], latency_runs: int = 30) -> dict[str, float]:
-    """``params``, ``flops`` and ``latency_ms`` of ``model`` for inputs of ``input_shape`` (without batch)."""
-    return {
-        "params": count_params(model),
-        "flops": count_flops(model, input_shape),
-        "latency_ms": round(latency_ms(model, input_shape, runs=latency_runs), 4),
-    }
+def cost_metrics(model: nn.Module, input_shape: tuple[int, ...], latency_runs: int = 30,
+                 device: torch.device | str = "cpu") -> dict[str, float | str]:
+    """``params``, ``flops``, ``latency_ms`` and ``latency_device`` (``cpu``, ``cuda``, ...) of ``model`` (on
+    ``device``) for inputs of ``input_shape`` (without batch); FLOPs are counted on the CPU."""
+    device = torch.device(device)
+    latency = round(latency_ms(model, input_shape, runs=latency_runs, device=device), 4)
+    model.cpu()
+    costs = {"params": count_params(model), "flops": count_flops(model, input_shape), "latency_ms": latency,
+             "latency_device": device.type}
+    model.to(device)
+    return costs

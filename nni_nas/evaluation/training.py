@@ -54,7 +54,7 @@ def make_trainer(train: TrainSettings, out_dir: Path, callbacks: list[pl.Callbac
     return pl.Trainer(
         max_epochs=epochs if epochs is not None else train.epochs,
         accelerator=train.accelerator,
-        devices=1,
+        devices=train.devices,
         logger=loggers(out_dir),
         callbacks=callbacks,
         enable_checkpointing=False,
@@ -141,5 +141,8 @@ def train_and_evaluate(model: nn.Module, bundle: DataBundle, train: TrainSetting
     seconds = time.perf_counter() - start
     val_acc = float(trainer.callback_metrics["val_acc"])
     test_acc = float(trainer.test(module, test_loader, verbose=False)[0]["test_acc"])
-    costs = cost_metrics(module.model.cpu(), bundle.input_shape, latency_runs=train.latency_runs)
+    # latency on the device the network trained on (the GPU NNI assigned, or the CPU), which the dict names
+    device = trainer.strategy.root_device
+    costs = cost_metrics(module.model.to(device), bundle.input_shape, latency_runs=train.latency_runs, device=device)
+    module.model.cpu()
     return final_result(val_acc, test_acc, costs, train_seconds=round(seconds, 2), seed=train.seed), module

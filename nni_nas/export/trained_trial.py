@@ -51,6 +51,10 @@ def load_trial_model(record: ExperimentRecord, trial: TrialRecord) -> TrialModel
     from nni_nas.arch import InvalidArchError, canonical, freeze, search_choices
 
     folder = trial.trial_dir
+    if trial.remote is not None and (folder is None or not Path(folder).is_dir()):
+        raise NasError(f"trial {trial.trial_id} ran on machine {trial.remote.machine_index + 1} of the machineList "
+                       f"({trial.remote.host}, {trial.remote.path}) and its files could not be fetched from there "
+                       "(see the warning above); nothing to export")
     if folder is None or not Path(folder).is_dir():
         raise NasError(f"trial {trial.trial_id}: its folder {folder} no longer exists (was the experiment folder "
                        "moved or cleaned?); nothing to export")

@@ -31,6 +31,7 @@ class TrialRecord:
     final: dict[str, Any] | None
     intermediate: list[float] = field(default_factory=list)
     trial_dir: Path | None = None
+    remote: Any = None  # a remote trial's folder on its machine (nni_nas.remote.RemoteTrialDir), else None
 
     @property
     def arch(self) -> dict[str, Any]:
@@ -125,8 +126,13 @@ def experiment_status(experiment_id: str, root: Path | None = None) -> dict[str,
         return None
 
 
-def load_experiment(experiment_id: str, root: Path | None = None) -> ExperimentRecord:
-    """Everything NNI recorded about ``experiment_id``; :class:`NasError` if it does not exist."""
+def load_experiment(experiment_id: str, root: Path | None = None, fetch_remote: bool = True) -> ExperimentRecord:
+    """Everything NNI recorded about ``experiment_id``; :class:`NasError` if it does not exist.
+
+    Trials that ran on other machines (NNI's ``remote`` platform) have their files fetched over SSH into the
+    experiment folder here first (:mod:`nni_nas.remote`), unless ``fetch_remote`` is false; a machine that cannot
+    be reached is a warning, and its trials keep what was fetched before.
+    """
     root = root or experiments_root()
     if not EXPERIMENT_ID.fullmatch(experiment_id):
         raise NasError(f"{experiment_id!r} is not an experiment id (letters, digits, '_' and '-', like 'k7x2mq9d'); "
@@ -143,7 +149,7 @@ def load_experiment(experiment_id: str, root: Path | None = None) -> ExperimentR
         try:
             row = conn.execute("SELECT params FROM ExperimentProfile ORDER BY revision DESC LIMIT 1").fetchone()
             config = json.loads(row[0]) if row else {}
-            trials = _trials(conn)
+            trials = _trials(conn, directory)
         finally:
             conn.close()
     except (sqlite3.Error, ValueError, TypeError, KeyError, AttributeError) as err:
@@ -151,11 +157,18 @@ def load_experiment(experiment_id: str, root: Path | None = None) -> ExperimentR
                        f"{err}); the database is damaged or was not written by NNI") from None
     if not isinstance(config, dict):
         raise NasError(f"the records of experiment {experiment_id} in {db} hold no experiment config")
+    remote_trials = [t for t in trials if t.remote is not None]
+    if remote_trials and fetch_remote:
+        from nni_nas.remote import fetch_remote_trials
+
+        fetch_remote_trials(directory, config, remote_trials)
     meta = experiment_status(experiment_id, root) or {}
     return ExperimentRecord(experiment_id, directory, config, trials, meta.get("status"))
 
 
-def _trials(conn: sqlite3.Connection) -> list[TrialRecord]:
+def _trials(conn: sqlite3.Connection, directory: Path) -> list[TrialRecord]:
+    from nni_nas.remote import local_mirror, parse_log_path
+
     trials: dict[str, TrialRecord] = {}
     for _, trial_id, event, data, log_path, sequence in conn.execute(
         "SELECT timestamp, trialJobId, event, data, logPath, sequenceId FROM TrialJobEvent ORDER BY timestamp"
@@ -172,7 +185,9 @@ def _trials(conn: sqlite3.Connection) -> list[TrialRecord]:
             record.parameters = payload.get("parameters", {})
             record.parameter_id = payload.get("parameter_id")
         if log_path:
-            record.trial_dir = Path(log_path)
+            record.remote = parse_log_path(log_path)
+            record.trial_dir = (local_mirror(directory, record.remote, trial_id) if record.remote
+                                else Path(log_path))
     for trial_id, kind, value in conn.execute(
         "SELECT trialJobId, type, data FROM MetricData ORDER BY timestamp, sequence"
     ):

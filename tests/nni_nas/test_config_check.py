@@ -22,6 +22,11 @@ def test_shipped_configs_pass_the_check(path):
     problems = check_config(path)
     # CIFAR-10 configs point at a local folder that CI does not have; that one problem is expected there.
     problems = [p for p in problems if "CIFAR-10 not found" not in p]
+    if path.name.endswith("_remote.yml"):  # placeholder machines and key: the check says so, machine by machine
+        expected = ["NNI rejects the config: RemoteMachineConfig: You must either provide password or a valid SSH key",
+                    "machine 1 (nas@192.168.1.11:22): sshKeyFile", "machine 2 (nas@192.168.1.12:22): sshKeyFile"]
+        assert [p[:len(e)] for p, e in zip(problems, expected, strict=True)] == expected, problems
+        return
     assert problems == []
 
 

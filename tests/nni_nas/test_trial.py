@@ -28,6 +28,7 @@ def test_trains_one_architecture_well_above_chance(tmp_path):
     assert result["default"] == result["val_acc"] > 0.85  # chance is 0.10
     assert result["test_acc"] > 0.85
     assert result["params"] > 1000 and result["flops"] > result["params"] and result["latency_ms"] > 0
+    assert result["latency_device"] == "cpu"  # measured where it trained
     assert json.loads((tmp_path / "arch.json").read_text()) == ARCH
     assert json.loads((tmp_path / "metrics.json").read_text()) == result
     assert len((tmp_path / "history.jsonl").read_text().splitlines()) == 4  # one line per epoch

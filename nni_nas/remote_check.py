@@ -1,0 +1,105 @@
+"""``nni-nas check`` on a config whose trials run on other machines (``trainingService.platform: remote``).
+
+NNI's ``nnictl create`` accepts such a config without looking at the machines; its manager then fails on each
+one in its own log (or, for a remote Python without nni-nas, every trial fails with ``No module named
+'nni_nas'``). This check logs in to every machine once, with the config's own SSH settings (OpenSSH client,
+BatchMode, a connect timeout of a few seconds) and the Python ``pythonPath`` names, and says in one line each:
+a key file that is missing or unreadable, a machine that does not answer, a Python that cannot import nni or
+nni_nas, versions other than this machine's, a data folder that is not there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+from nni_nas.errors import NasError
+from nni_nas.remote import machine_label, machine_list, run_ssh
+
+# Run by the remote Python: versions and the data paths it can see, as one JSON line. nni_nas is imported last so
+# that a missing nni is named as such.
+PROBE = """
+import json, os, sys
+out = {"python": sys.executable}
+try:
+    import nni; out["nni"] = nni.__version__
+except Exception as err: out["nni_error"] = repr(err)
+try:
+    import nni_nas; out["nni_nas"] = nni_nas.__version__
+except Exception as err: out["nni_nas_error"] = repr(err)
+out["paths"] = {p: os.path.exists(os.path.expanduser(p)) for p in sys.argv[1:]}
+print(json.dumps(out))
+"""
+DATA_PATH_KEYS = ("root", "path", "test_path", "table")
+
+
+def remote_problems(raw: dict[str, Any], data_args: dict[str, Any] | None = None,
+                    evaluator: dict[str, Any] | None = None, timeout: float = 60.0) -> list[str]:
+    """Problems of a remote config's machines, one line each (empty for other platforms)."""
+    machines = machine_list(raw)
+    if not machines:
+        return []
+    problems = []
+    if not str(raw.get("nniManagerIp") or "").strip():
+        problems.append("nniManagerIp is missing: trials on remote machines connect back to the NNI manager; set it "
+                        "to this machine's address as those machines reach it (the manager then also listens there)")
+    paths = sorted({str(value) for source in (data_args or {}, evaluator or {}) for key, value in source.items()
+                    if key in DATA_PATH_KEYS and isinstance(value, str | os.PathLike)})
+    for index, machine in enumerate(machines, 1):
+        problems += [f"machine {index} ({machine_label(machine)}): {line}"
+                     for line in machine_problems(machine, paths, timeout)]
+    return problems
+
+
+def machine_problems(machine: dict[str, Any], paths: list[str], timeout: float = 60.0) -> list[str]:
+    """What is wrong with one machineList entry, as seen by logging in to it."""
+    key = machine.get("sshKeyFile")
+    if not key:
+        return ["no sshKeyFile: nni-nas reaches machines (to check them and to fetch trial files) with keys only"]
+    key_path = Path(str(key)).expanduser()
+    if not key_path.is_file():
+        return [f"sshKeyFile {key_path} does not exist"]
+    if not os.access(key_path, os.R_OK):
+        return [f"sshKeyFile {key_path} cannot be read by this user"]
+    python_path = machine.get("pythonPath")
+    python = f"{python_path.rstrip('/')}/python" if python_path else "python3"
+    command = f"{shlex.quote(python)} -c {shlex.quote(PROBE)} {' '.join(shlex.quote(p) for p in paths)}"
+    try:
+        proc = run_ssh(machine, command, timeout=timeout)
+    except NasError as err:
+        return [str(err).removeprefix(f"machine {machine_label(machine)} ")]
+    stdout, stderr = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+    if proc.returncode != 0 or not stdout.strip():
+        reason = " ".join(stderr.split())[-300:] or f"exit {proc.returncode}"
+        return [f"{python} does not run there ({reason}); pythonPath must name the bin folder of a Python with "
+                "nni-nas installed"]
+    try:
+        found = json.loads(stdout.strip().splitlines()[-1])
+    except json.JSONDecodeError:
+        return [f"{python} printed something unexpected: {stdout.strip()[-200:]!r}"]
+    return _compare(found, python, paths)
+
+
+def _compare(found: dict[str, Any], python: str, paths: list[str]) -> list[str]:
+    import nni
+
+    import nni_nas
+
+    problems = []
+    if "nni_error" in found:
+        problems.append(f"{python} cannot import nni ({found['nni_error']}); install nni=={nni.__version__} there")
+    elif found.get("nni") != nni.__version__:
+        problems.append(f"nni {found.get('nni')} there, {nni.__version__} here: install the same version on both")
+    if "nni_nas_error" in found:
+        problems.append(f"{python} cannot import nni_nas ({found['nni_nas_error']}); install nni-nas "
+                        f"{nni_nas.__version__} in that Python (pythonPath names its bin folder)")
+    elif found.get("nni_nas") != nni_nas.__version__:
+        problems.append(f"nni-nas {found.get('nni_nas')} there, {nni_nas.__version__} here: install the same version "
+                        "on both")
+    for path, exists in (found.get("paths") or {}).items():
+        if not exists:
+            problems.append(f"{path} does not exist there; trials read their data on the machine they run on")
+    return problems
