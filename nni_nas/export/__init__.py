@@ -13,7 +13,9 @@ ranks its succeeded trials by the config's optimise mode and writes one folder p
         README.md     how to load it
 
 Each folder is built in a hidden ``.<name>.partial-<pid>`` folder beside the target and renamed into place when
-complete, so an interrupted export never leaves a folder that looks finished.
+complete, so an interrupted export never leaves a folder that looks finished; an existing folder (``--force``) is
+swapped with the new one in one step (:mod:`nni_nas.export.swap`), so it is never missing, and kept if the export
+fails.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from nni_nas.export.layout import (
     TORCHSCRIPT_FILE,
 )
 from nni_nas.export.readme import readme_text, source_docstring
+from nni_nas.export.swap import replace_folder
 from nni_nas.trial_files import ARCH_FILE, METRICS_FILE
 
 PARITY_BATCH = 8
@@ -108,7 +111,7 @@ def export_trial(record, trial, target: Path, rank: int | None, formats: tuple[s
     partial.mkdir()
     try:
         result = _write_folder(loaded, partial, rank, formats)
-        _replace(partial, target)
+        replace_folder(partial, target)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     result.folder = target
@@ -154,17 +157,6 @@ def _write_folder(loaded, folder: Path, rank: int | None, formats: tuple[str, ..
     (folder / README_FILE).write_text(readme_text(loaded, rank, formats))
     files = sorted(p.name for p in folder.iterdir())
     return ExportResult(folder, loaded.trial.trial_id, rank, files, diffs, loaded.weights_missing)
-
-
-def _replace(partial: Path, target: Path) -> None:
-    if not target.exists():
-        partial.rename(target)
-        return
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    shutil.rmtree(old, ignore_errors=True)
-    target.rename(old)
-    partial.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_json(path: Path, value: Any) -> None:
