@@ -147,6 +147,11 @@ class NasTuner(Tuner):
         """Why this strategy cannot search ``space`` (a built space), or None. Multi-trial tuners search any space."""
         return None
 
+    def budget_problem(self, max_trials: int) -> str | None:
+        """Why a search of ``max_trials`` trials would never leave this strategy's random start, or None
+        (``nni-nas check`` asks, with the config's ``maxTrialNumber``)."""
+        return None
+
     def propose(self) -> dict[str, Any]:
         """The next architecture to try (may repeat; the base class redraws duplicates)."""
         raise NotImplementedError
