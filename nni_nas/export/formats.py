@@ -78,7 +78,9 @@ def logits(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
 def write_weights(network: nn.Module, path: Path) -> None:
     """The state_dict as plain tensors, loadable with ``torch.load(path, weights_only=True)``."""
     state = {key: value.detach().clone().contiguous() for key, value in network.state_dict().items()}
-    torch.save(state, path)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    path.write_bytes(buffer.getvalue())  # (torch.save to a full disk raises RuntimeError; Python says ENOSPC)
 
 
 def write_torchscript(network: nn.Module, batch: torch.Tensor, reference: torch.Tensor, path: Path) -> float:
@@ -89,7 +91,9 @@ def write_torchscript(network: nn.Module, batch: torch.Tensor, reference: torch.
             program = torch.jit.script(network)
         except Exception:  # noqa: BLE001 - TorchScript rejects some Python; tracing is exact for our forwards
             program = torch.jit.trace(network, (batch,), check_trace=False)
-        program.save(str(path))
+        buffer = io.BytesIO()
+        torch.jit.save(program, buffer)
+        path.write_bytes(buffer.getvalue())  # a full disk is an OSError, not a RuntimeError of the C++ writer
         loaded = torch.jit.load(str(path))
     return check_parity(path.name, logits(loaded, batch), reference)
 
@@ -104,9 +108,9 @@ def write_onnx(network: nn.Module, batch: torch.Tensor, reference: torch.Tensor,
     # The exporter narrates each step on stdout; the export's own line is enough for the user.
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(network, (batch,), str(path), input_names=["input"], output_names=["logits"],
-                          dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, verbose=False,
-                          external_data=False)
+        program = torch.onnx.export(network, (batch,), None, input_names=["input"], output_names=["logits"],
+                                    dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, verbose=False)
+    path.write_bytes(program.model_proto.SerializeToString())  # one file, weights inside; a full disk is an OSError
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     output = session.run(None, {session.get_inputs()[0].name: batch.numpy()})[0]
     return check_parity(path.name, torch.from_numpy(output), reference)
