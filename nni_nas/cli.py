@@ -25,6 +25,7 @@ VERBS = {
     "top": "nni_nas.commands.top",
     "export": "nni_nas.commands.export",
     "report": "nni_nas.commands.report",
+    "schema": "nni_nas.commands.schema",
 }
 
 HELP = {
@@ -37,6 +38,7 @@ HELP = {
     "top": "print the best architectures of an experiment",
     "export": "export the top architectures of an experiment to plain PyTorch",
     "report": "table and plots of one or more experiments",
+    "schema": "print the JSON Schema of the NAS part of a config (tuner.classArgs), for editors",
 }
 
 
