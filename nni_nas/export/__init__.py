@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nni_nas.errors import NasError, OutputExistsError
+from nni_nas.errors import ExportError, NasError, OutputExistsError
 from nni_nas.export.layout import (
     EXPORT_FORMATS,
     EXPORTED_WEIGHTS_FILE,
@@ -112,6 +112,9 @@ def export_trial(record, trial, target: Path, rank: int | None, formats: tuple[s
     try:
         result = _write_folder(loaded, partial, rank, formats)
         replace_folder(partial, target)
+    except OSError as err:  # a full disk, a quota, a file system gone read-only
+        raise ExportError(f"could not write {target}: {err.strerror or err}; an earlier export there is unchanged and "
+                          "nothing partial is left") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     result.folder = target

@@ -226,3 +226,11 @@ def test_a_budget_that_never_leaves_the_random_start_is_named(tmp_path, name, ch
 ])
 def test_a_budget_just_past_the_random_start_passes(tmp_path, name, change):
     assert not [p for p in check_config(edited(tmp_path, change, name)) if "maxTrialNumber" in p]
+
+
+def test_the_tuners_common_arguments_and_its_own_settings_are_named_together(tmp_path):
+    problems = check_config(edited(tmp_path, lambda r: class_args(r).update(seed=-1, metric="val_accc",
+                                                                              population_size=1)))
+    assert [p.split(": ", 1)[0] for p in problems if p.startswith("tuner.")] == [
+        "tuner.classArgs.seed", "tuner.classArgs.metric", "tuner.classArgs.population_size"], problems
+    assert "(did you mean 'val_acc'?)" in problems[1]
