@@ -155,10 +155,9 @@ def _budget_problems(raw: dict[str, Any], settings: NasSettings, tuner_cls: type
             or isinstance(budget, bool) or budget < 1:
         return []
     try:
-        tuner = tuner_cls(**settings.class_args())
+        problem = tuner_cls(**settings.class_args()).budget_problem(budget)
     except NasError:
-        return []  # named already by _strategy_problems
-    problem = tuner.budget_problem(budget)
+        return []  # a mistake of the strategy's settings or of the space: named by the other checks
     return [problem] if problem else []
 
 
