@@ -44,7 +44,7 @@ trainingService:
 STALE_PATTERNS = ("*.tmp", ".*.partial-*", ".*.old-*")
 
 
-def training_process(port: int, skip: set[str], timeout: float = 180.0) -> tuple[str, int, int]:
+def training_process(port: int, skip: set[str], timeout: float = 600.0) -> tuple[str, int, int]:
     """(trial id, pid, parent pid) of the training process of the next running trial not in ``skip``: the process
     forked from the warm worker whose stderr is that trial's ``trial.stderr`` (only this experiment's files)."""
     deadline = time.monotonic() + timeout
