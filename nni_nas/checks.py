@@ -19,6 +19,7 @@ from nni_nas.config import (
     trial_config_argument,
     tuner_class_path,
     tuner_section,
+    with_key_path,
 )
 from nni_nas.errors import ConfigError, NasError, one_line
 
@@ -50,12 +51,20 @@ def _problems(path: Path) -> list[str]:
     except NasError as err:
         return problems + [str(err)]
     problems += _registered_name_problems(tuner)
+    class_args = tuner.get("classArgs") or {}
     try:
-        settings = NasSettings.from_class_args(tuner.get("classArgs") or {}, class_path, path.resolve())
+        settings = NasSettings.from_class_args(class_args, class_path, path.resolve())
     except ConfigError as err:
-        return problems + [str(err)]
+        problems += err.problems
+        if not isinstance(class_args, dict) or not isinstance(class_args.get("train"), dict):
+            return problems
+        try:  # the train section is wrong: check the rest with default training settings, to name every mistake
+            settings = NasSettings.from_class_args({**class_args, "train": {}}, class_path, path.resolve())
+        except ConfigError:
+            return problems
     tuner_cls, tuner_problems = _strategy_problems(settings)
     problems += tuner_problems
+    problems += _budget_problems(raw, settings, tuner_cls)
     problems += _space_and_data_problems(settings, tuner_cls)
     problems += _evaluator_problems(settings)
     problems += _trial_command_problems(raw, path)
@@ -134,9 +143,26 @@ def _strategy_problems(settings: NasSettings) -> tuple[type | None, list[str]]:
         return None, [str(err)]
     try:
         tuner_cls(**settings.class_args())
+    except ConfigError as err:
+        return tuner_cls, [problem if problem.startswith("tuner.") else f"{tuner_cls.__name__} rejects its classArgs: "
+                           f"{problem}" for problem in err.problems]
     except NasError as err:
         return tuner_cls, [f"{tuner_cls.__name__} rejects its classArgs: {err}"]
     return tuner_cls, []
+
+
+def _budget_problems(raw: dict[str, Any], settings: NasSettings, tuner_cls: type | None) -> list[str]:
+    """A strategy whose random start does not fit in ``maxTrialNumber`` (evolution whose population never fills, PNAS
+    whose surrogate is never used: random search under another name)."""
+    budget = raw.get("maxTrialNumber")
+    if tuner_cls is None or not hasattr(tuner_cls, "budget_problem") or not isinstance(budget, int) \
+            or isinstance(budget, bool) or budget < 1:
+        return []
+    try:
+        problem = tuner_cls(**settings.class_args()).budget_problem(budget)
+    except NasError:
+        return []  # a mistake of the strategy's settings or of the space: named by the other checks
+    return [problem] if problem else []
 
 
 def _space_and_data_problems(settings: NasSettings, tuner_cls: type | None) -> list[str]:
@@ -160,7 +186,7 @@ def _space_and_data_problems(settings: NasSettings, tuner_cls: type | None) -> l
         # Building the space checks its arguments' names and values (a few hundred milliseconds).
         space = model_spaces.build_space(settings.space, input_shape, num_classes, **settings.space_args)
     except NasError as err:
-        return problems + [str(err)]
+        return problems + [with_key_path(str(err), list(settings.space_args), "tuner.classArgs.space_args.")]
     except Exception as err:  # noqa: BLE001 - a space_args value the space did not foresee
         return problems + [f"space {settings.space!r} cannot be built with space_args {settings.space_args} "
                            f"({type(err).__name__}: {one_line(err)})"]

@@ -31,6 +31,7 @@ VERBS = {
     "export": "nni_nas.commands.export",
     "report": "nni_nas.commands.report",
     "completion": "nni_nas.commands.completion",
+    "schema": "nni_nas.commands.schema",
 }
 
 HELP = {
@@ -44,6 +45,7 @@ HELP = {
     "export": "export the top architectures of an experiment to plain PyTorch",
     "report": "table and plots of one or more experiments",
     "completion": "print a shell completion script (bash or zsh)",
+    "schema": "print the JSON Schema of the NAS part of a config (tuner.classArgs), for editors",
 }
 
 

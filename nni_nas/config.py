@@ -55,32 +55,52 @@ class Settings:
     def from_args(cls, values: dict[str, Any] | None) -> Self:
         values = dict(values or {})
         names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-        unknown = [key for key in values if key not in names]
-        if unknown:
-            hints = "".join(did_you_mean(key, names) for key in unknown)
-            raise ConfigError(f"unknown {cls.section} settings {unknown}{hints}; allowed: {names}")
-        wrong = _type_problems(cls, values)
-        if wrong:
-            raise ConfigError(f"{cls.section} settings: " + "; ".join(wrong))
-        settings = cls(**values)
-        problems = settings.value_problems()
+        problems = [f"{cls.key_path(key)}: unknown {cls.section} setting{did_you_mean(key, names)}; allowed: {names}"
+                    for key in values if key not in names]
+        wrong = _type_problems(cls, {key: value for key, value in values.items() if key in names})
+        problems += [f"{cls.key_path(key)}: {what}" for key, what in wrong.items()]
+        # the values of the right type are still checked, so that one pass names every mistake
+        settings = cls(**{key: value for key, value in values.items() if key in names and key not in wrong})
+        problems += [cls._with_path(problem) for problem in settings.value_problems()]
         if problems:
-            raise ConfigError(f"{cls.section} settings: " + "; ".join(problems))
+            raise ConfigError(f"{cls.section} settings: " + "; ".join(problems), problems)
         return settings
 
     def value_problems(self) -> list[str]:
-        """Every value out of range, as ``key must be ..., got value`` (types are checked already)."""
+        """Every value out of range, as ``key must be ..., got value`` (types are checked already); the base adds
+        the key's path in the config (``tuner.classArgs.train.epochs: must be ...``)."""
         return []
 
+    @classmethod
+    def key_path(cls, key: str) -> str:
+        """Where ``key`` is in the experiment config: ``tuner.classArgs.train.epochs``."""
+        return f"tuner.classArgs.{cls.key_prefix}{key}"
 
-def _type_problems(cls: type, values: dict[str, Any]) -> list[str]:
+    @classmethod
+    def _with_path(cls, problem: str) -> str:
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        return with_key_path(problem, names, f"tuner.classArgs.{cls.key_prefix}", also=cls.key_prefix)
+
+
+def with_key_path(problem: str, keys: list[str], path: str, also: str = "") -> str:
+    """``widths must be ...`` as ``tuner.classArgs.space_args.widths: must be ...`` when the problem starts with one
+    of ``keys`` (optionally written with the prefix ``also``); other problems unchanged."""
+    for key in sorted(keys, key=len, reverse=True):
+        for written in (f"{also}{key} ", f"{key} "):
+            if problem.startswith(written):
+                return f"{path}{key}: {problem[len(written):]}"
+    return problem
+
+
+def _type_problems(cls: type, values: dict[str, Any]) -> dict[str, str]:
+    """key -> ``must be an integer, got '6'`` for each value not of its field's type."""
     hints = typing.get_type_hints(cls)
-    problems = []
+    problems = {}
     for key, value in values.items():
         allowed = _allowed_types(hints[key])
         if not any(_is_instance(value, kind) for kind in allowed):
             names = " or ".join(_TYPE_NAMES.get(kind, getattr(kind, "__name__", str(kind))) for kind in allowed)
-            problems.append(f"{cls.key_prefix}{key} must be {names}, got {value!r}")
+            problems[key] = f"must be {names}, got {value!r}"
     return problems
 
 

@@ -16,7 +16,12 @@ class NasError(Exception):
 
 
 class ConfigError(NasError, ValueError):
-    """A config mistake; the message names the key and the fix."""
+    """A config mistake; the message names the key and the fix. ``problems`` holds each mistake found as one line
+    (``nni-nas check`` prints one line each; the message joins them)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems) if problems else [message]
 
 
 class InvalidArchError(NasError, ValueError):

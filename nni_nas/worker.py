@@ -5,8 +5,10 @@ NNI starts every trial as a new process, and importing torch + Lightning costs s
 experiment starts a worker that imports torch, Lightning, torchmetrics and scikit-learn, then listens on a
 Unix socket. Each trial process (the thin client NNI launched) hands the worker its argv, environment,
 working directory and stdin/stdout/stderr; the worker forks, the child takes over that environment and runs
-the trial, and the client exits with the child's exit code. NNI is imported only in the child, after the
-environment is set, because NNI reads its trial settings from the environment at import time.
+the trial, and the client exits with the child's exit code. The child first sends its pid, then its exit code,
+so a client whose child is killed can say which process died and whether the worker lives on. NNI is imported only
+in the child, after the environment is set, because NNI reads its trial settings from the environment at import
+time.
 
 The fork happens before the parent ever runs a torch operation, so no OpenMP thread pool exists to be broken
 by it. When the client dies (NNI kills a trial), the child notices the closed socket and kills itself. The
@@ -93,6 +95,7 @@ def _run_child(conn: socket.socket) -> None:
         while len(payload) < size:
             payload += conn.recv(size - len(payload))
         request = json.loads(payload)
+        conn.sendall(struct.pack("!i", os.getpid()))  # the client names this process if it is killed
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)

@@ -62,14 +62,56 @@ def run_via_worker(argv: list[str]) -> int | None:
         return None
     request = json.dumps({"argv": argv, "env": dict(os.environ), "cwd": os.getcwd()}).encode()
     with conn:
+        worker_pid = _peer_pid(conn)
         socket.send_fds(conn, [struct.pack("!I", len(request)) + request], [0, 1, 2])
-        reply = _recv_exactly(conn, 4)
+        child = _recv_exactly(conn, 4)
+        reply = _recv_exactly(conn, 4) if child is not None else None
     if reply is None:
-        print("nni-nas trial: error: the trial's process (forked from the warm worker) was killed before it "
-              "finished (out of memory, or a signal such as kill -9); see the trial's stderr above for its last "
-              "words", file=sys.stderr)
+        message = what_died(worker_pid, struct.unpack("!i", child)[0] if child is not None else None)
+        print(f"nni-nas trial: error: {message}", file=sys.stderr)
+        _record_error(message)
         return 1
     return struct.unpack("!i", reply)[0]
+
+
+def what_died(worker_pid: int | None, child_pid: int | None) -> str:
+    """The one-line reason of a trial whose process ended without an exit code: the training process (a fork of
+    the warm worker) was killed while the worker lives on, or the worker itself was gone before it forked."""
+    worker = f"the warm worker (pid {worker_pid})" if worker_pid else "the warm worker"
+    if child_pid is None:
+        return (f"{worker} ended before it started this trial's training process (killed, or out of memory); "
+                "the next trial starts a new worker")
+    fate = "is still running" if worker_pid and _alive(worker_pid) else "has ended too"
+    return (f"the trial's training process (pid {child_pid}, forked from {worker}) was killed before it finished "
+            f"(out of memory, or a signal such as kill -9); {worker} {fate}; see the trial's stderr above for the "
+            "process's last words")
+
+
+def _peer_pid(conn: socket.socket) -> int | None:
+    """The pid of the process listening on the other end (Linux ``SO_PEERCRED``: the worker), or None."""
+    try:
+        pid, _, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    except (OSError, AttributeError):
+        return None
+    return pid or None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")  # a zombie has died and waits to be reaped
+
+
+def _record_error(message: str) -> None:
+    """The reason in the trial folder's ``error.txt``, as the trial itself records its errors."""
+    from nni_nas.trial_files import ERROR_FILE
+
+    out = os.environ.get("NNI_OUTPUT_DIR")
+    if out:
+        with contextlib.suppress(OSError):
+            (Path(out) / ERROR_FILE).write_text(message + "\n")
 
 
 def _connect_or_spawn(path: Path, wait: float = 120.0) -> socket.socket | None:

@@ -100,16 +100,22 @@ class NasTuner(Tuner):
                  data_args: dict | None = None, train: dict | None = None, evaluator: dict | None = None,
                  seed: int = 0, optimize_mode: str = "maximize", metric: str = "default", max_retries: int = 100,
                  **strategy_args: Any):
+        problems = []
         if optimize_mode not in ("maximize", "minimize"):
-            raise ConfigError(f"optimize_mode must be maximize or minimize, got {optimize_mode!r}")
+            problems.append(f"tuner.classArgs.optimize_mode: must be maximize or minimize, got {optimize_mode!r}")
         if not is_int(seed, 0) or seed >= 2**32:
-            raise ConfigError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+            problems.append(f"tuner.classArgs.seed: must be an integer in [0, 2**32), got {seed!r}")
         if metric not in RESULT_KEYS:
-            raise ConfigError(f"metric must be a key of every trial's final result, one of {list(RESULT_KEYS)}, got "
-                              f"{metric!r}{did_you_mean(metric, RESULT_KEYS)}")
+            problems.append(f"tuner.classArgs.metric: must be a key of every trial's final result, one of "
+                            f"{list(RESULT_KEYS)}, got {metric!r}{did_you_mean(metric, RESULT_KEYS)}")
         if not is_int(max_retries, 1) or max_retries > 100_000:
-            raise ConfigError(f"max_retries must be an integer from 1 to 100000, got {max_retries!r}")
-        self.settings = self.settings_class.from_args(strategy_args)
+            problems.append(f"tuner.classArgs.max_retries: must be an integer from 1 to 100000, got {max_retries!r}")
+        try:
+            self.settings = self.settings_class.from_args(strategy_args)
+        except ConfigError as err:
+            problems += err.problems
+        if problems:  # every mistake at once, the common arguments' and the strategy's own
+            raise ConfigError("; ".join(problems), problems)
         self.space_name, self.space_args = space, dict(space_args or {})
         self.data_name, self.data_args = data, dict(data_args or {})
         self._space = None
@@ -147,6 +153,11 @@ class NasTuner(Tuner):
     @classmethod
     def space_problem(cls, space: Any) -> str | None:
         """Why this strategy cannot search ``space`` (a built space), or None. Multi-trial tuners search any space."""
+        return None
+
+    def budget_problem(self, max_trials: int) -> str | None:
+        """Why a search of ``max_trials`` trials would never leave this strategy's random start, or None
+        (``nni-nas check`` asks, with the config's ``maxTrialNumber``)."""
         return None
 
     def propose(self) -> dict[str, Any]:

@@ -24,10 +24,11 @@ class EvolutionSettings(Settings):
     sample_size: int = 5
 
     def value_problems(self) -> list[str]:
-        if not is_int(self.population_size, 2):
-            return [f"need population_size >= 2 (an integer), got {self.population_size!r}"]
+        if not is_int(self.population_size, 2) or self.population_size > 1_000_000:
+            return [f"population_size must be an integer from 2 to 1,000,000, got {self.population_size!r}"]
         if not is_int(self.sample_size, 1) or self.sample_size > self.population_size:
-            return [f"need 1 <= sample_size <= population_size ({self.population_size}), got {self.sample_size!r}"]
+            return [f"sample_size must be an integer from 1 to population_size ({self.population_size}), got "
+                    f"{self.sample_size!r}"]
         return []
 
 
@@ -62,6 +63,15 @@ class RegularizedEvolutionTuner(NasTuner):
         self.population_size = self.settings.population_size
         self.sample_size = self.settings.sample_size
         self.population: collections.deque[Individual] = collections.deque()
+
+    def budget_problem(self, max_trials: int) -> str | None:
+        """Why ``max_trials`` cannot run this evolution, or None: the first ``population_size`` trials are random,
+        so with no more trials than that no child is ever mutated (random search under another name)."""
+        if self.population_size >= max_trials:
+            return (f"tuner.classArgs.population_size: {self.population_size} >= maxTrialNumber {max_trials}: "
+                    "evolution would never leave its random start (the first population_size trials are random); "
+                    "use population_size < maxTrialNumber (a few times smaller), or the random tuner")
+        return None
 
     def propose(self) -> dict[str, Any]:
         # Until the population is full (counting trials still running) the paper starts from random models.

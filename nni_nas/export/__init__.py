@@ -14,7 +14,9 @@ ranks its succeeded trials by the config's optimise mode and writes one folder p
         README.md     how to load it
 
 Each folder is built in a hidden ``.<name>.partial-<pid>`` folder beside the target and renamed into place when
-complete, so an interrupted export never leaves a folder that looks finished.
+complete, so an interrupted export never leaves a folder that looks finished; an existing folder (``--force``) is
+swapped with the new one in one step (:mod:`nni_nas.export.swap`), so it is never missing, and kept if the export
+fails.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nni_nas.errors import NasError
+from nni_nas.errors import ExportError, NasError
 from nni_nas.export.layout import (
     EXPORT_FORMATS,
     EXPORTED_WEIGHTS_FILE,
@@ -37,6 +39,7 @@ from nni_nas.export.layout import (
     TORCHSCRIPT_FILE,
 )
 from nni_nas.export.readme import readme_text, source_docstring
+from nni_nas.export.swap import replace_folder
 from nni_nas.trial_files import ARCH_FILE, METRICS_FILE
 
 PARITY_BATCH = 8
@@ -135,7 +138,10 @@ def export_trial(record, trial, target: Path, rank: int | None, formats: tuple[s
     partial.mkdir()
     try:
         result = _write_folder(loaded, partial, rank, formats, extra)
-        _replace(partial, target)
+        replace_folder(partial, target)
+    except OSError as err:  # a full disk, a quota, a file system gone read-only
+        raise ExportError(f"could not write {target}: {err.strerror or err}; an earlier export there is unchanged and "
+                          "nothing partial is left") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     result.folder = target
@@ -187,17 +193,6 @@ def _write_folder(loaded, folder: Path, rank: int | None, formats: tuple[str, ..
     (folder / README_FILE).write_text(readme_text(loaded, rank, formats))
     files = sorted(p.name for p in folder.iterdir())
     return ExportResult(folder, loaded.trial.trial_id, rank, files, diffs, loaded.weights_missing)
-
-
-def _replace(partial: Path, target: Path) -> None:
-    if not target.exists():
-        partial.rename(target)
-        return
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    shutil.rmtree(old, ignore_errors=True)
-    target.rename(old)
-    partial.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_json(path: Path, value: Any) -> None:

@@ -81,7 +81,9 @@ def logits(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
 def write_weights(network: nn.Module, path: Path) -> None:
     """The state_dict as plain tensors, loadable with ``torch.load(path, weights_only=True)``."""
     state = {key: value.detach().clone().contiguous() for key, value in network.state_dict().items()}
-    torch.save(state, path)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    path.write_bytes(buffer.getvalue())  # (torch.save to a full disk raises RuntimeError; Python says ENOSPC)
 
 
 def write_torchscript(network: nn.Module, batch: torch.Tensor, reference: torch.Tensor, path: Path) -> float:
@@ -92,7 +94,9 @@ def write_torchscript(network: nn.Module, batch: torch.Tensor, reference: torch.
             program = torch.jit.script(network)
         except Exception:  # noqa: BLE001 - TorchScript rejects some Python; tracing is exact for our forwards
             program = torch.jit.trace(network, (batch,), check_trace=False)
-        program.save(str(path))
+        buffer = io.BytesIO()
+        torch.jit.save(program, buffer)
+        path.write_bytes(buffer.getvalue())  # a full disk is an OSError, not a RuntimeError of the C++ writer
         loaded = torch.jit.load(str(path))
     return check_parity(path.name, logits(loaded, batch), reference)
 
@@ -108,7 +112,9 @@ def export_program(network: nn.Module, batch: torch.Tensor) -> torch.export.Expo
 def write_torch_export(program: torch.export.ExportedProgram, batch: torch.Tensor, reference: torch.Tensor,
                        path: Path) -> float:
     """Save an exported program, load it back with ``torch.export.load`` and check its outputs."""
-    torch.export.save(program, path)
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    path.write_bytes(buffer.getvalue())  # written by Python, so a full disk is an OSError, not torch's RuntimeError
     loaded = torch.export.load(path).module()
     with torch.no_grad():
         return check_parity(path.name, loaded(batch), reference)
@@ -126,8 +132,9 @@ def write_onnx(network: nn.Module | torch.export.ExportedProgram, batch: torch.T
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dynamic = None if isinstance(network, torch.export.ExportedProgram) else ({0: torch.export.Dim("batch")},)
-        torch.onnx.export(network, (batch,), str(path), input_names=["input"], output_names=["logits"],
-                          dynamic_shapes=dynamic, dynamo=True, verbose=False, external_data=False)
+        program = torch.onnx.export(network, (batch,), None, input_names=["input"], output_names=["logits"],
+                                    dynamic_shapes=dynamic, dynamo=True, verbose=False)
+    path.write_bytes(program.model_proto.SerializeToString())  # one file, weights inside; a full disk is an OSError
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     output = session.run(None, {session.get_inputs()[0].name: batch.numpy()})[0]
     return check_parity(path.name, torch.from_numpy(output), reference)

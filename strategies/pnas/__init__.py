@@ -36,9 +36,8 @@ class PnasSettings(Settings):
 
     def value_problems(self) -> list[str]:
         problems = []
-        if not is_int(self.beam_size, 1) or not is_int(self.candidate_pool, self.beam_size):
-            problems.append(f"need beam_size >= 1 and candidate_pool >= beam_size, got {self.beam_size!r}, "
-                            f"{self.candidate_pool!r}")
+        if is_int(self.beam_size, 1) and is_int(self.candidate_pool) and self.candidate_pool < self.beam_size:
+            problems.append(f"candidate_pool must be at least beam_size ({self.beam_size}), got {self.candidate_pool}")
         if self.predictor not in PREDICTORS:
             problems.append(f"predictor must be {' or '.join(PREDICTORS)}, got {self.predictor!r}")
         for key, most in (("ensemble_size", 100), ("predictor_epochs", 100_000), ("beam_size", 100_000),
@@ -123,6 +122,18 @@ class PnasTuner(NasTuner):
             _logger.info("space %s has no progressive blocks: PNAS uses surrogate-guided search over the arch dict",
                          self.space_name)
         return self.space.progressive_blocks() if self.progressive and has_blocks else []
+
+    def budget_problem(self, max_trials: int) -> str | None:
+        """The first step (the 1-block cells, or the first fallback round) is random, at most ``beam_size`` trials;
+        with no more trials than it the surrogate never chooses one."""
+        first = self.beam_size
+        if self.blocks:
+            first = min(first, math.prod(len(self.choices[label]) for label in self.blocks[0]))
+        if first >= max_trials:
+            return (f"tuner.classArgs.beam_size: PNAS's first step trains {first} random architectures and "
+                    f"maxTrialNumber is {max_trials}: the surrogate would never choose one; use beam_size < "
+                    "maxTrialNumber (a few times smaller), or the random tuner")
+        return None
 
     # ---------------------------------------------------------------------------------- proposals
     def propose(self) -> dict[str, Any]:

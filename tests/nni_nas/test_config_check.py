@@ -45,12 +45,13 @@ def class_args(raw):
 
 @pytest.mark.parametrize("change, expected", [
     (lambda r: class_args(r).update(populaton_size=4),
-     "unknown evolution settings ['populaton_size'] (did you mean 'population_size'?)"),
+     "tuner.classArgs.populaton_size: unknown evolution setting (did you mean 'population_size'?)"),
     (lambda r: class_args(r).update(space="digit_cnn"), "unknown space 'digit_cnn' (did you mean 'digits_cnn'?)"),
-    (lambda r: class_args(r)["train"].update(epoch=3), "unknown train settings ['epoch']"),
-    (lambda r: class_args(r)["train"].update(lr="fast"), "lr must be a number, got 'fast'"),
-    (lambda r: class_args(r)["train"].update(epochs=0), "train.epochs must be an integer from 1 to 100000, got 0"),
-    (lambda r: class_args(r)["train"].update(optimizer="sgdd"), "train.optimizer must be sgd or adam"),
+    (lambda r: class_args(r)["train"].update(epoch=3), "tuner.classArgs.train.epoch: unknown train setting"),
+    (lambda r: class_args(r)["train"].update(lr="fast"), "tuner.classArgs.train.lr: must be a number, got 'fast'"),
+    (lambda r: class_args(r)["train"].update(epochs=0),
+     "tuner.classArgs.train.epochs: must be an integer from 1 to 100000, got 0"),
+    (lambda r: class_args(r)["train"].update(optimizer="sgdd"), "tuner.classArgs.train.optimizer: must be sgd or adam"),
     (lambda r: class_args(r).update(space="resnet"), "unknown space 'resnet'"),
     (lambda r: class_args(r).update(data="mnist"), "unknown data set 'mnist'"),
     (lambda r: class_args(r).update(data="cifar10", data_args={"root": "/no/such/dir"}), "data_args.root"),
@@ -62,17 +63,25 @@ def class_args(raw):
     (lambda r: r["tuner"].update(className="strategies.nope.Tuner"), "cannot import tuner class"),
     (lambda r: class_args(r).pop("space"), "classArgs.space is missing"),
     # values, not only types (each of these passed the check once and crashed or never ended in the trials)
-    (lambda r: class_args(r)["train"].update(epochs=-1), "train.epochs must be an integer from 1 to 100000, got -1"),
-    (lambda r: class_args(r)["train"].update(lr=-0.1), "train.lr must be a number > 0, got -0.1"),
+    (lambda r: class_args(r)["train"].update(epochs=-1),
+     "tuner.classArgs.train.epochs: must be an integer from 1 to 100000, got -1"),
+    (lambda r: class_args(r)["train"].update(lr=-0.1), "tuner.classArgs.train.lr: must be a number > 0, got -0.1"),
     (lambda r: class_args(r)["train"].update(batch_size=0),
-     "train.batch_size must be an integer from 1 to 65536, got 0"),
-    (lambda r: class_args(r)["train"].update(seed=2**70), "train.seed must be an integer in [0, 2**32)"),
-    (lambda r: class_args(r)["train"].update(label_smoothing=2), "train.label_smoothing must be a number in [0, 1)"),
-    (lambda r: class_args(r)["train"].update(latency_runs=0), "train.latency_runs must be an integer from 1 to 10000"),
-    (lambda r: class_args(r)["train"].update(accelerator="tpu"), "train.accelerator must be cpu or gpu"),
-    (lambda r: class_args(r).update(population_size="6"), "population_size must be an integer, got '6'"),
-    (lambda r: class_args(r).update(space_args={"widths": "16"}), "widths must be a non-empty list"),
-    (lambda r: class_args(r).update(space_args={"widths": []}), "widths must be a non-empty list"),
+     "tuner.classArgs.train.batch_size: must be an integer from 1 to 65536, got 0"),
+    (lambda r: class_args(r)["train"].update(seed=2**70),
+     "tuner.classArgs.train.seed: must be an integer in [0, 2**32)"),
+    (lambda r: class_args(r)["train"].update(label_smoothing=2),
+     "tuner.classArgs.train.label_smoothing: must be a number in [0, 1)"),
+    (lambda r: class_args(r)["train"].update(latency_runs=0),
+     "tuner.classArgs.train.latency_runs: must be an integer from 1 to 10000"),
+    (lambda r: class_args(r)["train"].update(accelerator="tpu"),
+     "tuner.classArgs.train.accelerator: must be cpu or gpu"),
+    (lambda r: class_args(r).update(population_size="6"),
+     "tuner.classArgs.population_size: must be an integer, got '6'"),
+    (lambda r: class_args(r).update(space_args={"widths": "16"}),
+     "tuner.classArgs.space_args.widths: must be a non-empty list"),
+    (lambda r: class_args(r).update(space_args={"widths": []}),
+     "tuner.classArgs.space_args.widths: must be a non-empty list"),
     (lambda r: class_args(r).update(space_args={"max_depth": 0}), "need 1 <= min_depth <= max_depth"),
     (lambda r: r["tuner"].update(classArgs=[1, 2]), "tuner.classArgs must be a mapping"),
     (lambda r: r.update(maxTrialNumber=-1), "NNI rejects the config: it requires maxTrialNumber is None or "
@@ -86,11 +95,13 @@ def test_each_mistake_is_named(tmp_path, change, expected):
 
 
 @pytest.mark.parametrize("name, change, expected", [
-    ("digits_evolution.yml", lambda r: class_args(r).update(population_size=1), "need population_size >= 2"),
-    ("digits_darts.yml", lambda r: class_args(r).update(order=3), "order must be 1"),
+    ("digits_evolution.yml", lambda r: class_args(r).update(population_size=1),
+     "tuner.classArgs.population_size: must be an integer from 2"),
+    ("digits_darts.yml", lambda r: class_args(r).update(order=3), "tuner.classArgs.order: must be 1"),
     ("digits_darts.yml", lambda r: class_args(r).update(space="digits_cnn", space_args={}), "space: darts"),
-    ("digits_enas.yml", lambda r: class_args(r).update(baseline_decay=1.5), "baseline_decay must be"),
-    ("digits_pnas.yml", lambda r: class_args(r).update(beam_size=0), "need beam_size >= 1"),
+    ("digits_enas.yml", lambda r: class_args(r).update(baseline_decay=1.5), "tuner.classArgs.baseline_decay: must be"),
+    ("digits_pnas.yml", lambda r: class_args(r).update(beam_size=0),
+     "tuner.classArgs.beam_size: must be an integer from 1"),
 ])
 def test_values_each_tuner_rejects_are_named(tmp_path, name, change, expected):
     # nnictl would exit 0 with these and the manager would fail 10 s later, when NNI's dispatcher builds the tuner.
@@ -164,3 +175,67 @@ def test_settings_are_read_from_class_args():
 def test_train_settings_reject_bool_for_numbers():
     with pytest.raises(ConfigError, match="train.epochs"):
         TrainSettings.from_args({"epochs": True})
+
+
+def test_every_mistake_of_a_file_is_listed_at_once_one_line_each_with_its_key_path(tmp_path, capsys):
+    from nni_nas import cli
+
+    def three_mistakes(raw):
+        class_args(raw)["train"].update(epochs=-1)
+        class_args(raw).update(population_size="6", space_args={"widths": [], "max_depth": 4})
+
+    path = edited(tmp_path, three_mistakes)
+    assert cli.main(["check", str(path)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"{path}: tuner.classArgs.train.epochs: must be an integer from 1 to 100000, got -1",
+        f"{path}: tuner.classArgs.population_size: must be an integer, got '6'",
+        f"{path}: tuner.classArgs.space_args.widths: must be a non-empty list of channel counts from 1 to 4096, like "
+        "[16, 32], got []",
+    ]
+
+
+def test_mistakes_within_one_settings_section_are_all_named():
+    with pytest.raises(ConfigError) as err:
+        TrainSettings.from_args({"epochs": 0, "lr": "fast", "optimiser": "adam", "momentum": 2})
+    assert err.value.problems == [
+        "tuner.classArgs.train.optimiser: unknown train setting (did you mean 'optimizer'?); allowed: "
+        "['epochs', 'batch_size', 'lr', 'optimizer', 'momentum', 'weight_decay', 'label_smoothing', 'cosine', 'seed', "
+        "'num_workers', 'threads', 'accelerator', 'latency_runs']",
+        "tuner.classArgs.train.lr: must be a number, got 'fast'",
+        "tuner.classArgs.train.epochs: must be an integer from 1 to 100000, got 0",
+        "tuner.classArgs.train.momentum: must be a number in [0, 1), got 2",
+    ]
+
+
+@pytest.mark.parametrize("name, change, expected", [
+    # evolution's first population_size trials are random: with no more trials it never mutates a child
+    ("digits_evolution.yml", lambda r: r.update(maxTrialNumber=6),
+     "tuner.classArgs.population_size: 6 >= maxTrialNumber 6: evolution would never leave its random start"),
+    ("digits_evolution.yml", lambda r: class_args(r).update(population_size=10**6), ">= maxTrialNumber 12"),
+    # PNAS's first step is random (beam_size architectures on a flat space)
+    ("digits_pnas.yml", lambda r: r.update(maxTrialNumber=4),
+     "tuner.classArgs.beam_size: PNAS's first step trains 4 random architectures and maxTrialNumber is 4"),
+    # on NAS-Bench-201 the first step is the 5 one-block cells, fewer than beam_size 10
+    ("nb201_pnas.yml", lambda r: r.update(maxTrialNumber=5), "first step trains 5 random architectures"),
+])
+def test_a_budget_that_never_leaves_the_random_start_is_named(tmp_path, name, change, expected):
+    problems = check_config(edited(tmp_path, change, name))
+    assert any(expected in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("name, change", [
+    ("digits_evolution.yml", lambda r: r.update(maxTrialNumber=7)),
+    ("digits_evolution.yml", lambda r: r.pop("maxTrialNumber")),  # bounded by time only
+    ("nb201_pnas.yml", lambda r: r.update(maxTrialNumber=6)),
+])
+def test_a_budget_just_past_the_random_start_passes(tmp_path, name, change):
+    assert not [p for p in check_config(edited(tmp_path, change, name)) if "maxTrialNumber" in p]
+
+
+def test_the_tuners_common_arguments_and_its_own_settings_are_named_together(tmp_path):
+    problems = check_config(edited(tmp_path, lambda r: class_args(r).update(seed=-1, metric="val_accc",
+                                                                              population_size=1)))
+    assert [p.split(": ", 1)[0] for p in problems if p.startswith("tuner.")] == [
+        "tuner.classArgs.seed", "tuner.classArgs.metric", "tuner.classArgs.population_size"], problems
+    assert "(did you mean 'val_acc'?)" in problems[1]

@@ -36,3 +36,16 @@ def test_an_unsafe_folder_means_no_worker_and_one_warning(tmp_path, monkeypatch,
     assert worker_client.run_via_worker(["--config", "x.yml"]) is None
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not using the warm worker" in err and "mode 755" in err
+
+
+def test_a_killed_training_process_is_named_and_a_living_worker_is_not_said_to_have_died():
+    import subprocess
+
+    alive = worker_client.what_died(os.getpid(), 4242)
+    assert alive.startswith(f"the trial's training process (pid 4242, forked from the warm worker (pid {os.getpid()}))")
+    assert "is still running" in alive
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert f"the warm worker (pid {gone.pid}) has ended too" in worker_client.what_died(gone.pid, 4242)
+    assert worker_client.what_died(gone.pid, None).startswith(f"the warm worker (pid {gone.pid}) ended before it "
+                                                              "started this trial's training process")

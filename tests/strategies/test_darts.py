@@ -272,13 +272,13 @@ def test_tuner_hands_out_runs_and_checks_its_arguments():
     params = [tuner.generate_parameters(i) for i in range(4)]
     assert params == [{"seed": 5, "order": 1}, {"seed": 6, "order": 1}, {"seed": 5, "order": 2},
                       {"seed": 6, "order": 2}]
-    with pytest.raises(ConfigError, match="order must be 1"):
+    with pytest.raises(ConfigError, match="tuner.classArgs.order: must be 1"):
         DartsTuner(space="darts", order=3)
     with pytest.raises(ConfigError, match="not DARTS settings"):
         DartsTuner(space="darts", search_grid={"learning_rate": [0.1]})
-    with pytest.raises(ConfigError, match=r"unknown DARTS settings \['unroled'\]"):
+    with pytest.raises(ConfigError, match=r"tuner.classArgs.unroled: unknown DARTS setting"):
         DartsSettings.from_args({"unroled": True})
-    with pytest.raises(ConfigError, match=r"unknown DARTS settings \['unroled'\]"):
+    with pytest.raises(ConfigError, match=r"tuner.classArgs.unroled: unknown DARTS setting"):
         DartsTuner(space="darts", unroled=True)
 
 

@@ -254,13 +254,13 @@ def test_tuner_reads_every_enas_setting_into_the_one_dataclass():
 
 
 def test_bad_settings_name_the_key():
-    with pytest.raises(ConfigError, match="baseline_decay must be"):
+    with pytest.raises(ConfigError, match="tuner.classArgs.baseline_decay: must be"):
         EnasSettings.from_args({"baseline_decay": 1.5})
-    with pytest.raises(ConfigError, match="unknown ENAS settings \\['controler_lr'\\]"):
+    with pytest.raises(ConfigError, match="tuner.classArgs.controler_lr: unknown ENAS setting"):
         EnasSettings.from_args({"controler_lr": 0.1})
-    with pytest.raises(ConfigError, match="controller_steps must be"):
+    with pytest.raises(ConfigError, match="tuner.classArgs.controller_steps: must be"):
         EnasTuner(space="enas_macro", controller_steps=-1)
-    with pytest.raises(ConfigError, match="param_penalty must be"):
+    with pytest.raises(ConfigError, match="tuner.classArgs.param_penalty: must be"):
         EnasTuner(space="enas_macro", search_grid={"param_penalty": [0.0, -1.0]})
 
 
