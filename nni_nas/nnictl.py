@@ -51,9 +51,8 @@ def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> di
 
 def nnictl_command() -> list[str]:
     """How to run this environment's ``nnictl``: through this Python with ``-W`` ignoring the ``pkg_resources is
-    deprecated`` warning nnictl prints on every call under setuptools 80. Only the nnictl process gets the filter:
-    the same filter through ``PYTHONWARNINGS`` reaches the NNI manager, which then fails to start (measured: 3 of 3
-    creates failed with it, 2 of 2 passed without)."""
+    deprecated`` warning nnictl prints on every call under setuptools 80. Only the nnictl process gets the filter
+    (``PYTHONWARNINGS`` would reach the manager, the dispatcher and every trial)."""
     nnictl = Path(sys.executable).parent / "nnictl"
     if not nnictl.exists():
         return ["nnictl"]
