@@ -49,10 +49,6 @@ def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> di
         preload = f"--require {path}"
         if preload not in env.get("NODE_OPTIONS", ""):
             env["NODE_OPTIONS"] = f"{env.get('NODE_OPTIONS', '')} {preload}".strip()
-    # nnictl and NNI's trial runner import pkg_resources, which warns on every call under setuptools 80
-    quiet = "ignore:pkg_resources is deprecated:UserWarning"
-    if quiet not in env.get("PYTHONWARNINGS", ""):
-        env["PYTHONWARNINGS"] = ",".join(filter(None, (env.get("PYTHONWARNINGS"), quiet)))
     env.update(extra or {})
     return env
 
@@ -101,8 +97,11 @@ def create_experiment(config: str | Path, port: int, env: dict[str, str] | None 
 
 
 def nnictl_command() -> list[str]:
-    """The real nnictl of this environment, with a patient manager start (:mod:`nni_nas.nnictl_patient`)."""
-    return [sys.executable, "-m", "nni_nas.nnictl_patient"]
+    """The real nnictl of this environment, with a patient manager start (:mod:`nni_nas.nnictl_patient`), through
+    this Python with ``-W`` ignoring the ``pkg_resources is deprecated`` warning nnictl prints on every call under
+    setuptools 80. Only the nnictl process gets the filter (``PYTHONWARNINGS`` would reach the manager, the
+    dispatcher and every trial)."""
+    return [sys.executable, "-W", "ignore:pkg_resources is deprecated:UserWarning", "-m", "nni_nas.nnictl_patient"]
 
 
 def manager_did_not_answer(output: str) -> bool:
@@ -112,8 +111,7 @@ def manager_did_not_answer(output: str) -> bool:
 
 def stop_experiment(experiment_id: str, env: dict[str, str] | None = None) -> None:
     """``nnictl stop ID`` (by id, never --all)."""
-    nnictl = Path(sys.executable).parent / "nnictl"
-    subprocess.run([str(nnictl) if nnictl.exists() else "nnictl", "stop", experiment_id], env=env or nni_env(),
+    subprocess.run([*nnictl_command(), "stop", experiment_id], env=env or nni_env(),
                    capture_output=True, text=True, timeout=120)
 
 

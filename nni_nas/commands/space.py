@@ -46,10 +46,11 @@ def run(args: argparse.Namespace) -> int:
     if distinct == size:
         print(f"{len(choices)} labels, {size:,} architectures")
     elif distinct is not None:
-        print(f"{len(choices)} labels, {size:,} label settings, {distinct:,} distinct networks (settings that differ "
-              "only in labels the network does not use, like op3 of a depth-2 network, are one network; counted by "
-              "enumerating every setting's canonical form)")
+        print(f"{len(choices)} labels, {size:,} architectures (label settings), {distinct:,} distinct networks "
+              "(settings that differ only in labels the network does not use, like op3 of a depth-2 network, are "
+              "one network; counted by enumerating every setting's canonical form)")
     else:
-        print(f"{len(choices)} labels, {size:,} label settings; fewer distinct networks, since settings that differ "
-              "only in unused labels are one network (too many settings to count them one by one)")
+        print(f"{len(choices)} labels, {size:,} architectures (label settings); fewer distinct networks, since "
+              "settings that differ only in unused labels are one network (too many settings to count them one by "
+              "one)")
     return 0

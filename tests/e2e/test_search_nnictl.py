@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nni_nas.commands.search import port_taken_message
-from nni_nas.nnictl import rest_get, trial_jobs, wait_until_finished
+from nni_nas.nnictl import nnictl_command, rest_get, trial_jobs, wait_until_finished
 from tests.e2e.portal import metrics_by_trial, trial_folder
 
 pytestmark = pytest.mark.slow
@@ -116,9 +116,9 @@ def test_evolution_search_reports_to_the_portal_and_resumes(tmp_path, nni_experi
 
     # nnictl resume: the tuner imports the finished trials and continues, it does not restart
     nnictl = str(Path(sys.executable).parent / "nnictl")
-    stop = subprocess.run([nnictl, "stop", experiment_id], env=env, check=True, capture_output=True, text=True,
-                          timeout=120)
-    assert "pkg_resources" not in stop.stderr  # nni_env() silences nnictl's import warning
+    stop = subprocess.run([*nnictl_command(), "stop", experiment_id], env=env, check=True, capture_output=True,
+                          text=True, timeout=120)
+    assert "pkg_resources" not in stop.stderr  # nnictl_command() silences nnictl's import warning
     subprocess.run([nnictl, "resume", experiment_id, "--port", str(port)], env=env, check=True,
                    capture_output=True, timeout=120)
     subprocess.run([nnictl, "update", "trialnum", experiment_id, "--value", "6"], env=env, check=True,
