@@ -99,7 +99,9 @@ def nni_builtin(kind: str) -> Runner:
         space = model_spaces.build_space(query.space, (1, 8, 8), 10, **SPACE_ARGS[query.space])
         labels = len(space.simplify())
         strategy = {
-            # Same population and tournament as ours; on average one label mutated per child.
+            # Same population and tournament as ours. NNI redraws each label with probability mutation_prob
+            # from all its values (the old value can come back), so a child differs from its parent in
+            # 0..labels labels (a child equal to a seen sample, the parent included, is redrawn by its dedup).
             "nni_evolution": lambda: RegularizedEvolution(population_size=POPULATION, sample_size=SAMPLE,
                                                           mutation_prob=1.0 / labels, seed=seed),
             "nni_random": lambda: Random(seed=seed),
@@ -144,6 +146,22 @@ def evaluate_strategy(run: Runner, query: BenchmarkQuery, budget: int, seeds: in
         curve = best_so_far(records)
         curves.append(curve + [curve[-1]] * (budget - len(curve)))  # a search that stopped early keeps its pick
     return picks, np.array(curves)
+
+
+def mean_differences(picks: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
+    """``a - b`` of the mean pick for every pair of strategies, with its standard error.
+
+    The strategies' seeds share a number, not randomness (each algorithm draws differently), so the two means are
+    independent: SE = sqrt(s_a^2 / n_a + s_b^2 / n_b) with the sample standard deviations (ddof 1), each
+    strategy's own variance included.
+    """
+    out = {}
+    names = list(picks)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            se = (np.var(picks[a], ddof=1) / len(picks[a]) + np.var(picks[b], ddof=1) / len(picks[b])) ** 0.5
+            out[f"{a} - {b}"] = (float(np.mean(picks[a]) - np.mean(picks[b])), float(se))
+    return out
 
 
 def plot_curves(curves: dict[str, np.ndarray], optimum: float, title: str, path: Path) -> None:
@@ -191,7 +209,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     print(f"table {table.path.name}: {len(table)} archs, space {table.space}, search {query.metric}, "
           f"report {query.test_metric}, optimum {optimum:.2f} ({best_key}); budget {args.budget}, seeds {args.seeds}")
 
-    summary: dict[str, dict[str, float]] = {}
+    summary: dict[str, Any] = {}
+    all_picks: dict[str, list[float]] = {}
     curves: dict[str, np.ndarray] = {}
     for name in [s.strip() for s in args.strategies.split(",") if s.strip()]:
         if name not in STRATEGIES:
@@ -201,16 +220,23 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
             continue
         start = time.perf_counter()
         picks, curves[name] = evaluate_strategy(STRATEGIES[name], query, args.budget, args.seeds)
-        mean, std = float(np.mean(picks)), float(np.std(picks))
-        summary[name] = {"mean": round(mean, 2), "std": round(std, 2), "regret": round(optimum - mean, 2)}
-        print(f"{name:14s} {mean:6.2f} ± {std:4.2f}  regret {optimum - mean:5.2f}  "
-              f"({time.perf_counter() - start:5.1f} s)", flush=True)
+        mean, std = float(np.mean(picks)), float(np.std(picks, ddof=1))
+        summary[name] = {"mean": round(mean, 2), "std": round(std, 2), "se": round(std / len(picks) ** 0.5, 3),
+                         "regret": round(optimum - mean, 2), "seconds": round(time.perf_counter() - start, 1)}
+        all_picks[name] = picks
+        print(f"{name:14s} {mean:6.2f} ± {std:4.2f} (SE {summary[name]['se']:.3f})  regret {optimum - mean:5.2f}  "
+              f"({summary[name]['seconds']:5.1f} s)", flush=True)
+
+    differences = mean_differences(all_picks)
+    for pair, (diff, se) in differences.items():
+        print(f"{pair:32s} {diff:+6.2f}  SE {se:.3f}  ({diff / se if se else float('inf'):+.1f} SE)")
 
     plot = Path(args.plot) if args.plot else Path(__file__).parent / f"search_quality_{table.path.stem}.png"
     plot_curves(curves, optimum, f"{table.path.name}: {query.test_metric} of the pick by {query.metric} "
                 f"({args.seeds} seeds)", plot)
     print(f"curve: {plot}")
-    print(json.dumps(summary))
+    print(json.dumps({**summary, "differences": {pair: [round(d, 3), round(se, 3)]
+                                                 for pair, (d, se) in differences.items()}}))
     return summary
 
 

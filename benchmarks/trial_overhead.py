@@ -82,7 +82,8 @@ trainingService:
     record = load_experiment(experiment_id)
     train = [t.final["train_seconds"] for t in record.succeeded()]
     archs = [t.parameters for t in record.succeeded()]
-    return {"wall_s": wall, "trials": len(train), "train_s": train, "archs": archs}
+    return {"wall_s": wall, "trials": len(record.trials), "failed": len(record.trials) - len(train),
+            "train_s": train, "archs": archs}
 
 
 def run_nni_nas_experiment(trials: int, epochs: int, workdir: Path) -> dict:
@@ -118,7 +119,7 @@ def run_nni_nas_experiment(trials: int, epochs: int, workdir: Path) -> dict:
     del nni
     record = load_experiment(experiment_id, workdir / "home_nni" / "nni-experiments")
     train = [t.final["train_seconds"] for t in record.succeeded()]
-    return {"wall_s": wall, "trials": len(train), "train_s": train, "failed": len(record.trials) - len(train)}
+    return {"wall_s": wall, "trials": len(record.trials), "train_s": train, "failed": len(record.trials) - len(train)}
 
 
 def run_in_process(archs: list[dict], epochs: int, workdir: Path) -> dict:
@@ -140,6 +141,8 @@ def run_in_process(archs: list[dict], epochs: int, workdir: Path) -> dict:
 
 
 def overhead(route: dict) -> float:
+    """Wall time per trial, every trial counted (a failed one cost its start too), less the mean training time
+    of the trials that trained (a failed trial has no ``train_seconds``; ``failed`` says how many there were)."""
     return route["wall_s"] / max(route["trials"], 1) - statistics.mean(route["train_s"] or [0.0])
 
 
@@ -160,7 +163,8 @@ def main() -> None:
             routes["nni_nas_experiment"] = run_nni_nas_experiment(args.trials, args.epochs, workdir)
         except Exception as err:  # report NNI's failure as a figure, do not hide it
             routes["nni_nas_experiment"] = {"error": f"{type(err).__name__}: {err}"}
-    print(f"{'route':22s} {'trials':>6s} {'wall s':>8s} {'train s/trial':>14s} {'overhead s/trial':>17s}")
+    print(f"{'route':22s} {'trials':>6s} {'failed':>6s} {'wall s':>8s} {'train s/trial':>14s} "
+          f"{'overhead s/trial':>17s}")
     figures: dict[str, float | str] = {"trials": args.trials, "epochs": args.epochs}
     for name, route in routes.items():
         if "error" in route:
@@ -170,8 +174,9 @@ def main() -> None:
         per_trial = overhead(route)
         figures[f"{name}_overhead_s"] = round(per_trial, 2)
         figures[f"{name}_wall_s"] = round(route["wall_s"], 1)
-        print(f"{name:22s} {route['trials']:6d} {route['wall_s']:8.1f} {statistics.mean(route['train_s']):14.2f} "
-              f"{per_trial:17.2f}")
+        figures[f"{name}_failed"] = route.get("failed", 0)
+        print(f"{name:22s} {route['trials']:6d} {route.get('failed', 0):6d} {route['wall_s']:8.1f} "
+              f"{statistics.mean(route['train_s']):14.2f} {per_trial:17.2f}")
     if "nni_nas_experiment_overhead_s" in figures:
         figures["worker_vs_nni_overhead"] = round(
             figures["ours_worker_overhead_s"] / figures["nni_nas_experiment_overhead_s"], 3)

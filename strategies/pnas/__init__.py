@@ -61,6 +61,17 @@ class PnasTuner(NasTuner):
     space defines it (NAS-Bench-201: the later nodes copy node b; NAS-Bench-Macro: the later layers are
     identity), so a partial cell is a real network, trained like any other (or looked up in a table).
 
+    **A deliberate deviation from the paper.** Algorithm 1 expands exactly the K cells trained at step b-1
+    (S_{b-1}); step 2 here expands the ``beam_size`` best trained cells with *at most* b-1 blocks. The two agree
+    at step 2 whenever every 1-block cell was trained (the paper's case: 136 one-block cells, K = 256) and differ
+    from step 3 on, where a smaller cell that outranks the cells of step b-1 is grown too. Why: on these spaces a
+    block can take the value that "not grown" means (a NAS-Bench-Macro layer can be identity, a NAS-Bench-201
+    node can copy the one before), so the expansion of a cell that keeps that value *is* the smaller cell; the
+    tuner never trains an architecture twice, so under the paper's rule such cells would drop out of S_b and
+    every later cell that keeps an identity layer in the middle could never be proposed. Keeping the best
+    smaller cells among the parents leaves those architectures reachable. ``tests/strategies/test_pnas.py``
+    pins this rule (``test_step_b_grows_one_block_on_one_of_the_best_smaller_cells``).
+
     After B steps, or from the start on spaces that are **not built of blocks** (``digits_cnn``, the DARTS
     cell, ...), the tuner falls back to surrogate-guided search over the flat ``arch`` dict (our extension,
     not in the paper): each round it refits the surrogate on every trained architecture, scores every

@@ -1,5 +1,5 @@
-"""End to end through the real nnictl, NNI manager and web portal: evolution and random searches on digits,
-failed trials, `nnictl resume`, and tuners registered by name."""
+"""End to end through the real nnictl, NNI manager and web portal: evolution, random and PNAS searches on digits,
+failed trials, `nnictl resume`, `nni-nas top`, and tuners registered by name (and unregistered)."""
 
 from __future__ import annotations
 
@@ -114,6 +114,17 @@ def test_evolution_search_reports_to_the_portal_and_resumes(tmp_path, nni_experi
     assert "\r" not in in_pipe and "\x1b" not in in_pipe
     assert in_pipe.strip() == f"4/4 trials | elapsed 0:00 | ETA 0:00 | best val_acc {best:.4g}"
 
+    # nni-nas top: the best trials from NNI's records, best first, with their validation accuracy
+    top = subprocess.run([sys.executable, "-m", "nni_nas.cli", "top", experiment_id, "--top", "2"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert top.returncode == 0, top.stderr
+    ranked = sorted(jobs, key=lambda job: -metrics[job["trialJobId"]]["FINAL"][0]["default"])
+    rows = top.stdout.splitlines()[2:]
+    assert len(rows) == 2
+    for rank, (row, job) in enumerate(zip(rows, ranked), start=1):
+        assert row.split()[:3] == [str(rank), job["trialJobId"],
+                                   f"{metrics[job['trialJobId']]['FINAL'][0]['default']:.4f}"]
+
     # nnictl resume: the tuner imports the finished trials and continues, it does not restart
     nnictl = str(Path(sys.executable).parent / "nnictl")
     stop = subprocess.run([*nnictl_command(), "stop", experiment_id], env=env, check=True, capture_output=True,
@@ -149,16 +160,35 @@ def test_registered_random_tuner_and_failed_trials(tmp_path, nni_experiment, nni
     assert "training loss became nan" in stderr and "lower train.lr" in stderr
     assert "Tip" not in stderr and "GPU available" not in stderr and "deprecated" not in stderr
 
+    # nni-nas unregister removes the names again (and register puts them back for the rest of the suite)
+    def listed() -> str:
+        return subprocess.run([sys.executable, "-m", "nni_nas.cli", "register", "--list"], env=env, check=True,
+                              capture_output=True, text=True).stdout
 
-def test_concurrent_trials_train_what_the_portal_shows(tmp_path, nni_experiment):
+    assert "NasRandom    (random) registered -> strategies.random_search.RandomTuner" in listed()
+    subprocess.run([sys.executable, "-m", "nni_nas.cli", "unregister"], env=env, check=True, capture_output=True)
+    after = listed()
+    assert after.count("not registered") == 5 and "NasRandom    (random) not registered" in after
+    subprocess.run([sys.executable, "-m", "nni_nas.cli", "register"], env=env, check=True, capture_output=True)
+
+
+def test_concurrent_pnas_trials_train_what_the_portal_shows(tmp_path, nni_experiment):
     # NNI 3.0 hands parameters to whichever trial asks first (microsoft/nni#5726); measured before the fix: 5 of
     # 12 trials at concurrency 3 trained another trial's architecture. Each trial now adopts the manager's record.
-    config = write_config(tmp_path, "conc.yml", "className: strategies.random_search.RandomTuner\n"
-                          "  codeDirectory: .", trials=6, epochs=1, concurrency=3)
+    # The tuner is PNAS (its surrogate-guided search on digits_cnn), so PNAS also trains real networks here.
+    config = write_config(tmp_path, "conc.yml", "className: strategies.pnas.PnasTuner\n"
+                          "  codeDirectory: .", trials=6, epochs=1, concurrency=3,
+                          extra_args="    beam_size: 3\n    candidate_pool: 30\n    ensemble_size: 2\n"
+                                     "    predictor_epochs: 30")
     _, port = nni_experiment(config)
     wait_until_finished(port, timeout=600)
     jobs = trial_jobs(port)
     assert len(jobs) == 6 and all(job["status"] == "SUCCEEDED" for job in jobs), [j["status"] for j in jobs]
+    assert len({json.dumps(job["parameters"], sort_keys=True) for job in jobs}) == 6
+    for job in jobs:  # trained, not looked up: fractions, a trained model and its cost
+        final = job["final"][0]
+        assert 0.0 <= final["test_acc"] <= 1.0 and final["params"] > 0 and "benchmark_key" not in final
+        assert (trial_folder(job["logPath"]) / "model.pt").is_file()
     parameter_ids = {json.loads(job["hyperParameters"][0])["parameter_id"]: job["trialJobId"] for job in jobs}
     for metric in rest_get(port, "metric-data"):  # every metric carries the parameter id of its own trial
         assert parameter_ids[int(metric["parameterId"])] == metric["trialJobId"]

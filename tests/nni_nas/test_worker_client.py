@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from nni_nas import worker_client
 
 
@@ -49,3 +51,32 @@ def test_a_killed_training_process_is_named_and_a_living_worker_is_not_said_to_h
     assert f"the warm worker (pid {gone.pid}) has ended too" in worker_client.what_died(gone.pid, 4242)
     assert worker_client.what_died(gone.pid, None).startswith(f"the warm worker (pid {gone.pid}) ended before it "
                                                               "started this trial's training process")
+
+
+@pytest.mark.parametrize("argv_extra, env_worker, via_worker", [
+    ([], None, True),  # under NNI a trial goes to the warm worker by default
+    (["--no-worker"], None, False),  # README: `--no-worker` switches it off ...
+    ([], "0", False),  # ... and so does NNI_NAS_WORKER=0
+])
+def test_no_worker_runs_the_trial_in_its_own_process(tmp_path, monkeypatch, capsys, argv_extra, env_worker,
+                                                     via_worker):
+    from nni_nas import trial
+
+    monkeypatch.chdir(tmp_path)  # NNI's trial runtime opens trial.log in the working folder
+    monkeypatch.setenv("NNI_PLATFORM", "local")  # as nnictl starts a trial
+    monkeypatch.setenv("NNI_EXP_ID", "abc123")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    if env_worker is None:
+        monkeypatch.delenv("NNI_NAS_WORKER", raising=False)
+    else:
+        monkeypatch.setenv("NNI_NAS_WORKER", env_worker)
+    handed = []
+
+    def connect(path):  # where the client would reach (or start) the worker: record it instead
+        handed.append(path)
+        return None
+
+    monkeypatch.setattr(worker_client, "_connect_or_spawn", connect)
+    code = trial.main(["--config", str(tmp_path / "missing.yml"), *argv_extra])
+    assert code == 2 and "missing.yml" in capsys.readouterr().err  # then ran here, and failed on the config
+    assert handed == ([worker_client.socket_path("abc123")] if via_worker else [])
