@@ -42,16 +42,31 @@ def count_flops_on(model: nn.Module, *inputs: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def latency_ms(model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, warmup: int = 5) -> float:
+# How every trial times a network (the final dict records it as latency_*): on the CPU, one thread, one sample,
+# LATENCY_WARMUP untimed forward passes, then the median of train.latency_runs timed ones. The same in every
+# trial, multi-trial or one-shot, whatever device the network trained on, so fronts of two experiments compare.
+LATENCY_DEVICE, LATENCY_THREADS, LATENCY_BATCH, LATENCY_WARMUP = "cpu", 1, 1, 5
+
+
+def latency_method(runs: int) -> dict[str, object]:
+    """The ``latency_*`` keys of a final dict: how its ``latency_ms`` was measured."""
+    return {"latency_device": LATENCY_DEVICE, "latency_threads": LATENCY_THREADS, "latency_batch": LATENCY_BATCH,
+            "latency_warmup": LATENCY_WARMUP, "latency_runs": runs}
+
+
+def latency_ms(model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, warmup: int = LATENCY_WARMUP) -> float:
     """Median wall time in milliseconds of a forward pass on one sample on the CPU, single-threaded.
 
-    One thread makes the figure comparable between trials that run concurrently on a shared machine.
+    One thread makes the figure comparable between trials that run concurrently on a shared machine. The network
+    must be on the CPU (a trial moves it there after training).
     """
+    if any(p.device.type != LATENCY_DEVICE for p in model.parameters()):
+        raise ValueError(f"latency is measured on the {LATENCY_DEVICE}; move the network there first")
     was_training = model.training
     model.eval()
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    x = example_input(model, input_shape)
+    torch.set_num_threads(LATENCY_THREADS)
+    x = example_input(model, input_shape, batch_size=LATENCY_BATCH)
     times = []
     try:
         with torch.inference_mode():
@@ -66,10 +81,12 @@ def latency_ms(model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, w
     return statistics.median(times)
 
 
-def cost_metrics(model: nn.Module, input_shape: tuple[int, ...], latency_runs: int = 30) -> dict[str, float]:
-    """``params``, ``flops`` and ``latency_ms`` of ``model`` for inputs of ``input_shape`` (without batch)."""
-    return {
-        "params": count_params(model),
-        "flops": count_flops(model, input_shape),
-        "latency_ms": round(latency_ms(model, input_shape, runs=latency_runs), 4),
-    }
+def cost_metrics(model: nn.Module, input_shape: tuple[int, ...], latency_runs: int = 30,
+                 latency: bool = True) -> dict[str, object]:
+    """``params``, ``flops`` and ``latency_ms`` of ``model`` for inputs of ``input_shape`` (without batch), with how
+    the latency was measured (:func:`latency_method`); ``latency=False`` leaves the latency out."""
+    costs: dict[str, object] = {"params": count_params(model), "flops": count_flops(model, input_shape)}
+    if latency:
+        costs["latency_ms"] = round(latency_ms(model, input_shape, runs=latency_runs), 4)
+        costs.update(latency_method(latency_runs))
+    return costs

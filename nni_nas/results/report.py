@@ -96,7 +96,7 @@ def best_so_far(record: ExperimentRecord, metric: str = "default") -> list[tuple
     sign = 1.0 if record.optimize_mode == "maximize" else -1.0
     curve, best = [], None
     for number, trial in enumerate(record.trials, start=1):
-        value = trial.metric(metric) if trial.status == "SUCCEEDED" else math.nan
+        value = trial.metric(metric) if trial.status == "SUCCEEDED" and not trial.over_budget else math.nan
         if not math.isnan(value) and (best is None or sign * value > sign * best):
             best = value
         if best is not None:
@@ -122,7 +122,7 @@ def _best_so_far_figure(records: list[ExperimentRecord], metric: str, label: str
     for index, record in enumerate(records):
         color = f"C{index}"
         trials = [(n, t.metric(metric)) for n, t in enumerate(record.trials, start=1)
-                  if t.status == "SUCCEEDED" and not math.isnan(t.metric(metric))]
+                  if t.status == "SUCCEEDED" and not t.over_budget and not math.isnan(t.metric(metric))]
         if trials:
             axes.scatter(*zip(*trials), s=12, color=color, alpha=0.35, linewidths=0)
         curve = best_so_far(record, metric)
