@@ -19,7 +19,6 @@ from nni_nas.config import NasSettings, TrainSettings
 from nni_nas.constraints import ConstraintSettings
 from nni_nas.errors import ConfigError
 from nni_nas.evaluation.tabular import load_table
-from strategies.darts import DartsTuner
 from strategies.darts.supernet import DartsSupernet, derive_architecture, ranked_derivations
 from strategies.enas import EnasTuner
 from strategies.evolution import RegularizedEvolutionTuner
@@ -97,8 +96,11 @@ def test_tuner_start_up_imports_no_torch():
 
 
 # -------------------------------------------------------------------------------------------------- DARTS
+DARTS_ARGS = {"width": 4, "num_cells": 3, "num_nodes": 2}
+
+
 def tiny_darts():
-    space = model_spaces.build_space("darts", (1, 8, 8), 10, width=4, num_cells=3, num_nodes=2)
+    space = model_spaces.build_space("darts", (1, 8, 8), 10, **DARTS_ARGS)
     torch.manual_seed(0)
     supernet = DartsSupernet(space)
     with torch.no_grad():
@@ -123,18 +125,25 @@ def test_darts_ranked_derivations_start_with_the_argmax_and_weaken():
     assert len({arch_key(arch) for _, arch in ranked}) == len(ranked)
 
 
-def test_darts_derives_the_strongest_architecture_within_budget(tmp_path, capfd):
-    space_args = {"width": 4, "num_cells": 3, "num_nodes": 2}
-    base = {"space": "darts", "data": "digits", "space_args": space_args,
-            "train": {"epochs": 1, "latency_runs": 2}, "search_epochs": 1, "order": 1, "retrain": False}
-    plain = DartsTuner.run_trial(NasSettings.from_class_args(base, "strategies.darts.DartsTuner"), {"seed": 0},
-                                 tmp_path / "plain", progress_bar=False)
-    limit = plain["params"] - 1  # the unconstrained argmax is over it
-    settings = NasSettings.from_class_args({**base, "constraints": {"max_params": limit}},
-                                           "strategies.darts.DartsTuner")
-    result = DartsTuner.run_trial(settings, {"seed": 0}, tmp_path / "budget", progress_bar=False)
-    assert result["params"] <= limit and result["argmax_over_budget"] is True
-    assert result["arch"] != plain["arch"] and result["budget_rank"] > 1
+def test_darts_derives_the_strongest_architecture_within_budget(capfd):
+    from model_spaces.costs import arch_cost
+    from strategies.darts.search import derive_in_budget
+    from strategies.darts.settings import DartsSettings
+
+    supernet = tiny_darts()  # random alphas: the derivation does not depend on how they were learnt
+    argmax = supernet.derive_architecture()
+    space = model_spaces.build_space("darts", (1, 8, 8), 10, **DARTS_ARGS)
+    limit = arch_cost(space, argmax)["params"] - 1  # the unconstrained argmax is over it
+    settings = NasSettings.from_class_args({"space": "darts", "space_args": DARTS_ARGS,
+                                            "constraints": {"max_params": limit}}, "strategies.darts.DartsTuner")
+    budget = derive_in_budget(settings, DartsSettings(), supernet, argmax)
+    assert arch_cost(space, budget["arch"])["params"] <= limit  # counted exactly, on the frozen network
+    assert budget["argmax_over_budget"] is True and budget["budget_rank"] > 1
+    ranked = list(zip(range(budget["budget_rank"]), ranked_derivations(
+        supernet.alpha_softmax(), supernet.space.cell_edges(), supernet.input_choices)))
+    assert ranked[-1][1] == budget["arch"]  # the strongest within budget: every stronger one is over it
+    costs = CostModel(space, DARTS_ARGS)  # parameters summed per chosen edge, checked against frozen networks
+    assert all(costs.params_of(arch) > limit for _, arch in ranked[:-1])
     assert "derived instead the strongest within" in capfd.readouterr().err
 
 
@@ -183,6 +192,7 @@ maxTrialNumber: 2
 searchSpace: {{}}
 tuner:
   className: strategies.random_search.RandomTuner
+  codeDirectory: .
   classArgs:
     space: nasbench201
     space_args: {{channels: 2, cells_per_stage: 1}}
