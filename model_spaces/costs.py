@@ -179,3 +179,121 @@ def benchmark_cost_table(space_name: str) -> dict[str, dict[str, int]]:
     """:func:`cost_table` of the network a tabular benchmark was measured on (NAS-Bench-201: 16 channels, 5 cells
     per stage; NAS-Bench-Macro: 32 stem and 1,280 head channels; both 3x32x32 inputs, 10 classes)."""
     return cost_table(benchmark_network(space_name), {})
+
+
+class CostModel:
+    """The costs of architectures of one built space, memoised: looked up in the cached table of a tabular space,
+    counted on the frozen network (:func:`arch_cost`) otherwise.
+
+    Parameters
+    ----------
+    space
+        A built :class:`~model_spaces.SearchSpace` (the network whose costs count: the one the trials train).
+    space_args
+        The arguments it was built with (part of the cache key of its table).
+    """
+
+    def __init__(self, space: Any, space_args: dict[str, Any] | None = None):
+        self.space = space
+        self.space_args = dict(space_args or {})
+        self._memo: dict[str, dict[str, int]] = {}
+        self._table: dict[str, dict[str, int]] | None = None
+        self._table_read = False
+        self._additive: Any = None  # (fixed params, per-position params) once checked; False: not additive
+        self._gates: dict[str, tuple[str, int]] = {}  # edge label -> (input label, source) in a cell space
+
+    @property
+    def table(self) -> dict[str, dict[str, int]] | None:
+        """Every architecture's cost, keyed by benchmark key, for a tabular space (None for other spaces)."""
+        from model_spaces.contract import TabularSpace
+
+        if not self._table_read:
+            self._table = cost_table(self.space, self.space_args) if isinstance(self.space, TabularSpace) else None
+            self._table_read = True
+        return self._table
+
+    def __call__(self, arch: dict[str, Any]) -> dict[str, int]:
+        """``{"params", "flops"}`` of ``arch``."""
+        key = json.dumps(arch, sort_keys=True, default=str)
+        if key not in self._memo:
+            table = self.table
+            self._memo[key] = (dict(table[self.space.to_benchmark_key(arch)]) if table is not None
+                               else arch_cost(self.space, arch))
+        return self._memo[key]
+
+    def smallest(self) -> dict[str, int]:
+        """The least ``params`` and the least ``flops`` any architecture of the space has (each minimised on its
+        own). Exact over the table of a tabular space; elsewhere a coordinate descent (each label in turn set to its
+        cheapest value, until nothing changes): exact when the labels add to the cost independently; otherwise a local
+        minimum, so ``nni-nas check`` may let through a limit that only a search then finds unreachable."""
+        table = self.table
+        if table is not None:
+            return {key: min(cost[key] for cost in table.values()) for key in COST_KEYS}
+        from nni_nas.arch import search_choices
+
+        choices = search_choices(self.space)
+        out = {}
+        for key in COST_KEYS:
+            arch = {label: values[0] for label, values in choices.items()}
+            changed = True
+            while changed:
+                changed = False
+                for label, values in choices.items():
+                    best = min(values, key=lambda value, label=label: self({**arch, label: value})[key])
+                    if self({**arch, label: best})[key] < self(arch)[key]:
+                        arch[label], changed = best, True
+            out[key] = self(arch)[key]
+        return out
+
+    def params_of(self, arch: dict[str, Any]) -> int:
+        """``params`` of ``arch``; on spaces whose parameters add up over their ``LayerChoice`` positions (checked
+        exactly on two random architectures at first use) without freezing a network: what a derivation that
+        looks at hundreds of candidates needs (:func:`strategies.darts.search.derive_in_budget`)."""
+        if self._additive is None:
+            self._additive = self._additive_params() or False
+        if self._additive is False:
+            return self(arch)["params"]
+        fixed, positions = self._additive
+        return fixed + _summed(positions, self._gates, arch)
+
+    def costs_of(self, arch: dict[str, Any], keys: Any) -> dict[str, int]:
+        """The costs in ``keys`` of ``arch``: :meth:`params_of` when only ``params`` is asked for."""
+        return {"params": self.params_of(arch)} if set(keys) <= {"params"} else self(arch)
+
+    def _additive_params(self) -> tuple[int, list[tuple[str, dict[Any, int]]]] | None:
+        from nni.nas.nn.pytorch import LayerChoice
+
+        from model_spaces.contract import CellSpace
+        from nni_nas.arch import search_choices
+        from nni_nas.evaluation.metrics import count_params
+
+        choices = [module for module in self.space.modules() if isinstance(module, LayerChoice)]
+        inside = {id(p) for choice in choices for p in choice.parameters()}
+        fixed = sum(p.numel() for p in self.space.parameters() if p.requires_grad and id(p) not in inside)
+        positions = [(choice.label, {value: int(count_params(choice[value])) for value in choice.names})
+                     for choice in choices]
+        # In a cell space an edge whose source the node does not read is dropped from the frozen network.
+        self._gates = ({label: (inputs, source) for inputs, labels in self.space.cell_edges().items()
+                        for source, label in enumerate(labels)} if isinstance(self.space, CellSpace) else {})
+        all_choices = search_choices(self.space)
+        rng = random.Random(0)
+        for _ in range(2):
+            arch = {label: rng.choice(values) for label, values in all_choices.items()}
+            try:
+                summed = fixed + _summed(positions, self._gates, arch)
+            except (KeyError, TypeError):
+                return None
+            if summed != self(arch)["params"]:
+                return None
+        return fixed, positions
+
+
+def _summed(positions: list[tuple[str, dict[Any, int]]], gates: dict[str, tuple[str, int]],
+            arch: dict[str, Any]) -> int:
+    """The parameters of the chosen candidates, an edge counted only when its node reads its source."""
+    total = 0
+    for label, counts in positions:
+        gate = gates.get(label)
+        if gate is None or gate[1] in arch[gate[0]]:
+            total += counts[arch[label]]
+    return total

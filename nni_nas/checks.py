@@ -193,7 +193,26 @@ def _space_and_data_problems(settings: NasSettings, tuner_cls: type | None) -> l
     reason = tuner_cls.space_problem(space) if tuner_cls is not None else None
     if reason:
         problems.append(reason)
-    return problems
+    return problems + _constraint_problems(settings, space)
+
+
+def _constraint_problems(settings: NasSettings, space: Any) -> list[str]:
+    """A limit below the space's smallest network: no architecture can meet it (one line per limit, naming the
+    smallest reachable value). Latency is measured in trials only and is not checked here."""
+    from model_spaces.costs import CostModel, benchmark_network
+    from nni_nas.constraints import LIMITS
+
+    limits = settings.constraint_settings.static
+    if not limits:
+        return []
+    if settings.evaluator.get("kind") == "benchmark":
+        model, network = CostModel(benchmark_network(settings.space), {}), "the benchmark table's network"
+    else:
+        model, network = CostModel(space, settings.space_args), "its smallest network with these space_args and data"
+    smallest = model.smallest()
+    return [f"constraints.{key}: {limit:,} cannot be met: space {settings.space!r} has at least "
+            f"{smallest[LIMITS[key]]:,} {LIMITS[key]} ({network}); set {key} >= {smallest[LIMITS[key]]:,}"
+            for key, limit in limits.items() if smallest[LIMITS[key]] > limit]
 
 
 def _evaluator_problems(settings: NasSettings) -> list[str]:

@@ -36,7 +36,7 @@ import yaml
 
 from nni_nas.errors import ConfigError, did_you_mean
 
-COMMON_KEYS = ("space", "space_args", "data", "data_args", "train", "evaluator")
+COMMON_KEYS = ("space", "space_args", "data", "data_args", "train", "evaluator", "constraints")
 
 
 @dataclass
@@ -198,6 +198,8 @@ class NasSettings:
     # how each architecture is evaluated: {} trains it; {kind: benchmark, table: PATH, ...} looks it up in a
     # tabular benchmark instead (nni_nas.evaluation.tabular)
     evaluator: dict[str, Any] = field(default_factory=dict)
+    # upper limits on an architecture's cost, honoured by every strategy (nni_nas.constraints)
+    constraints: dict[str, Any] = field(default_factory=dict)
     tuner_class: str = ""
     strategy_args: dict[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
@@ -209,7 +211,7 @@ class NasSettings:
         args = dict(class_args or {})
         if "space" not in args:
             raise ConfigError("tuner.classArgs.space is missing; name a search space, e.g. space: digits_cnn")
-        for key in ("space_args", "data_args", "train", "evaluator"):
+        for key in ("space_args", "data_args", "train", "evaluator", "constraints"):
             if args.get(key) is not None and not isinstance(args[key], dict):
                 raise ConfigError(f"tuner.classArgs.{key} must be a mapping, got {args[key]!r}")
         return cls(
@@ -219,16 +221,29 @@ class NasSettings:
             data_args=args.pop("data_args", None) or {},
             train=TrainSettings.from_args(args.pop("train", None)),
             evaluator=args.pop("evaluator", None) or {},
+            constraints=constraint_settings(args.pop("constraints", None)).as_dict(),
             tuner_class=tuner_class,
             strategy_args=args,
             config_path=config_path,
         )
 
+    @property
+    def constraint_settings(self) -> Any:
+        """The checked :class:`nni_nas.constraints.ConstraintSettings` of ``constraints``."""
+        return constraint_settings(self.constraints)
+
     def class_args(self) -> dict[str, Any]:
         """The classArgs that produce these settings (for building configs from Python)."""
         return {"space": self.space, "space_args": self.space_args, "data": self.data, "data_args": self.data_args,
                 "train": dataclasses.asdict(self.train), **({"evaluator": self.evaluator} if self.evaluator else {}),
-                **self.strategy_args}
+                **({"constraints": self.constraints} if self.constraints else {}), **self.strategy_args}
+
+
+def constraint_settings(values: Any) -> Any:
+    """``classArgs.constraints`` read and checked (:func:`nni_nas.constraints.constraint_settings`)."""
+    from nni_nas.constraints import constraint_settings as read  # it builds on this module's Settings
+
+    return read(values)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

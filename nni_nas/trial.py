@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import model_spaces
     import strategies
     from nni_nas import arch as arch_utils
+    from nni_nas.constraints import check_before_training
     from nni_nas.data import load_data
     from nni_nas.evaluation.nni_reporter import next_parameters, report_final
     from nni_nas.evaluation.training import train_and_evaluate
@@ -134,6 +135,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      input_shape=bundle.input_shape, num_classes=bundle.num_classes,
                      preprocessing=bundle.preprocessing)
     model = arch_utils.freeze(factory, arch)
+    rejected = check_before_training(model, bundle.input_shape, settings)
+    if rejected is not None:  # over budget: nothing is trained; the tuner records it as infeasible
+        print(f"nni-nas trial: over budget ({'; '.join(rejected['violations'])}): not trained", file=sys.stderr)
+        save_trial_files(out_dir, result=rejected)
+        report_final(rejected)
+        return rejected
     result, module = train_and_evaluate(model, bundle, settings.train, out_dir, progress_bar=not under_nni())
     save_trial_files(out_dir, model=module.model, result=result)
     report_final(result)

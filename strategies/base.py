@@ -3,6 +3,7 @@ failed trials, and state restored on ``nnictl resume``."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -15,6 +16,7 @@ from nni.tuner import Tuner
 
 from nni_nas.arch import Choices, active_arch, arch_key, canonical, search_choices
 from nni_nas.config import Settings, is_int
+from nni_nas.constraints import LIMITS, constraint_settings, is_over_budget
 from nni_nas.errors import ConfigError, did_you_mean
 
 _logger = logging.getLogger(__name__)
@@ -89,6 +91,11 @@ class NasTuner(Tuner):
         Key of the trial's final dict to optimise (``default`` is validation accuracy).
     max_retries
         How many times to redraw a proposal that was already evaluated before giving up on novelty.
+    constraints
+        ``{max_params, max_flops, max_latency_ms}`` (:mod:`nni_nas.constraints`): an architecture over
+        ``max_params`` or ``max_flops`` is never proposed (its cost is counted here, on first use, on the space's own
+        network: the config's space and data, or the published table's network with a benchmark evaluator); one
+        whose trial finds it over ``max_latency_ms`` is recorded as infeasible and never proposed again.
     **strategy_args
         The strategy's own settings, read into :attr:`settings_class` (checked there: unknown keys and bad
         values are one :class:`nni_nas.errors.ConfigError`).
@@ -99,7 +106,7 @@ class NasTuner(Tuner):
     def __init__(self, space: str, space_args: dict | None = None, data: str = "digits",
                  data_args: dict | None = None, train: dict | None = None, evaluator: dict | None = None,
                  seed: int = 0, optimize_mode: str = "maximize", metric: str = "default", max_retries: int = 100,
-                 **strategy_args: Any):
+                 constraints: dict | None = None, **strategy_args: Any):
         problems = []
         if optimize_mode not in ("maximize", "minimize"):
             problems.append(f"tuner.classArgs.optimize_mode: must be maximize or minimize, got {optimize_mode!r}")
@@ -114,8 +121,16 @@ class NasTuner(Tuner):
             self.settings = self.settings_class.from_args(strategy_args)
         except ConfigError as err:
             problems += err.problems
-        if problems:  # every mistake at once, the common arguments' and the strategy's own
+        try:
+            self.constraints = constraint_settings(constraints)
+        except ConfigError as err:
+            problems += err.problems
+        if problems:  # every mistake at once, the common arguments', the strategy's own and the constraints'
             raise ConfigError("; ".join(problems), problems)
+        self.benchmark_costs = isinstance(evaluator, dict) and evaluator.get("kind") == "benchmark"
+        if self.benchmark_costs and self.constraints.max_latency_ms is not None:
+            raise ConfigError("constraints.max_latency_ms needs trials that build the network; a benchmark evaluator "
+                              "looks accuracies up and times nothing (use max_params or max_flops)")
         self.space_name, self.space_args = space, dict(space_args or {})
         self.data_name, self.data_args = data, dict(data_args or {})
         self._space = None
@@ -129,6 +144,7 @@ class NasTuner(Tuner):
         self.pending: dict[int, dict[str, Any]] = {}
         self.seen: set[str] = set()
         self.completed: set[int] = set()
+        self.infeasible: set[str] = set()  # keys of architectures over budget: counted, never proposed
 
     @property
     def space(self):
@@ -182,20 +198,15 @@ class NasTuner(Tuner):
             _logger.warning("searchSpace in the config is ignored; the space is classArgs.space")
 
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
-        arch = self.canonical(self.propose())
-        for _ in range(self.max_retries):
-            if arch_key(arch) not in self.seen:
-                break
-            arch = self.canonical(self.propose())
-        else:
-            for _ in range(self.max_retries):
-                arch = self.canonical(self.random_arch())
-                if arch_key(arch) not in self.seen:
-                    break
-            else:
-                from nni import NoMoreTrialError  # NNI's way to end a finite space
+        random_draws = self.max_retries * (10 if self.constraints.static else 1)
+        arch = (self._novel(self.propose, self.max_retries) or self._novel(self.random_arch, random_draws)
+                or self._novel_from_table())
+        if arch is None:
+            from nni import NoMoreTrialError  # NNI's way to end a finite space
 
-                raise NoMoreTrialError("every architecture the tuner can reach has been evaluated")
+            within = f" within {self.constraints.as_dict()}" if self.constraints.active else ""
+            raise NoMoreTrialError(f"every architecture{within} the tuner can reach has been evaluated "
+                                   f"({len(self.infeasible)} over budget were skipped)")
         self.seen.add(arch_key(arch))
         self.pending[parameter_id] = arch
         return arch
@@ -207,9 +218,65 @@ class NasTuner(Tuner):
         return [active_arch(self.space, arch)
                 for arch in super().generate_multiple_parameters(parameter_id_list, **kwargs)]
 
+    def _novel(self, source: Any, tries: int) -> dict[str, Any] | None:
+        """The first architecture from ``source()`` that is neither evaluated nor over budget, in ``tries`` draws.
+        An architecture found over budget is remembered (never drawn again)."""
+        for _ in range(tries):
+            arch = self.canonical(source())
+            key = arch_key(arch)
+            if key in self.seen:
+                continue
+            if not self.feasible(arch):
+                self.seen.add(key)
+                self.infeasible.add(key)
+                continue
+            return arch
+        return None
+
+    def _novel_from_table(self) -> dict[str, Any] | None:
+        """Under a tight budget, random draws may all be over it: a tabular space's cost table lists the feasible
+        architectures, one of which (uniformly) is drawn instead."""
+        if not self.constraints.static or self.cost_model.table is None:
+            return None
+        keys = sorted(key for key, cost in self.cost_model.table.items() if not self.constraints.violations(cost))
+        self.rng.shuffle(keys)
+        for key in keys:
+            arch = self.canonical(self.cost_model.space.from_benchmark_key(key))
+            if arch_key(arch) not in self.seen:
+                return arch
+        return None
+
+    # ---------------------------------------------------------------------------------- constraints
+    @functools.cached_property
+    def cost_model(self):
+        """Counts an architecture's params and FLOPs (:class:`model_spaces.costs.CostModel`, built on first use) on
+        the network the trials evaluate: the config's space and data, or with a benchmark evaluator the network
+        the published table was measured on."""
+        from model_spaces.costs import CostModel, benchmark_network
+
+        if self.benchmark_costs:
+            return CostModel(benchmark_network(self.space_name), {})
+        return CostModel(self.space, self.space_args)
+
+    def cost_of(self, arch: dict[str, Any]) -> dict[str, int]:
+        """``params`` and ``flops`` of ``arch``, memoised."""
+        return self.cost_model(arch)
+
+    def feasible(self, arch: dict[str, Any]) -> bool:
+        """``arch`` is within ``max_params`` and ``max_flops`` (latency is the trial's to measure)."""
+        if not self.constraints.static:
+            return True
+        keys = [LIMITS[key] for key in self.constraints.static]
+        return not self.constraints.violations(self.cost_model.costs_of(arch, keys))
+
     def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
         arch = self.pending.pop(parameter_id, None) or self.canonical(dict(parameters))
         self.completed.add(parameter_id)
+        if is_over_budget(value):  # the trial timed it over max_latency_ms and trained nothing
+            _logger.info("trial %s is over budget (%s): infeasible", parameter_id, value.get("violations"))
+            self.infeasible.add(arch_key(self.canonical(dict(arch))))
+            self._record(arch, -math.inf, value, kwargs.get("trial_job_id"))
+            return
         self._record(arch, fitness_of(value, self.metric, self.optimize_mode), value, kwargs.get("trial_job_id"))
 
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
@@ -227,8 +294,9 @@ class NasTuner(Tuner):
         FAILED, which NNI does not send, from the experiment's records: they count as the worst result and their
         architectures are never proposed again."""
         for entry in data:
-            self._import(entry["parameter"], fitness_of(entry.get("value"), self.metric, self.optimize_mode),
-                         entry.get("value"), entry.get("trialJobId"))
+            value = entry.get("value")
+            fitness = -math.inf if is_over_budget(value) else fitness_of(value, self.metric, self.optimize_mode)
+            self._import(entry["parameter"], fitness, value, entry.get("trialJobId"))
         _logger.info("imported %d finished trials; history has %d", len(data), len(self.history))
         failed = failed_architectures()
         for arch in failed:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from nni.tuner import Tuner
 
 from nni_nas.config import NasSettings, Settings, is_int
+from nni_nas.constraints import constraint_settings
 from nni_nas.errors import ConfigError
 
 _logger = logging.getLogger(__name__)
@@ -32,8 +33,9 @@ class OneShotTuner(Tuner):
 
     Parameters
     ----------
-    space, space_args, data, data_args, train
-        The common settings (:mod:`nni_nas.config`); the trials read them.
+    space, space_args, data, data_args, train, constraints
+        The common settings (:mod:`nni_nas.config`); the trials read them (the derived or sampled architectures
+        stay within ``constraints``, see :mod:`nni_nas.constraints`).
     runs
         Number of seeds per hyper-parameter combination (seeds ``seed``, ``seed + 1``, ...).
     seed
@@ -50,7 +52,9 @@ class OneShotTuner(Tuner):
 
     def __init__(self, space: str, space_args: dict | None = None, data: str = "digits",
                  data_args: dict | None = None, train: dict | None = None, runs: int = 1, seed: int = 0,
-                 search_grid: dict[str, list[Any]] | None = None, **strategy_args: Any):
+                 search_grid: dict[str, list[Any]] | None = None, constraints: dict | None = None,
+                 **strategy_args: Any):
+        self.constraints = constraint_settings(constraints)  # the trial honours them (derivation, sampling)
         if not is_int(runs, 1) or not is_int(seed, 0):
             raise ConfigError(f"runs must be an integer >= 1 and seed an integer >= 0, got {runs!r} and {seed!r}")
         self.settings = self.settings_class.from_args(strategy_args)
@@ -151,7 +155,8 @@ def finish_one_shot(settings: NasSettings, arch: dict[str, Any], out_dir: Path, 
                      num_classes=bundle.num_classes)
     model = arch_utils.freeze(factory, arch)
     if not retrain:
-        result = {"default": float(search_metrics["search_val_acc"]), **cost_metrics(model, bundle.input_shape),
+        costs = cost_metrics(model, bundle.input_shape, settings.train.latency_runs)
+        result = {"default": float(search_metrics["search_val_acc"]), **costs,
                   **search_metrics, "retrained": False}
         save_trial_files(out_dir, result=result)
         return result

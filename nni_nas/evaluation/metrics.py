@@ -42,7 +42,20 @@ def count_flops_on(model: nn.Module, *inputs: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def latency_ms(model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, warmup: int = 5,
+# How every trial times a network (the final dict records it as latency_*): one thread, one sample,
+# LATENCY_WARMUP untimed forward passes, then the median of train.latency_runs timed ones, on the device the network
+# trained on (the CPU, or the GPU NNI assigned, each pass synchronised). The same in every trial, multi-trial or
+# one-shot, so fronts of two experiments on the same device compare.
+LATENCY_THREADS, LATENCY_BATCH, LATENCY_WARMUP = 1, 1, 5
+
+
+def latency_method(runs: int, device: torch.device | str = "cpu") -> dict[str, object]:
+    """The ``latency_*`` keys of a final dict: how its ``latency_ms`` was measured."""
+    return {"latency_device": torch.device(device).type, "latency_threads": LATENCY_THREADS,
+            "latency_batch": LATENCY_BATCH, "latency_warmup": LATENCY_WARMUP, "latency_runs": runs}
+
+
+def latency_ms(model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, warmup: int = LATENCY_WARMUP,
                device: torch.device | str = "cpu") -> float:
     """Median wall time in milliseconds of a forward pass on one sample on ``device`` (the model must be there).
 
@@ -50,12 +63,14 @@ def latency_ms(model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, w
     shared machine. On a GPU each pass is timed to its end (``torch.cuda.synchronize``).
     """
     device = torch.device(device)
+    if any(p.device.type != device.type for p in model.parameters()):
+        raise ValueError(f"latency is measured on {device.type}; move the network there first")
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     was_training = model.training
     model.eval()
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    x = example_input(model, input_shape).to(device)
+    torch.set_num_threads(LATENCY_THREADS)
+    x = example_input(model, input_shape, batch_size=LATENCY_BATCH).to(device)
     times = []
     try:
         with torch.inference_mode():
@@ -73,13 +88,16 @@ def latency_ms(model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, w
 
 
 def cost_metrics(model: nn.Module, input_shape: tuple[int, ...], latency_runs: int = 30,
-                 device: torch.device | str = "cpu") -> dict[str, float | str]:
-    """``params``, ``flops``, ``latency_ms`` and ``latency_device`` (``cpu``, ``cuda``, ...) of ``model`` (on
-    ``device``) for inputs of ``input_shape`` (without batch); FLOPs are counted on the CPU."""
+                 device: torch.device | str = "cpu", latency: bool = True) -> dict[str, object]:
+    """``params``, ``flops`` and ``latency_ms`` of ``model`` (on ``device``) for inputs of ``input_shape`` (without
+    batch), with how the latency was measured (:func:`latency_method`: ``latency_device`` is ``cpu``, ``cuda``, ...);
+    FLOPs are counted on the CPU; ``latency=False`` leaves the latency out."""
     device = torch.device(device)
-    latency = round(latency_ms(model, input_shape, runs=latency_runs, device=device), 4)
+    latency_value = round(latency_ms(model, input_shape, runs=latency_runs, device=device), 4) if latency else None
     model.cpu()
-    costs = {"params": count_params(model), "flops": count_flops(model, input_shape), "latency_ms": latency,
-             "latency_device": device.type}
+    costs: dict[str, object] = {"params": count_params(model), "flops": count_flops(model, input_shape)}
+    if latency:
+        costs["latency_ms"] = latency_value
+        costs.update(latency_method(latency_runs, device))
     model.to(device)
     return costs

@@ -34,6 +34,12 @@ class TrialRecord:
     remote: Any = None  # a remote trial's folder on its machine (nni_nas.remote.RemoteTrialDir), else None
 
     @property
+    def over_budget(self) -> bool:
+        """The trial stopped before training: its architecture exceeded the experiment's constraints
+        (:mod:`nni_nas.constraints`); it is never ranked, reported or exported as a result."""
+        return isinstance(self.final, dict) and bool(self.final.get("over_budget"))
+
+    @property
     def arch(self) -> dict[str, Any]:
         """The architecture the trial trained: its saved ``arch.json`` when present, else NNI's parameters.
 
@@ -89,7 +95,8 @@ class ExperimentRecord:
         return status_summary((t.status for t in self.trials), empty)
 
     def succeeded(self) -> list[TrialRecord]:
-        return [t for t in self.trials if t.status == "SUCCEEDED" and t.final is not None]
+        """Trials that succeeded with a result (not those stopped over budget)."""
+        return [t for t in self.trials if t.status == "SUCCEEDED" and t.final is not None and not t.over_budget]
 
     def ranked(self, key: str = "default") -> list[TrialRecord]:
         """Succeeded trials, best first by ``key`` and the config's optimise mode; ties by submission order."""

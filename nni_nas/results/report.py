@@ -140,7 +140,7 @@ def best_so_far(record: ExperimentRecord, metric: str = "default") -> list[tuple
     curve, best = [], None
     for trial in record.trials:
         number = trial.sequence
-        value = trial.metric(metric) if trial.status == "SUCCEEDED" else math.nan
+        value = trial.metric(metric) if trial.status == "SUCCEEDED" and not trial.over_budget else math.nan
         if not math.isnan(value) and (best is None or sign * value > sign * best):
             best = value
         if best is not None:
@@ -168,7 +168,7 @@ def _best_so_far_figure(records: list[ExperimentRecord], metric: str, label: str
     for index, record in enumerate(records):
         color = f"C{index}"
         trials = [(t.sequence, t.metric(metric)) for t in record.trials
-                  if t.status == "SUCCEEDED" and not math.isnan(t.metric(metric))]
+                  if t.status == "SUCCEEDED" and not t.over_budget and not math.isnan(t.metric(metric))]
         if trials:
             axes.scatter(*zip(*trials), s=12, color=color, alpha=0.35, linewidths=0)
         curve = best_so_far(record, metric)

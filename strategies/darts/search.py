@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,8 @@ from torch.utils.data import DataLoader, Subset
 
 import model_spaces
 from nni_nas.config import NasSettings
-from nni_nas.data import load_data
+from nni_nas.data import data_info, load_data
+from nni_nas.errors import ConfigError
 from nni_nas.evaluation.classifier import check_finite
 from nni_nas.evaluation.nni_reporter import NniReporter
 from nni_nas.evaluation.training import make_trainer
@@ -35,7 +37,7 @@ from strategies.darts.architect import architecture_gradient
 from strategies.darts.evaluation import train_with_options
 from strategies.darts.plot import plot_cells
 from strategies.darts.settings import DartsSettings
-from strategies.darts.supernet import DartsSupernet
+from strategies.darts.supernet import DartsSupernet, derive_within
 from strategies.oneshot import finish_one_shot, run_settings, write_epoch_record
 
 _logger = logging.getLogger(__name__)
@@ -161,17 +163,49 @@ def run_darts(settings: NasSettings, params: dict[str, Any] | None, out_dir: Pat
     supernet, genotype_of, records = search(settings, darts, out_dir, progress_bar)
     search_seconds = time.perf_counter() - start
     arch = supernet.derive_architecture()
+    budget = derive_in_budget(settings, darts, supernet, arch)
+    arch = budget.pop("arch", arch)
     genotype = genotype_of(arch)
 
     write_text_atomic(out_dir / "genotype.txt", f"{genotype}\n")
     plot_cells(genotype, out_dir / "cells.png", title=f"DARTS order {darts.order}, seed {settings.train.seed}")
     search_metrics = {**run_params, "search_val_acc": records[-1]["val_acc"], "genotype": str(genotype),
                       "arch": arch, "order": darts.order, "search_epochs": darts.search_epochs,
-                      "search_seconds": round(search_seconds, 2)}
+                      "search_seconds": round(search_seconds, 2), **budget}
     _logger.info("derived genotype: %s", genotype)
     return finish_one_shot(settings, arch, out_dir, search_metrics, retrain=darts.retrain,
                            progress_bar=progress_bar, space_args=darts.evaluation_space_args(),
                            train_fn=functools.partial(train_with_options, options=darts))
+
+
+def derive_in_budget(settings: NasSettings, darts: DartsSettings, supernet: DartsSupernet,
+                     argmax: dict[str, Any]) -> dict[str, Any]:
+    """Under ``max_params`` / ``max_flops``: the strongest derivation whose evaluation network is within them
+    (``arch``), and what the final dict records of it: the unconstrained argmax's violations when it was over
+    (also said on stderr), how many derivations were looked at. Empty without such limits."""
+    constraints = settings.constraint_settings
+    if not constraints.static:
+        return {}
+    from model_spaces.costs import CostModel
+    from nni_nas.constraints import LIMITS
+
+    input_shape, num_classes = data_info(settings.data, **settings.data_args)
+    eval_args = {**settings.space_args, **darts.evaluation_space_args()}
+    costs = CostModel(model_spaces.build_space(settings.space, input_shape, num_classes, **eval_args), eval_args)
+    keys = [LIMITS[key] for key in constraints.static]
+    over = constraints.violations(costs.costs_of(argmax, keys))
+    if not over:
+        return {"arch": argmax, "argmax_over_budget": False}
+    arch, looked = derive_within(supernet.alpha_softmax(), supernet.space.cell_edges(), supernet.input_choices,
+                                 lambda candidate: not constraints.violations(costs.costs_of(candidate, keys)))
+    if arch is None:
+        raise ConfigError(f"DARTS: none of the {looked} strongest derived architectures is within "
+                          f"{constraints.as_dict()} (the argmax has {'; '.join(over)}); raise the limits")
+    note = (f"DARTS: the derived argmax is over budget ({'; '.join(over)}); derived instead the strongest within "
+            f"{constraints.as_dict()} (number {looked} in order of alpha strength)")
+    print(note, file=sys.stderr)
+    _logger.warning(note)
+    return {"arch": arch, "argmax_over_budget": True, "argmax_violations": over, "budget_rank": looked}
 
 
 def search(settings: NasSettings, darts: DartsSettings, out_dir: Path, progress_bar: bool = True):

@@ -8,6 +8,10 @@ vector of architecture weights alpha, so all normal cells share one alpha and al
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -159,3 +163,65 @@ def _strongest(op_weights: dict[str, float]) -> tuple[str, float]:
     if not candidates:
         raise UnsupportedSpaceError(f"an edge offers only {list(op_weights)}; DARTS needs an op besides 'none'")
     return max(candidates, key=lambda item: item[1])
+
+
+def ranked_derivations(weights: dict[str, dict[str, float]], cell_edges: dict[str, list[str]],
+                       input_choices: dict[str, int]) -> Iterator[dict[str, Any]]:
+    """Every discrete architecture the paper's derivation can give, strongest first: by the sum, over the kept edges
+    of every node (and every ``LayerChoice`` outside the cells), of the log weight of the chosen non-``none``
+    operation. The first is :func:`derive_architecture`'s (keeping each node's two edges whose strongest operation
+    is strongest maximises that sum); the next ones give up as little weight as possible.
+
+    Each node is one decision (which inputs, which operation on each), its options sorted by score; the
+    architectures come out of a best-first walk over the options' ranks (a heap of rank vectors), in exact order.
+    Used to derive the strongest architecture within a budget (:func:`derive_within`).
+    """
+    decisions: list[list[tuple[float, dict[str, Any]]]] = []
+    in_cells: set[str] = set()
+    for inputs, edge_labels in cell_edges.items():
+        in_cells.update(edge_labels)
+        unused = {label: next(iter(weights[label])) for label in edge_labels}
+        options = []
+        for kept in itertools.combinations(range(len(edge_labels)), input_choices.get(inputs, 2)):
+            per_edge = [[(name, w) for name, w in weights[edge_labels[source]].items() if name != NONE]
+                        for source in kept]
+            for ops in itertools.product(*per_edge):
+                partial = {inputs: list(kept), **unused}
+                partial.update({edge_labels[source]: name for source, (name, _) in zip(kept, ops)})
+                options.append((sum(_log(w) for _, w in ops), partial))
+        decisions.append(sorted(options, key=lambda option: -option[0]))
+    for label, op_weights in weights.items():
+        if label not in in_cells:
+            options = [(_log(w), {label: name}) for name, w in op_weights.items() if name != NONE]
+            decisions.append(sorted(options, key=lambda option: -option[0]))
+    start = (0,) * len(decisions)
+    heap, queued = [(0.0, start)], {start}
+    while heap:
+        loss, ranks = heapq.heappop(heap)
+        arch: dict[str, Any] = {}
+        for options, rank in zip(decisions, ranks):
+            arch.update(options[rank][1])
+        yield arch
+        for i, rank in enumerate(ranks):
+            if rank + 1 < len(decisions[i]):
+                step = ranks[:i] + (rank + 1,) + ranks[i + 1:]
+                if step not in queued:
+                    queued.add(step)
+                    heapq.heappush(heap, (loss + decisions[i][rank][0] - decisions[i][rank + 1][0], step))
+
+
+def _log(weight: float) -> float:
+    return math.log(max(weight, 1e-300))
+
+
+def derive_within(weights: dict[str, dict[str, float]], cell_edges: dict[str, list[str]],
+                  input_choices: dict[str, int], fits: Any, max_candidates: int = 300
+                  ) -> tuple[dict[str, Any] | None, int]:
+    """The strongest derivation (:func:`ranked_derivations`) for which ``fits(arch)`` is true, and how many were
+    looked at; ``(None, count)`` when none of the ``max_candidates`` strongest fits."""
+    count = 0
+    for arch in itertools.islice(ranked_derivations(weights, cell_edges, input_choices), max_candidates):
+        count += 1
+        if fits(arch):
+            return arch, count
+    return None, count

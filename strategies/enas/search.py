@@ -26,6 +26,7 @@ import model_spaces
 from nni_nas.arch import arch_key
 from nni_nas.config import NasSettings, TrainSettings
 from nni_nas.data import load_data
+from nni_nas.errors import ConfigError
 from nni_nas.evaluation.classifier import build_optimizer, check_finite
 from nni_nas.evaluation.nni_reporter import NniReporter
 from nni_nas.evaluation.training import loaders, make_trainer
@@ -33,6 +34,8 @@ from strategies.enas.controller import EnasController, MovingAverageBaseline, co
 from strategies.enas.settings import EnasSettings
 from strategies.enas.supernet import SharedWeightSupernet
 from strategies.oneshot import finish_one_shot, run_settings, write_epoch_record
+
+BUDGET_RESAMPLES = 20  # extra rounds of derive_samples children when none of the first is within the budget
 
 SHARED, CONTROLLER = "shared", "controller"
 
@@ -69,6 +72,7 @@ class _EpochStats:
     entropies: list[float] = field(default_factory=list)
     controller_losses: list[float] = field(default_factory=list)
     child_params: list[int] = field(default_factory=list)
+    over_budget: int = 0
     val_correct: float = 0.0
     val_count: int = 0
 
@@ -108,6 +112,8 @@ class EnasSearch(pl.LightningModule):
         self.out_dir = out_dir
         self.baseline = MovingAverageBaseline(settings.baseline_decay)
         self.stats = _EpochStats()
+        # arch -> the limits it exceeds (empty: within budget); None without constraints. Set by run_enas.
+        self.over_budget: Any = None
 
     # --------------------------------------------------------------------------------------- optimisers
     def configure_optimizers(self):
@@ -134,9 +140,13 @@ class EnasSearch(pl.LightningModule):
         return float(correct)
 
     def child_reward(self, arch: dict[str, Any], x: torch.Tensor, y: torch.Tensor) -> float:
-        """``r = ACC_val(m, a) - c * Params(m)`` on one validation batch, Params in millions."""
+        """``r = ACC_val(m, a) - c * Params(m)`` on one validation batch, Params in millions; a child over the
+        budget (``over_budget``) gets the worst reward, ``-1 - c * Params``, below every child within it."""
         params = self.supernet.count_params(arch)
         self.stats.child_params.append(params)
+        if self.over_budget is not None and self.over_budget(arch):
+            self.stats.over_budget += 1
+            return -1.0 - self.settings.param_penalty * params / 1e6
         return self.child_accuracy(arch, x, y) - self.settings.param_penalty * params / 1e6
 
     # ---------------------------------------------------------------------------------------- the loop
@@ -216,6 +226,7 @@ class EnasSearch(pl.LightningModule):
             "controller_loss": _mean(stats.controller_losses),
             "shared_loss_mean": _mean(stats.shared_losses),
             "child_params_m": params / 1e6 if params is not None else None,
+            "children_over_budget": stats.over_budget,
             "most_likely_arch": self.controller.most_likely(),
         }
 
@@ -238,6 +249,15 @@ def derive_architecture(search: EnasSearch, val_loader: DataLoader, samples: int
     architecture is the sampled child with the highest reward)."""
     with torch.no_grad():
         archs = search.controller.sample(samples).archs + [search.controller.most_likely()]
+        if search.over_budget is not None:  # only children within the budget can be derived
+            archs = [arch for arch in archs if not search.over_budget(arch)]
+            for _ in range(BUDGET_RESAMPLES):
+                if archs:
+                    break
+                archs = [arch for arch in search.controller.sample(samples).archs if not search.over_budget(arch)]
+    if not archs:
+        raise ConfigError(f"ENAS: none of {samples * (BUDGET_RESAMPLES + 1) + 1} children sampled by the trained "
+                          "controller is within the constraints; raise the limits or search longer")
     unique = {arch_key(arch): arch for arch in archs}
     scored = []
     for arch in unique.values():
@@ -266,6 +286,7 @@ def run_enas(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path
     controller = EnasController(supernet.choices, enas.controller_hidden, enas.temperature, enas.tanh_constant)
     epochs = enas.search_epochs or settings.train.epochs
     search = EnasSearch(supernet, controller, enas, settings.train, epochs, out_dir=out_dir)
+    search.over_budget = budget_check(settings, bundle, enas.retrain_space_args)
     train_loader, val_loader, _ = loaders(bundle, settings.train)
     trainer = make_trainer(settings.train, out_dir / "search", [NniReporter(history_file=out_dir / "history.jsonl")],
                            epochs=epochs, progress_bar=progress_bar)
@@ -286,6 +307,21 @@ def run_enas(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path
     return finish_one_shot(settings, best["arch"], out_dir, search_metrics, retrain=enas.retrain,
                            retrain_epochs=enas.retrain_epochs, progress_bar=progress_bar,
                            space_args=enas.retrain_space_args)
+
+
+def budget_check(settings: NasSettings, bundle: Any, retrain_space_args: dict[str, Any] | None) -> Any:
+    """``arch -> limits it exceeds`` on the network that is retrained (params and FLOPs, :mod:`model_spaces.costs`,
+    memoised), or None without ``max_params`` / ``max_flops``."""
+    constraints = settings.constraint_settings
+    if not constraints.static:
+        return None
+    from model_spaces.costs import CostModel
+    from nni_nas.constraints import LIMITS
+
+    args = {**settings.space_args, **(retrain_space_args or {})}
+    costs = CostModel(model_spaces.build_space(settings.space, bundle.input_shape, bundle.num_classes, **args), args)
+    keys = [LIMITS[key] for key in constraints.static]
+    return lambda arch: constraints.violations(costs.costs_of(arch, keys))
 
 
 def _device(accelerator: str) -> torch.device:

@@ -160,11 +160,26 @@ class PnasTuner(NasTuner):
         if self.step <= len(self.blocks):
             candidates = self._expansions(self.step)
             _logger.info("PNAS step %d/%d: %d candidate cells", self.step, len(self.blocks), len(candidates))
-            self.queue = self._rank(candidates)[:quota] if candidates else []
-            return True  # an empty step (all trained already) moves on to the next one
+            self.queue = self._feasible_head(self._rank(candidates), quota) if candidates else []
+            return True  # an empty step (all trained already, or all over budget) moves on to the next one
         candidates = self._fallback_candidates()
-        self.queue = self._rank(candidates)[:quota] if candidates else []
-        return bool(candidates)
+        self.queue = self._feasible_head(self._rank(candidates), quota) if candidates else []
+        return bool(self.queue)
+
+    def _feasible_head(self, ranked: list[dict[str, Any]], quota: int) -> list[dict[str, Any]]:
+        """The first ``quota`` of ``ranked`` within ``max_params`` / ``max_flops``: the surrogate ranks, the budget
+        filters, so an over-budget cell is never trained nor expanded (costs are counted only as far down the
+        ranking as needed)."""
+        out = []
+        for arch in ranked:
+            if len(out) >= quota:
+                break
+            if self.feasible(arch):
+                out.append(arch)
+            else:
+                self.seen.add(arch_key(arch))
+                self.infeasible.add(arch_key(arch))
+        return out
 
     def _expansions(self, num_blocks: int) -> list[dict[str, Any]]:
         """Every cell with ``num_blocks`` blocks that extends one of the best trained cells with one block less

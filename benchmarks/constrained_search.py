@@ -1,0 +1,122 @@
+"""Search under a parameter budget on the tabular benchmarks: the best feasible accuracy each strategy finds.
+
+On NAS-Bench-201 (CIFAR-10, 12-epoch table) and NAS-Bench-Macro (CIFAR-10), ``max_params`` is a third of the
+space's median network (parameters counted on the network each table was measured on, by
+:mod:`model_spaces.costs`). Every strategy gets ``--budget`` table queries per seed, ``--seeds`` seeds:
+
+- ``random``, ``evolution``, ``pnas``: our tuners with ``constraints: {max_params: ...}``: they never query an
+  architecture over budget;
+- ``evolution_filtered`` (the peer): the same evolution without the constraint, whose queries are filtered
+  afterwards (what a user without constraints would do: search, then keep what fits).
+
+Per strategy: the test accuracy of the architecture picked (best by validation among its feasible queries), mean
+and standard error over seeds, against the best feasible test accuracy in the whole table (and the test accuracy
+of the table's best feasible architecture by validation); how many of its queries were feasible. The last line
+is one JSON object.
+
+    python benchmarks/constrained_search.py --budget 100 --seeds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+warnings.filterwarnings("ignore")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import nni_nas  # noqa: E402, F401  (filters NNI's import warning)
+from model_spaces.costs import benchmark_cost_table  # noqa: E402
+from nni_nas.evaluation.tabular import BenchmarkQuery, EvaluatorSettings, query_search  # noqa: E402
+
+TABLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
+BENCHMARKS = {"nb201": ("nb201_cifar_12epoch.csv", "cifar10-val", "cifar10-test"),
+              "macro": ("nas_bench_macro_cifar10.json", "mean_acc", "mean_acc")}
+SPACE_ARGS = {"nasbench201": {"channels": 4, "cells_per_stage": 1},
+              "nas_bench_macro": {"init_channels": 4, "head_channels": 8}}
+STRATEGIES = ("random", "evolution", "pnas", "evolution_filtered")
+
+
+def make_tuner(kind: str, query: BenchmarkQuery, evaluator: dict[str, Any], limit: float, seed: int):
+    from strategies.evolution import RegularizedEvolutionTuner
+    from strategies.pnas import PnasTuner
+    from strategies.random_search import RandomTuner
+
+    common = {"space_args": SPACE_ARGS[query.space], "seed": seed, "evaluator": evaluator}
+    if kind != "evolution_filtered":
+        common["constraints"] = {"max_params": limit}
+    if kind == "random":
+        return RandomTuner(query.space, **common)
+    if kind == "pnas":
+        return PnasTuner(query.space, beam_size=10, **common)
+    return RegularizedEvolutionTuner(query.space, population_size=20, sample_size=5, **common)
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return values[0], 0.0
+    return statistics.fmean(values), statistics.stdev(values) / len(values) ** 0.5
+
+
+def run_benchmark(name: str, budget: int, seeds: int) -> dict[str, Any]:
+    file, metric, test_metric = BENCHMARKS[name]
+    evaluator = {"kind": "benchmark", "table": str(TABLES / file), "metric": metric, "test_metric": test_metric}
+    settings = EvaluatorSettings.from_dict(evaluator)
+    query = BenchmarkQuery.from_evaluator(settings, {"nb201": "nasbench201", "macro": "nas_bench_macro"}[name])
+    start = time.perf_counter()
+    costs = benchmark_cost_table(query.space)
+    cost_seconds = time.perf_counter() - start
+    params = {key: cost["params"] for key, cost in costs.items()}
+    limit = statistics.median(params.values()) / 3
+    feasible = [key for key in query.table.rows if params[key] <= limit]
+    val = {key: query.table.value(key, metric) for key in feasible}
+    test = {key: query.table.value(key, test_metric) for key in feasible}
+    best_test = max(test.values())
+    best_by_val = test[max(feasible, key=val.__getitem__)]
+    print(f"\n{name}: max_params {limit:,.0f} (a third of the median {statistics.median(params.values()):,.0f}); "
+          f"{len(feasible):,} of {len(params):,} architectures fit ({len(feasible) / len(params):.1%}); best "
+          f"feasible test {best_test:.2f}, test of the best feasible by validation {best_by_val:.2f} "
+          f"(cost table ready in {cost_seconds:.1f} s)")
+    out: dict[str, Any] = {"max_params": limit, "feasible": len(feasible), "architectures": len(params),
+                           "table_best_feasible_test": best_test, "table_best_feasible_by_val_test": best_by_val}
+    for kind in STRATEGIES:
+        picked, feasible_share, start = [], [], time.perf_counter()
+        for seed in range(seeds):
+            records = query_search(make_tuner(kind, query, evaluator, limit, seed), query, budget)
+            fits = [record for record in records if params[record.key] <= limit]
+            feasible_share.append(len(fits) / len(records))
+            if fits:
+                picked.append(max(fits, key=lambda record: record.value).test)
+        mean, se = mean_se(picked) if picked else (float("nan"), float("nan"))
+        share = statistics.fmean(feasible_share)
+        out[kind] = {"test_mean": mean, "test_se": se, "regret": best_test - mean, "runs_with_feasible": len(picked),
+                     "feasible_query_share": share, "seconds": round(time.perf_counter() - start, 1)}
+        print(f"  {kind:20s} test {mean:6.2f} ± {se:.2f} (SE, {len(picked)}/{seeds} runs found one)  regret "
+              f"{best_test - mean:5.2f}  feasible queries {share:6.1%}  {out[kind]['seconds']:.0f} s")
+    peer = out["evolution_filtered"]["regret"]
+    out["regret_ratio_evolution_vs_filtered"] = out["evolution"]["regret"] / peer if peer else None
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", type=int, default=100)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--benchmarks", default="nb201,macro")
+    args = parser.parse_args(argv)
+    print(f"budget {args.budget} queries, {args.seeds} seeds; picked = best validation among feasible queries",
+          file=sys.stderr)
+    summary = {name: run_benchmark(name, args.budget, args.seeds) for name in args.benchmarks.split(",")}
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

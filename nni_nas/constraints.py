@@ -1,0 +1,116 @@
+"""Search under a budget: ``classArgs.constraints: {max_params, max_flops, max_latency_ms}``, honoured by every
+strategy.
+
+Where an architecture over budget is stopped (measured figures in the README's "Constraints" section):
+
+- ``max_params`` and ``max_flops``: in the multi-trial **tuner**, before NNI ever sees the architecture. The tuner
+  counts the architecture's cost on the space's own network (:mod:`model_spaces.costs`; a cached table for tabular
+  spaces), on first use, after its process has connected to NNI; an architecture over budget is never proposed,
+  never trained and never proposed again, so ``maxTrialNumber`` trials are all feasible ones. DARTS and ENAS check
+  the same costs on the architectures they derive or sample.
+- ``max_latency_ms``: only a built network can be timed, so the **trial** times it before any training (the same
+  method in every trial: :func:`nni_nas.evaluation.metrics.latency_ms`); over budget, it reports at once a final
+  dict with ``over_budget: true`` and the violated limits, and trains nothing. That trial uses one of
+  ``maxTrialNumber``; the tuner records the architecture as infeasible (the worst result), never to propose it again.
+
+This module imports nothing heavy: NNI's dispatcher reads it at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+from nni_nas.config import Settings, is_number
+
+LIMITS = {"max_params": "params", "max_flops": "flops", "max_latency_ms": "latency_ms"}
+
+
+@dataclass
+class ConstraintSettings(Settings):
+    """``classArgs.constraints``: upper limits on what an architecture may cost; each a positive number or null."""
+
+    section: ClassVar[str] = "constraints"
+    key_prefix: ClassVar[str] = "constraints."
+
+    max_params: float | None = None
+    max_flops: float | None = None
+    max_latency_ms: float | None = None
+
+    def value_problems(self) -> list[str]:
+        return [f"constraints.{key} must be a positive finite number (or null), got {value!r}"
+                for key, value in asdict(self).items()
+                if value is not None and not (is_number(value) and value > 0)]
+
+    @property
+    def active(self) -> bool:
+        """Any limit set."""
+        return any(value is not None for value in asdict(self).values())
+
+    @property
+    def static(self) -> dict[str, float]:
+        """The limits a cost model can check without building the network (params, FLOPs)."""
+        return {key: value for key, value in asdict(self).items() if value is not None and key != "max_latency_ms"}
+
+    def violations(self, costs: dict[str, Any]) -> list[str]:
+        """Every limit ``costs`` exceed, as ``params 61,234 > max_params 50,000`` (a missing cost is not checked)."""
+        out = []
+        for key, limit in asdict(self).items():
+            cost = costs.get(LIMITS[key])
+            if limit is not None and cost is not None and float(cost) > limit:
+                out.append(f"{LIMITS[key]} {_fmt(cost)} > {key} {_fmt(limit)}")
+        return out
+
+    def as_dict(self) -> dict[str, float]:
+        """The limits that are set."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+def _fmt(value: Any) -> str:
+    value = float(value)
+    return f"{value:,.0f}" if value.is_integer() else f"{value:,.4g}"
+
+
+def over_budget_result(costs: dict[str, Any], violations: list[str], optimize_mode: str = "maximize"
+                       ) -> dict[str, Any]:
+    """The final dict of a trial stopped before training: ``over_budget: true``, the violated limits and the costs;
+    ``default`` is the worst value for the portal (0 when maximising; the largest float when minimising)."""
+    worst = 0.0 if optimize_mode == "maximize" else 1.7976931348623157e308
+    return {"default": worst, "over_budget": True, "violations": violations, **costs}
+
+
+def is_over_budget(result: Any) -> bool:
+    """A trial's final dict marks an architecture over budget (never to be ranked, exported or proposed again)."""
+    return isinstance(result, dict) and bool(result.get("over_budget"))
+
+
+def constraint_settings(values: Any) -> ConstraintSettings:
+    """``classArgs.constraints`` read and checked (a mapping or null)."""
+    from nni_nas.errors import ConfigError
+
+    if values is not None and not isinstance(values, dict):
+        raise ConfigError(f"constraints must be a mapping like {{max_params: 50000}}, got {values!r}")
+    return ConstraintSettings.from_args(values)
+
+
+def check_before_training(model: Any, input_shape: tuple[int, ...], settings: Any) -> dict[str, Any] | None:
+    """In a trial, before any training: the over-budget final dict of ``model`` (a frozen network on the CPU) under
+    the experiment's constraints, or None when it is within them. Parameters and FLOPs are counted always (cheap),
+    the latency only under ``max_latency_ms``; ``budget_check_seconds`` records what the check cost."""
+    import time
+
+    from nni_nas.evaluation.metrics import cost_metrics
+
+    constraints = settings.constraint_settings
+    if not constraints.active:
+        return None
+    start = time.perf_counter()
+    costs = cost_metrics(model, input_shape, settings.train.latency_runs,
+                         latency=constraints.max_latency_ms is not None)
+    violations = constraints.violations(costs)
+    if not violations:
+        return None
+    mode = settings.strategy_args.get("optimize_mode", "maximize")
+    result = over_budget_result(costs, violations, mode)
+    result["budget_check_seconds"] = round(time.perf_counter() - start, 3)
+    return result
