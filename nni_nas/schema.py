@@ -25,6 +25,7 @@ def config_schema() -> dict[str, Any]:
     import model_spaces
     import strategies
     from nni_nas.config import COMMON_KEYS, TrainSettings
+    from nni_nas.constraints import ConstraintSettings
     from nni_nas.data import data_names
     from nni_nas.evaluation.tabular import EvaluatorSettings
 
@@ -35,10 +36,12 @@ def config_schema() -> dict[str, Any]:
         "data_args": {"type": "object", "description": "the data set's arguments"},
         "train": {"$ref": "#/$defs/train"},
         "evaluator": {"$ref": "#/$defs/evaluator"},
+        "constraints": {"$ref": "#/$defs/constraints"},
     }
     assert list(common) == list(COMMON_KEYS)
     defs: dict[str, Any] = {"train": settings_schema(TrainSettings, "how each architecture is trained"),
-                            "evaluator": settings_schema(EvaluatorSettings, EvaluatorSettings.__doc__)}
+                            "evaluator": settings_schema(EvaluatorSettings, EvaluatorSettings.__doc__),
+                            "constraints": settings_schema(ConstraintSettings, ConstraintSettings.__doc__)}
     defs["evaluator"]["properties"]["kind"]["enum"] = ["train", "benchmark"]
     cases = []
     for entry in strategies.STRATEGIES.values():

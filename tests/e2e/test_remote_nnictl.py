@@ -87,37 +87,6 @@ def remote_machines():
         sshd.remove_dir(folder)
 
 
-ENAS = """
-experimentName: e2e-remote-enas
-trialCommand: python -m nni_nas.trial --config search.yml
-trialCodeDirectory: .
-trialConcurrency: 1
-searchSpace: {{}}
-maxTrialNumber: 1
-maxExperimentDuration: 15m
-nniManagerIp: {manager_ip}
-tuner:
-  className: strategies.enas.EnasTuner
-  codeDirectory: .
-  classArgs:
-    space: enas_micro
-    space_args: {{num_nodes: 2, cells_per_stage: 1, channels: 4}}
-    data: digits
-    train: {{epochs: 1, batch_size: 64, lr: 0.05, seed: 0, latency_runs: 3, threads: 1}}
-    search_epochs: 1
-    controller_steps: 2
-    controller_batch: 2
-    controller_hidden: 8
-    derive_samples: 2
-    runs: 1
-    seed: 0
-trainingService:
-  platform: remote
-  machineList:
-{machines}
-"""
-
-
 class RemoteExperiment:
     """One experiment of the module: started through the real nnictl, waited for, stopped by id."""
 
@@ -182,12 +151,6 @@ def run_remote(tmp_path_factory, remote_machines, name: str, template: str):
 def remote_evolution(remote_machines, tmp_path_factory):
     """An evolution search over the two machines: 4 trials, 2 at a time."""
     yield from run_remote(tmp_path_factory, remote_machines, "remote_evolution", EVOLUTION)
-
-
-@pytest.fixture(scope="module")
-def remote_enas(remote_machines, tmp_path_factory):
-    """An ENAS search (one trial: supernet search, derivation, retraining) on one of the two machines."""
-    yield from run_remote(tmp_path_factory, remote_machines, "remote_enas", ENAS)
 
 
 def hidden_remote_home(env: dict, cwd: Path, *argv: str) -> subprocess.CompletedProcess:
@@ -327,89 +290,3 @@ def test_check_names_each_machine_problem_in_one_line(remote_machines, tmp_path)
     assert any("nni-nas 0.0.1 there, 0.1.0 here" in line for line in by_machine[4])
     assert by_machine[5] == [f"machine 5 (nninas-remote@127.0.0.1:{server.port}): {data} does not exist there; "
                              "trials read their data on the machine they run on"]
-
-
-def test_one_shot_enas_trial_on_a_remote_machine_exports_its_retrained_network(remote_enas, tmp_path):
-    search = remote_enas
-    home, env = search.home, search.env
-    assert search.status["status"] in ("DONE", "NO_MORE_TRIAL"), search.status
-    [job] = rest_get(search.port, "trial-jobs")
-    assert job["status"] == "SUCCEEDED" and "/environments/remote-worker" in job["logPath"], job
-    env_id = job["logPath"].split("/environments/")[1].split("/")[0]
-    remote_dir = search.remote_root / "environments" / env_id / "trials" / job["trialJobId"]
-    assert (remote_dir / "search_history.jsonl").is_file() and (remote_dir / "controller.pt").is_file()
-    out = home / "exported-enas"
-    export = hidden_remote_home(env, home, "export", search.experiment_id, "--out", str(out))
-    assert export.returncode == 0, export.stderr[-3000:]
-    [folder] = sorted(out.iterdir())
-    exported = json.loads((folder / "metrics.json").read_text())
-    assert exported["space"] == "enas_micro" and exported["trial_id"] == job["trialJobId"]
-    settings = json.loads((remote_dir / "settings.json").read_text())
-    model = rebuild_trained(remote_dir, settings["class_args"]["space"], exported["space_args"],
-                            tuple(settings["input_shape"]), settings["num_classes"])
-    x_test, _ = load_data("digits").test.tensors
-    outputs = run_without_nni(tmp_path, {"test": x_test}, [folder])
-    with torch.no_grad():
-        reference = model(x_test)
-    assert set(outputs[folder]) == {"model.py", "model.ts", "model.onnx"}
-    for name, logits in outputs[folder].items():
-        assert max_diff(logits["test"], reference) <= TOLERANCE, name
-
-
-def lose_machine(server: sshd.SshServer, remote_root: Path, env_id: str) -> None:
-    """Take one "machine" away: its sshd (listener and open sessions) and everything NNI runs there (the trial
-    keeper's process group, with the trials it started)."""
-    sessions = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True).stdout.split()
-    server.stop()
-    for pid in sessions:
-        subprocess.run(["kill", "-9", pid], capture_output=True)
-    keeper_pid = (remote_root / "environments" / env_id / "trial_keeper" / "trial_keeper.pid").read_text().strip()
-    subprocess.run(["kill", "-9", f"-{keeper_pid}"], capture_output=True)  # launched with setpgrp: its group
-
-
-LOST = EVOLUTION.replace("maxTrialNumber: 4", "maxTrialNumber: 5").replace("epochs: 1,", "epochs: 3,")
-
-
-def test_a_machine_lost_mid_search(tmp_path_factory):
-    """One machine goes away while it runs a trial: that trial ends FAILED with a reason, the search goes on on the
-    other machine, and the finished trials still export."""
-    reason = sshd.missing_requirement()
-    if reason:
-        pytest.skip(reason)
-    sshd.ensure_user()
-    python_bin = sshd.ensure_remote_python()
-    folder = sshd.new_fixture_dir()
-    servers = [sshd.start_sshd(folder), sshd.start_sshd(folder)]
-    search = RemoteExperiment(tmp_path_factory.mktemp("remote_lost"),
-                              LOST.format(manager_ip=manager_address(), machines=machine_entries(servers, python_bin)))
-    try:
-        search.start()
-        deadline = time.monotonic() + 600
-        victim = None
-        restarts = 0
-        while victim is None and time.monotonic() < deadline:
-            if "Tuner did not connect" in str(rest_get(search.port, "check-status").get("errors")) and restarts < 2:
-                search.stop()  # the dispatcher's 10 s start limit on this loaded machine (see RemoteExperiment.wait)
-                search.start()
-                restarts += 1
-            jobs = rest_get(search.port, "trial-jobs")
-            victim = next((j for j in jobs if j["status"] == "RUNNING" and "remote-worker2" in j.get("logPath", "")
-                           and (search.remote_root / "environments" / "remote-worker2" / "trials" / j["trialJobId"]
-                                / "arch.json").is_file()), None)
-            time.sleep(2)
-        assert victim is not None, "no trial ran on machine 2"
-        lose_machine(servers[1], search.remote_root, "remote-worker2")
-        search.status = wait_until_finished(search.port, timeout=900)
-        jobs = {j["trialJobId"]: j for j in rest_get(search.port, "trial-jobs")}
-        print(json.dumps({k: (j["status"], j.get("logPath")) for k, j in jobs.items()}, indent=1))
-        assert jobs[victim["trialJobId"]]["status"] == "FAILED"
-        after = [j for j in jobs.values() if j["startTime"] > victim["startTime"] and j["status"] == "SUCCEEDED"]
-        assert after and all("remote-worker1" in j["logPath"] for j in after)  # the search went on on machine 1
-        export = hidden_remote_home(search.env, search.home, "export", search.experiment_id, "--top", "1",
-                                    "--out", str(search.home / "exported"))
-        assert export.returncode == 0, export.stderr[-2000:]
-    finally:
-        search.stop()
-        for server in servers:
-            server.stop()
-        sshd.remove_dir(folder)
