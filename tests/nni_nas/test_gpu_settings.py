@@ -35,7 +35,7 @@ def test_gpu_combinations(raw, accelerator, devices, gpus, expected):
 
 
 def test_devices_is_a_checked_setting():
-    with pytest.raises(ConfigError, match="train.devices must be an integer from 1 to 64, got 0"):
+    with pytest.raises(ConfigError, match="train.devices: must be an integer from 1 to 64, got 0"):
         TrainSettings.from_args({"devices": 0})
 
 

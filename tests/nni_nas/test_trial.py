@@ -92,21 +92,3 @@ def test_space_verb_prints_every_space_with_data_of_its_kind(space, capsys):
     assert cli.main(["space", space]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"space {space} for input ") and "architectures" in out.splitlines()[-1]
-
-
-def test_the_final_dict_reaches_nni_rounded_to_four_significant_digits(monkeypatch):
-    import nni
-
-    from nni_nas.evaluation import nni_reporter
-
-    sent = []
-    monkeypatch.setattr(nni, "report_final_result", sent.append)
-    nni_reporter.report_final({"default": 0.9805014133453369, "params": 12345, "flops": 1234567, "seed": 0,
-                               "latency_ms": 0.012345678, "train_seconds": 123456.789, "big": 98765.4321,
-                               "arch": {"op": "conv", "w": [0.333333333]}, "nan": float("nan"), "zero": 0.0,
-                               "percent": 93.76333})
-    [final] = sent
-    assert final["default"] == 0.9805 and final["latency_ms"] == 0.01235 and final["percent"] == 93.76
-    assert final["params"] == 12345 and isinstance(final["params"], int) and final["flops"] == 1234567
-    assert final["train_seconds"] == 123457.0 and final["big"] == 98765.0  # never into the integer part
-    assert final["arch"] == {"op": "conv", "w": [0.3333]} and final["zero"] == 0.0 and final["nan"] != final["nan"]

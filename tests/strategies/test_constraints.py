@@ -209,9 +209,9 @@ trainingService: {{platform: local}}
 
 @pytest.mark.parametrize("values, message", [
     ({"max_param": 5}, "did you mean 'max_params'"),
-    ({"max_flops": -1}, "constraints.max_flops must be a positive finite number"),
-    ({"max_latency_ms": float("nan")}, "constraints.max_latency_ms must be a positive finite number"),
-    ({"max_params": "big"}, "constraints.max_params must be a number or null"),
+    ({"max_flops": -1}, "constraints.max_flops: must be a positive finite number"),
+    ({"max_latency_ms": float("nan")}, "constraints.max_latency_ms: must be a positive finite number"),
+    ({"max_params": "big"}, "constraints.max_params: must be a number or null"),
 ])
 def test_bad_constraints_are_one_line(values, message):
     with pytest.raises(ConfigError, match=message):
