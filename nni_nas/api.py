@@ -33,7 +33,7 @@ def write_config(path: str | Path, space: str, strategy: str, data: str = "digit
     strategy_args = dict(strategy_args or {})
     if class_path == strategies.get_strategy("evolution").class_path and "population_size" not in strategy_args:
         # evolution's first population_size trials are random: leave room for children (``check`` insists)
-        strategy_args["population_size"] = max(1, min(20, trials // 2))
+        strategy_args["population_size"] = max(2, min(20, trials // 2))
         strategy_args.setdefault("sample_size", max(1, min(5, trials // 4)))
     config: dict[str, Any] = {
         "experimentName": name or f"{space}-{strategy}",

@@ -14,7 +14,7 @@ from nni_nas.errors import ConfigError, NasError
 from nni_nas.tasks import inputs
 from nni_nas.tasks.project import CONFIG_FILE, Project, clear, experiments_root, resume, same_home
 
-DEFAULT_STRATEGY_ARGS = {"evolution": lambda trials: {"population_size": max(1, min(6, trials // 2)),
+DEFAULT_STRATEGY_ARGS = {"evolution": lambda trials: {"population_size": max(2, min(6, trials // 2)),
                                                       "sample_size": max(1, min(3, trials // 4))}}
 
 

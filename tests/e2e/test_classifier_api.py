@@ -44,7 +44,7 @@ def _logits_without_nni(tmp_path: Path, folder: Path, batch: torch.Tensor) -> to
 def test_image_classifier_on_digits_arrays_exports_and_resumes(tmp_path, nni_home):
     data = _digits()
     (x, y), (x_val, y_val), (x_test, y_test) = data["train"], data["val"], data["test"]
-    settings = {"strategy": "evolution", "epochs": 3, "directory": tmp_path / "project",
+    settings = {"strategy": "random", "epochs": 3, "directory": tmp_path / "project",
                 "space_args": {"widths": [32, 64], "max_depth": 2, "ops": ["conv3x3", "conv5x5"]}}
     clf = ImageClassifier(max_trials=2, **settings)
     clf.fit(x, torch.from_numpy(y), validation_data=(torch.from_numpy(x_val), y_val))  # arrays and tensors mixed

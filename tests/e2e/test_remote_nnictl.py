@@ -216,7 +216,7 @@ def test_search_on_two_machines_and_export_of_remote_trials(remote_evolution, tm
             reference = model(x_test)
         accuracy = float((reference.argmax(1) == y_test).float().mean())
         assert accuracy == pytest.approx(exported["test_acc"], abs=1e-6)  # what the remote trial reported
-        assert set(outputs[folder]) == {"model.py", "model.ts", "model.onnx"}
+        assert set(outputs[folder]) == {"model.py", "model.pt2", "model.ts", "model.onnx"}
         for name, logits in outputs[folder].items():
             assert max_diff(logits["test"], reference) <= TOLERANCE, (folder.name, name)
         fetched = home / "nni-experiments" / experiment_id / "environments" / envs[trial_id] / "trials" / trial_id
