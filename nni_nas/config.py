@@ -28,7 +28,7 @@ import os
 import shlex
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -229,7 +229,7 @@ class NasSettings:
 
     @property
     def constraint_settings(self) -> Any:
-        """The checked :class:`nni_nas.constraints.ConstraintSettings` of ``constraints``."""
+        """The checked :class:`ConstraintSettings` of ``constraints``."""
         return constraint_settings(self.constraints)
 
     def class_args(self) -> dict[str, Any]:
@@ -239,11 +239,59 @@ class NasSettings:
                 **({"constraints": self.constraints} if self.constraints else {}), **self.strategy_args}
 
 
-def constraint_settings(values: Any) -> Any:
-    """``classArgs.constraints`` read and checked (:func:`nni_nas.constraints.constraint_settings`)."""
-    from nni_nas.constraints import constraint_settings as read  # it builds on this module's Settings
+LIMITS = {"max_params": "params", "max_flops": "flops", "max_latency_ms": "latency_ms"}
 
-    return read(values)
+
+@dataclass
+class ConstraintSettings(Settings):
+    """``classArgs.constraints``: upper limits on what an architecture may cost; each a positive number or null."""
+
+    section: ClassVar[str] = "constraints"
+    key_prefix: ClassVar[str] = "constraints."
+
+    max_params: float | None = None
+    max_flops: float | None = None
+    max_latency_ms: float | None = None
+
+    def value_problems(self) -> list[str]:
+        return [f"constraints.{key} must be a positive finite number (or null), got {value!r}"
+                for key, value in asdict(self).items()
+                if value is not None and not (is_number(value) and value > 0)]
+
+    @property
+    def active(self) -> bool:
+        """Any limit set."""
+        return any(value is not None for value in asdict(self).values())
+
+    @property
+    def static(self) -> dict[str, float]:
+        """The limits a cost model can check without building the network (params, FLOPs)."""
+        return {key: value for key, value in asdict(self).items() if value is not None and key != "max_latency_ms"}
+
+    def violations(self, costs: dict[str, Any]) -> list[str]:
+        """Every limit ``costs`` exceed, as ``params 61,234 > max_params 50,000`` (a missing cost is not checked)."""
+        out = []
+        for key, limit in asdict(self).items():
+            cost = costs.get(LIMITS[key])
+            if limit is not None and cost is not None and float(cost) > limit:
+                out.append(f"{LIMITS[key]} {_fmt(cost)} > {key} {_fmt(limit)}")
+        return out
+
+    def as_dict(self) -> dict[str, float]:
+        """The limits that are set."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+def _fmt(value: Any) -> str:
+    value = float(value)
+    return f"{value:,.0f}" if value.is_integer() else f"{value:,.4g}"
+
+
+def constraint_settings(values: Any) -> ConstraintSettings:
+    """``classArgs.constraints`` read and checked (a mapping or null)."""
+    if values is not None and not isinstance(values, dict):
+        raise ConfigError(f"constraints must be a mapping like {{max_params: 50000}}, got {values!r}")
+    return ConstraintSettings.from_args(values)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -18,57 +18,10 @@ This module imports nothing heavy: NNI's dispatcher reads it at start-up.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-from nni_nas.config import Settings, is_number
-
-LIMITS = {"max_params": "params", "max_flops": "flops", "max_latency_ms": "latency_ms"}
-
-
-@dataclass
-class ConstraintSettings(Settings):
-    """``classArgs.constraints``: upper limits on what an architecture may cost; each a positive number or null."""
-
-    section: ClassVar[str] = "constraints"
-    key_prefix: ClassVar[str] = "constraints."
-
-    max_params: float | None = None
-    max_flops: float | None = None
-    max_latency_ms: float | None = None
-
-    def value_problems(self) -> list[str]:
-        return [f"constraints.{key} must be a positive finite number (or null), got {value!r}"
-                for key, value in asdict(self).items()
-                if value is not None and not (is_number(value) and value > 0)]
-
-    @property
-    def active(self) -> bool:
-        """Any limit set."""
-        return any(value is not None for value in asdict(self).values())
-
-    @property
-    def static(self) -> dict[str, float]:
-        """The limits a cost model can check without building the network (params, FLOPs)."""
-        return {key: value for key, value in asdict(self).items() if value is not None and key != "max_latency_ms"}
-
-    def violations(self, costs: dict[str, Any]) -> list[str]:
-        """Every limit ``costs`` exceed, as ``params 61,234 > max_params 50,000`` (a missing cost is not checked)."""
-        out = []
-        for key, limit in asdict(self).items():
-            cost = costs.get(LIMITS[key])
-            if limit is not None and cost is not None and float(cost) > limit:
-                out.append(f"{LIMITS[key]} {_fmt(cost)} > {key} {_fmt(limit)}")
-        return out
-
-    def as_dict(self) -> dict[str, float]:
-        """The limits that are set."""
-        return {key: value for key, value in asdict(self).items() if value is not None}
-
-
-def _fmt(value: Any) -> str:
-    value = float(value)
-    return f"{value:,.0f}" if value.is_integer() else f"{value:,.4g}"
+# the settings half lives in nni_nas.config (with the other settings); re-exported here
+from nni_nas.config import LIMITS, ConstraintSettings, constraint_settings  # noqa: F401
 
 
 def over_budget_result(costs: dict[str, Any], violations: list[str], optimize_mode: str = "maximize"
@@ -82,15 +35,6 @@ def over_budget_result(costs: dict[str, Any], violations: list[str], optimize_mo
 def is_over_budget(result: Any) -> bool:
     """A trial's final dict marks an architecture over budget (never to be ranked, exported or proposed again)."""
     return isinstance(result, dict) and bool(result.get("over_budget"))
-
-
-def constraint_settings(values: Any) -> ConstraintSettings:
-    """``classArgs.constraints`` read and checked (a mapping or null)."""
-    from nni_nas.errors import ConfigError
-
-    if values is not None and not isinstance(values, dict):
-        raise ConfigError(f"constraints must be a mapping like {{max_params: 50000}}, got {values!r}")
-    return ConstraintSettings.from_args(values)
 
 
 def check_before_training(model: Any, input_shape: tuple[int, ...], settings: Any) -> dict[str, Any] | None:
