@@ -3,10 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-# The remote-training tests start a real OpenSSH server (tests/e2e/sshd.py); CI runs as root and installs it once.
-if [ "$(id -u)" = 0 ] && [ ! -x /usr/sbin/sshd ] && command -v apt-get >/dev/null; then
-  apt-get install -y -q --no-install-recommends openssh-server >/dev/null \
-    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends openssh-server >/dev/null; }
+# The remote-training tests start a real OpenSSH server (tests/e2e/sshd.py) and the completion test types into a
+# real zsh; CI runs as root and installs what is missing once.
+missing=""
+[ -x /usr/sbin/sshd ] || missing="openssh-server"
+command -v zsh >/dev/null || missing="$missing zsh"
+if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $missing >/dev/null \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $missing >/dev/null; }
 fi
 .venv/bin/ruff check .
 # Two workers, each test file on one of them (its module fixtures, such as one experiment shared by several tests,

@@ -130,7 +130,8 @@ def finish_one_shot(settings: NasSettings, arch: dict[str, Any], out_dir: Path, 
                     retrain: bool = True, retrain_epochs: int | None = None, progress_bar: bool = True,
                     space_args: dict[str, Any] | None = None, train_fn: Callable[..., Any] | None = None
                     ) -> dict[str, Any]:
-    """Retrain the derived ``arch`` from scratch (or not), save trial files, return the final result dict.
+    """Retrain the derived ``arch`` from scratch (or not), save trial files, return the final result dict
+    (:func:`nni_nas.evaluation.nni_reporter.readable_result`, as a multi-trial strategy's).
 
     ``search_metrics`` (e.g. ``search_val_acc``, ``genotype``) are merged into the final dict.
     ``space_args`` override the config's for the evaluation network (e.g. more cells, auxiliary head).
@@ -143,6 +144,7 @@ def finish_one_shot(settings: NasSettings, arch: dict[str, Any], out_dir: Path, 
     from nni_nas import arch as arch_utils
     from nni_nas.data import load_data
     from nni_nas.evaluation.metrics import cost_metrics
+    from nni_nas.evaluation.nni_reporter import readable_result
     from nni_nas.evaluation.training import train_and_evaluate
     from nni_nas.trial_files import save_trial_files
 
@@ -156,13 +158,13 @@ def finish_one_shot(settings: NasSettings, arch: dict[str, Any], out_dir: Path, 
     model = arch_utils.freeze(factory, arch)
     if not retrain:
         costs = cost_metrics(model, bundle.input_shape, settings.train.latency_runs)
-        result = {"default": float(search_metrics["search_val_acc"]), **costs,
-                  **search_metrics, "retrained": False}
+        result = readable_result({"default": float(search_metrics["search_val_acc"]), **costs,
+                           **search_metrics, "retrained": False})
         save_trial_files(out_dir, result=result)
         return result
     train = settings.train if retrain_epochs is None else dataclasses.replace(settings.train, epochs=retrain_epochs)
     result, module = (train_fn or train_and_evaluate)(model, bundle, train, out_dir / "retrain",
                                                       progress_bar=progress_bar, report=False)
-    result = {**result, **search_metrics, "retrained": True}
+    result = readable_result({**result, **search_metrics, "retrained": True})
     save_trial_files(out_dir, model=module.model, result=result)
     return result

@@ -44,12 +44,38 @@ class NniReporter(pl.Callback):
                 fh.write(json.dumps({"epoch": trainer.current_epoch, self.monitor: value}) + "\n")
 
 
+SIGNIFICANT_DIGITS = 4
+
+
+def readable(value: Any, digits: int = SIGNIFICANT_DIGITS) -> Any:
+    """``value`` with every float rounded to ``digits`` significant digits, never into its integer part (123456.7
+    becomes 123457.0); ints, strings, bools and non-finite floats unchanged; dicts and lists element by element.
+
+    NNI's portal shows the final dict's keys as they come (only ``default`` is formatted), so a trained trial's
+    dict is rounded where it is made, once: ``metrics.json``, NNI's records and every table read the same numbers.
+    Four digits keep an accuracy's resolution on up to ~10,000 validation samples.
+    """
+    if isinstance(value, dict):
+        return {key: readable(item, digits) for key, item in value.items()}
+    if isinstance(value, list):
+        return [readable(item, digits) for item in value]
+    if not isinstance(value, float) or not math.isfinite(value) or value == 0:
+        return value
+    return round(value, max(0, digits - 1 - math.floor(math.log10(abs(value)))))
+
+
+def readable_result(result: dict[str, Any]) -> dict[str, Any]:
+    """A final dict :func:`readable`, except its ``arch`` (choice values are the architecture, not measurements)."""
+    return {key: value if key == "arch" else readable(value) for key, value in result.items()}
+
+
 def final_result(val_acc: float, test_acc: float, costs: dict[str, float], **extra: Any) -> dict[str, Any]:
-    """The trial's one final dict: ``default`` is the validation accuracy (what tuners optimise)."""
+    """The trial's one final dict (:func:`readable_result`): ``default`` is the validation accuracy, which tuners
+    optimise."""
     result = {"default": float(val_acc), "val_acc": float(val_acc), "test_acc": float(test_acc), **costs, **extra}
     if not math.isfinite(result["default"]):
         raise NonFiniteError(f"validation accuracy is {val_acc}; the trial did not train")
-    return result
+    return readable_result(result)
 
 
 def report_final(result: dict[str, Any]) -> None:

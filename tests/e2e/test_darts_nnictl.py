@@ -64,7 +64,7 @@ def test_darts_search_reports_epochs_one_final_dict_and_saves_the_cells(tmp_path
     assert final["retrained"] is True and final["order"] == 2 and final["params"] > 0 and final["flops"] > 0
     assert final["default"] == final["val_acc"] >= 0.6  # the retrained derived cells; chance is 0.10
     assert final["test_acc"] >= 0.6
-    assert final["search_val_acc"] == pytest.approx(periodical[-1])
+    assert final["search_val_acc"] == pytest.approx(periodical[-1], abs=5e-5)  # rounded to 4 digits
     space = model_spaces.build_space("darts", (1, 8, 8), 10, **SPACE_ARGS)
     assert validate_arch(search_choices(space), final["arch"]) == final["arch"]
     assert final["genotype"] == str(space.genotype(final["arch"]))

@@ -189,7 +189,7 @@ def check_exported(experiment_id: str, home: Path, env: dict, top: int, tmp_path
         with torch.no_grad():
             reference = {"batch": models[folder](batch), "test": models[folder](x_test)}
         reference_acc = float((reference["test"].argmax(1) == y_test).float().mean())
-        assert reference_acc == pytest.approx(metrics["test_acc"], abs=1e-6)  # what the trial reported
+        assert reference_acc == pytest.approx(metrics["test_acc"], abs=5e-5)  # what the trial reported (4 digits)
         formats = outputs[folder]
         assert set(formats) == {"model.py", "model.pt2", "model.ts", "model.onnx"}
         row = {"folder": folder.name, "test_acc": reference_acc}
