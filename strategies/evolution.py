@@ -78,8 +78,11 @@ class RegularizedEvolutionTuner(NasTuner):
         if len(self.population) + len(self.pending) < self.population_size or not self.population:
             return self.random_arch()
         sample = self.rng.sample(list(self.population), min(self.sample_size, len(self.population)))
-        parent = max(sample, key=lambda individual: individual.fitness)
-        return self.mutate(parent.arch)
+        return self.mutate(self.tournament(sample).arch)
+
+    def tournament(self, sample: list[Individual]) -> Individual:
+        """The parent: the fittest of ``sample`` (ties go to the first drawn)."""
+        return max(sample, key=lambda individual: individual.fitness)
 
     def mutate(self, arch: dict[str, Any]) -> dict[str, Any]:
         """``arch`` with one label, drawn uniformly among labels that have alternatives, set to another value."""

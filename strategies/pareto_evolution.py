@@ -5,7 +5,6 @@ Algorithm: NSGA-II", IEEE TEC 2002, sections III-A and III-B)."""
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import os
@@ -25,7 +24,8 @@ from nni_nas.results.pareto import (
     parse_objectives,
     rank_and_crowding,
 )
-from strategies.base import RESULT_KEYS, Individual, NasTuner
+from strategies.base import RESULT_KEYS, Individual
+from strategies.evolution import RegularizedEvolutionTuner
 
 _logger = logging.getLogger(__name__)
 
@@ -61,13 +61,14 @@ class ParetoEvolutionSettings(Settings):
         return []
 
 
-class ParetoEvolutionTuner(NasTuner):
+class ParetoEvolutionTuner(RegularizedEvolutionTuner):
     """Aging evolution towards the whole front of several objectives, as an NNI tuner.
 
-    The loop is regularised evolution's (Algorithm 1 of Real et al.): the first ``population_size`` architectures
-    are random; afterwards each new one is a one-label mutation of the winner of a tournament among
-    ``sample_size`` individuals drawn uniformly from the population, and when a result arrives the newest
-    individual joins the population and the **oldest** leaves it. Only the tournament changes: the population is
+    The loop is inherited from regularised evolution (:class:`strategies.evolution.RegularizedEvolutionTuner`,
+    Algorithm 1 of Real et al.): the first ``population_size`` architectures are random; afterwards each new one is
+    a one-label mutation of the winner of a tournament among ``sample_size`` individuals drawn uniformly from the
+    population, and when a result arrives the newest individual joins the population and the **oldest** leaves it
+    (the same ``population_size < maxTrialNumber`` rule). Only the tournament changes: the population is
     sorted into non-dominated fronts and each individual gets its crowding distance within its front (NSGA-II,
     Deb et al. 2002, III-A and III-B), and the winner is the best of the sample by the crowded-comparison operator:
     the lower front wins, and within one front the larger crowding distance (a sparser part of the front).
@@ -109,17 +110,8 @@ class ParetoEvolutionTuner(NasTuner):
         known = RESULT_KEYS if table else RESULT_KEYS + TRAINED_KEYS
         check_metrics(self.objectives, known, "objectives",
                       "of a " + ("table lookup's result" if table else "trained trial's final result"))
-        self.population_size = self.settings.population_size
-        self.sample_size = self.settings.sample_size
-        self.population: collections.deque[Individual] = collections.deque()
 
     # ------------------------------------------------------------------------------------------ selection
-    def propose(self) -> dict[str, Any]:
-        if len(self.population) + len(self.pending) < self.population_size or not self.population:
-            return self.random_arch()
-        sample = self.rng.sample(list(self.population), min(self.sample_size, len(self.population)))
-        return self.mutate(self.tournament(sample).arch)
-
     def tournament(self, sample: list[Individual]) -> Individual:
         """The winner of ``sample`` by the crowded-comparison operator, ranks and distances taken over the whole
         population (NSGA-II ranks the population, then compares); ties go to the first drawn."""
@@ -134,23 +126,13 @@ class ParetoEvolutionTuner(NasTuner):
         worst = (len(self.population) + 1, 0.0)
         return {id(ind): order.get(id(ind), worst) for ind in self.population}
 
-    def mutate(self, arch: dict[str, Any]) -> dict[str, Any]:
-        """``arch`` with one label, drawn uniformly among labels that have alternatives, set to another value."""
-        mutable = [label for label, values in self.choices.items() if len(values) > 1]
-        label = self.rng.choice(mutable)
-        child = dict(arch)
-        child[label] = self.rng.choice([v for v in self.choices[label] if v != arch[label]])
-        return child
-
     # ---------------------------------------------------------------------------------------- bookkeeping
     def cost(self, individual: Individual) -> Cost | None:
         """The individual's costs (smaller is better in each), None when it has no value for every objective."""
         return cost_of(individual.result, self.objectives)
 
     def on_result(self, individual: Individual) -> None:
-        self.population.append(individual)
-        while len(self.population) > self.population_size:
-            self.population.popleft()  # aging: the oldest dies, whatever its front
+        super().on_result(individual)  # aging: the oldest dies, whatever its front
         if not self._importing:
             self.write_front()
 

@@ -5,7 +5,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nni_nas.nnictl import rest_get
+from nni_nas.nnictl import create_experiment, free_port, nni_env, rest_get, stop_experiment, wait_until_finished
+
+
+def finished_search(tmp_path_factory, name: str, config: str, timeout: int = 900):
+    """For a module fixture: run the experiment ``config`` (YAML text) in a fresh HOME through the real nnictl to
+    its end, yield (experiment id, home, env), and stop it by its id afterwards."""
+    home = tmp_path_factory.mktemp(name)
+    (home / "search.yml").write_text(config)
+    env = nni_env({"HOME": str(home)})
+    port = free_port()
+    experiment_id = create_experiment(home / "search.yml", port, env=env)
+    try:
+        status = wait_until_finished(port, timeout=timeout)
+        assert status["status"] in ("DONE", "NO_MORE_TRIAL"), status
+        yield experiment_id, home, env
+    finally:
+        stop_experiment(experiment_id, env=env)
 
 
 def _metric_records(port: int) -> list[tuple[str, str, object]]:

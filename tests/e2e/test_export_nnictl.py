@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from nni_nas.data import load_data
-from nni_nas.nnictl import create_experiment, free_port, nni_env, stop_experiment, wait_until_finished
+from tests.e2e.portal import finished_search
 from tests.nni_nas.nni_records import example_batch
 from tests.nni_nas.test_export import TOLERANCE, max_diff, rebuild_trained, run_without_nni
 
@@ -119,38 +119,24 @@ trainingService:
 """
 
 
-def _search(tmp_path_factory, name: str, config: str):
-    home = tmp_path_factory.mktemp(name)
-    (home / "search.yml").write_text(config)
-    env = nni_env({"HOME": str(home)})
-    port = free_port()
-    experiment_id = create_experiment(home / "search.yml", port, env=env)
-    try:
-        status = wait_until_finished(port, timeout=900)
-        assert status["status"] in ("DONE", "NO_MORE_TRIAL"), status
-        yield experiment_id, home, env
-    finally:
-        stop_experiment(experiment_id, env=env)
-
-
 @pytest.fixture(scope="module")
 def random_search(tmp_path_factory):
-    yield from _search(tmp_path_factory, "export_random", RANDOM_CONFIG)
+    yield from finished_search(tmp_path_factory, "export_random", RANDOM_CONFIG)
 
 
 @pytest.fixture(scope="module")
 def text_search(tmp_path_factory):
-    yield from _search(tmp_path_factory, "export_text", TEXT_CONFIG)
+    yield from finished_search(tmp_path_factory, "export_text", TEXT_CONFIG)
 
 
 @pytest.fixture(scope="module")
 def darts_search(tmp_path_factory):
-    yield from _search(tmp_path_factory, "export_darts", DARTS_CONFIG)
+    yield from finished_search(tmp_path_factory, "export_darts", DARTS_CONFIG)
 
 
 @pytest.fixture(scope="module")
 def enas_search(tmp_path_factory):
-    yield from _search(tmp_path_factory, "export_enas", ENAS_CONFIG)
+    yield from finished_search(tmp_path_factory, "export_enas", ENAS_CONFIG)
 
 
 def nni_nas_cli(env: dict, cwd: Path, *argv: str) -> subprocess.CompletedProcess:

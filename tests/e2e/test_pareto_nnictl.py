@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from nni_nas.nnictl import create_experiment, free_port, nni_env, stop_experiment, wait_until_finished
 from nni_nas.results.records import load_experiment
+from tests.e2e.portal import finished_search
 from tests.e2e.test_export_nnictl import check_exported, nni_nas_cli
 
 pytestmark = pytest.mark.slow
@@ -42,17 +42,7 @@ trainingService:
 
 @pytest.fixture(scope="module")
 def pareto_search(tmp_path_factory):
-    home = tmp_path_factory.mktemp("pareto")
-    (home / "search.yml").write_text(CONFIG)
-    env = nni_env({"HOME": str(home)})
-    port = free_port()
-    experiment_id = create_experiment(home / "search.yml", port, env=env)
-    try:
-        status = wait_until_finished(port, timeout=900)
-        assert status["status"] in ("DONE", "NO_MORE_TRIAL"), status
-        yield experiment_id, home, env
-    finally:
-        stop_experiment(experiment_id, env=env)
+    yield from finished_search(tmp_path_factory, "pareto", CONFIG)
 
 
 def test_front_file_top_and_export_agree_with_the_records(pareto_search, tmp_path):
