@@ -27,7 +27,9 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -140,7 +142,7 @@ class RemoteExperiment:
         self.config = home / "code" / "search.yml"  # its folder is what NNI uploads to every machine
         self.config.parent.mkdir()
         self.config.write_text(text)
-        self.experiment_id, self.port, self.status = "", 0, {}
+        self.experiment_id, self.port, self.status, self.stopped = "", 0, {}, False
 
     @property
     def remote_root(self) -> Path:
@@ -158,8 +160,12 @@ class RemoteExperiment:
         self.status = wait_until_finished(self.port, timeout=600)
 
     def stop(self) -> None:
-        if self.experiment_id:
+        if self.experiment_id and not self.stopped:
             stop_experiment(self.experiment_id, env=self.env)
+            self.stopped = True
+
+    def remove_remote_files(self) -> None:
+        if self.experiment_id:
             shutil.rmtree(self.remote_root, ignore_errors=True)
 
     def jobs(self) -> list[dict]:
@@ -224,21 +230,24 @@ def lose_machine(server: sshd.SshServer, remote_env: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def remote_searches(remote_machines, tmp_path_factory):
     """The module's three experiments, started together and run to the end; the machine-lost one loses machine 3
-    while machine 3 runs its first trial (``lost.victim``)."""
+    while machine 3 runs its first trial (``lost.victim``). Each experiment's trials and metrics are read from its
+    manager, which is then stopped (in the background, while the tests run)."""
     servers, python_bin = remote_machines
     one_two, one_three = machine_entries(servers[:2], python_bin), machine_entries([servers[0], servers[2]], python_bin)
     ip = manager_address()
     searches = {
         "evolution": EVOLUTION.format(manager_ip=ip, machines=one_two, max_trials=4, seed=0, train=TINY_TRAIN),
-        "enas": ENAS.format(manager_ip=ip, machines=one_two, train=TINY_TRAIN),
+        # one trial is the whole one-shot search: one machine (NNI gives a lone trial to its first machine anyway)
+        "enas": ENAS.format(manager_ip=ip, machines=machine_entries(servers[1:2], python_bin), train=TINY_TRAIN),
         "lost": EVOLUTION.format(manager_ip=ip, machines=one_three, max_trials=3, seed=1, train=TINY_TRAIN),
     }
     experiments = {name: RemoteExperiment(tmp_path_factory.mktemp(f"remote_{name}"), text)
                    for name, text in searches.items()}
-    assert check_config(experiments["evolution"].config) == []  # the machines answer, with nni and nni-nas as here
+    pool = ThreadPoolExecutor(len(experiments) + 1)
     try:
-        for experiment in experiments.values():
-            experiment.start()
+        checked = pool.submit(check_config, experiments["evolution"].config)
+        for started in [pool.submit(e.start) for e in experiments.values()]:
+            started.result()
         lost = experiments["lost"]
         lost.victim = None
         deadline = time.monotonic() + 400
@@ -250,38 +259,93 @@ def remote_searches(remote_machines, tmp_path_factory):
         lost.finished_before = {j["trialJobId"] for j in lost.jobs() if j["status"] == "SUCCEEDED"}
         killed = lose_machine(servers[2], lost.remote_root / "environments" / "remote-worker2")
         print("machine 3 lost; killed:", *killed, sep="\n  ", flush=True)
+        assert checked.result() == []  # the machines answer, with nni and nni-nas as here
         for experiment in experiments.values():
             experiment.wait()
+            experiment.final_jobs = experiment.jobs()
+            experiment.metrics = rest_get(experiment.port, "metric-data")
+            experiment.fetched_before = (experiment.local_root / "environments").exists()
+        stopped = [pool.submit(e.stop) for e in experiments.values()]
         yield experiments
+        for stop in stopped:
+            stop.result()
     finally:
         for experiment in experiments.values():
             experiment.stop()
+            experiment.remove_remote_files()
+        pool.shutdown()
 
 
-def hidden_remote_home(env: dict, cwd: Path, *argv: str) -> subprocess.CompletedProcess:
-    """``nni-nas ARGV`` in a private mount namespace where the remote user's home is an empty tmpfs: a remote
-    trial's files can only come through SSH (the sshd processes live outside and still see the real home)."""
-    script = (f"mount -t tmpfs none {sshd.remote_home()} && test -z \"$(ls -A {sshd.remote_home()})\" && "
-              f"exec {sys.executable} -m nni_nas.cli \"$@\"")
-    return subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", *argv], env=env, cwd=cwd,
+CLI_BATCH = """
+import contextlib, io, json, os, sys, time
+from nni_nas.cli import main
+results = []
+for home, argv in json.loads(sys.argv[1]):
+    os.environ.update(HOME=home, NNI_CONFIG_DIR=os.path.join(home, "nni-config"))
+    os.chdir(home)
+    out, err, start = io.StringIO(), io.StringIO(), time.perf_counter()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exit:
+            code = exit.code
+    results.append({"returncode": code, "stdout": out.getvalue(), "stderr": err.getvalue(),
+                    "seconds": round(time.perf_counter() - start, 1)})
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def remote_cli(remote_searches):
+    """``nni-nas top / export / report`` of the three experiments, in one Python (imports paid once) in a private
+    mount namespace where the remote user's home is an empty tmpfs: a remote trial's files can only come through SSH
+    (the sshd processes live outside and still see the real home). Returns {(experiment, verb): result}."""
+    evolution, enas, lost = (remote_searches[name] for name in ("evolution", "enas", "lost"))
+    calls = {
+        ("evolution", "top"): (evolution, ["top", evolution.experiment_id]),
+        ("evolution", "export"): (evolution, ["export", evolution.experiment_id, "--out",
+                                              str(evolution.home / "exported")]),
+        ("evolution", "report"): (evolution, ["report", evolution.experiment_id]),
+        ("enas", "export"): (enas, ["export", enas.experiment_id, "--out", str(enas.home / "exported")]),
+        ("lost", "top"): (lost, ["top", lost.experiment_id]),
+        ("lost", "export"): (lost, ["export", lost.experiment_id, "--top", "2", "--format", "source,weights",
+                                    "--out", str(lost.home / "exported")]),
+    }
+    home = sshd.remote_home()
+    script = (f"mount -t tmpfs none {home} && test -z \"$(ls -A {home})\" && "
+              f"exec {sys.executable} -c \"$1\" \"$2\"")
+    argument = json.dumps([(str(e.home), argv) for e, argv in calls.values()])
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", CLI_BATCH, argument], env=evolution.env,
                           capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(proc.stdout.splitlines()[-1])
+    print("nni-nas calls, seconds:", [(call, r["seconds"]) for call, r in zip(calls, results, strict=True)])
+    return dict(zip(calls, (SimpleNamespace(**r) for r in results), strict=True))
 
 
-def test_search_on_two_machines_and_export_of_remote_trials(remote_searches, tmp_path):
+@pytest.fixture(scope="module")
+def exported_outputs(remote_searches, remote_cli, tmp_path_factory):
+    """Every format the evolution and ENAS exports wrote, run on the digits test set in one subprocess without nni:
+    {folder: {format: logits}}."""
+    folders = [f for name in ("evolution", "enas") for f in sorted((remote_searches[name].home / "exported").iterdir())
+               if remote_cli[(name, "export")].returncode == 0]
+    x_test, _ = load_data("digits").test.tensors
+    return run_without_nni(tmp_path_factory.mktemp("outputs"), {"test": x_test}, folders)
+
+
+def test_search_on_two_machines_and_export_of_remote_trials(remote_searches, remote_cli, exported_outputs):
     search = remote_searches["evolution"]
-    home, env = search.home, search.env
-    experiment_id, port, remote_root, status = search.experiment_id, search.port, search.remote_root, search.status
-    assert status["status"] in ("DONE", "NO_MORE_TRIAL"), status
-    jobs = rest_get(port, "trial-jobs")
+    home, remote_root = search.home, search.remote_root
+    assert search.status["status"] in ("DONE", "NO_MORE_TRIAL"), search.status
+    jobs = search.final_jobs
     assert len(jobs) == 4 and {job["status"] for job in jobs} == {"SUCCEEDED"}, \
         [(job["trialJobId"], job["status"]) for job in jobs]
     envs = {job["trialJobId"]: job["logPath"].split("/environments/")[1].split("/")[0] for job in jobs}
     assert set(envs.values()) == {"remote-worker1", "remote-worker2"}  # both machines ran trials
 
     # every metric reached the manager, as in local mode: one per epoch and one final dict per trial
-    metrics = rest_get(port, "metric-data")
     for job in jobs:
-        kinds = sorted(m["type"] for m in metrics if m["trialJobId"] == job["trialJobId"])
+        kinds = sorted(m["type"] for m in search.metrics if m["trialJobId"] == job["trialJobId"])
         assert kinds == ["FINAL", "PERIODICAL"], (job["trialJobId"], kinds)
 
     # the trials ran on the remote side, as its user, in the pythonPath venv, and reached the manager's records
@@ -293,23 +357,26 @@ def test_search_on_two_machines_and_export_of_remote_trials(remote_searches, tmp
         keeper = json.loads((remote_root / "environments" / env_id / "trial_keeper" /
                              "trial_keeper_config.json").read_text())
         assert keeper["pythonInterpreter"].startswith(str(sshd.remote_home() / "venvs"))
-    assert not (home / "nni-experiments" / experiment_id / "environments").exists()  # nothing fetched yet
+    assert not search.fetched_before  # nothing was here before nni-nas fetched it
 
     # top, export and report where the remote home is hidden: the files come over SSH
-    top = hidden_remote_home(env, home, "top", experiment_id)
+    top, export, report = (remote_cli[("evolution", verb)] for verb in ("top", "export", "report"))
     assert top.returncode == 0 and "warning" not in top.stderr, top.stderr[-2000:]
     assert sum(trial_id in top.stdout for trial_id in envs) == 4, top.stdout
-    out = home / "exported"
-    export = hidden_remote_home(env, home, "export", experiment_id, "--top", "2", "--out", str(out))
     assert export.returncode == 0, export.stderr[-3000:]
-    report = hidden_remote_home(env, home, "report", experiment_id)
     assert report.returncode == 0 and "4 succeeded" in report.stdout, report.stderr[-2000:]
 
+    # what top fetched from both machines is what the trials saved there, byte for byte
+    for trial_id, env_id in envs.items():
+        fetched = search.local_root / "environments" / env_id / "trials" / trial_id
+        remote_dir = remote_root / "environments" / env_id / "trials" / trial_id
+        for name in ("model.pt", "arch.json", "metrics.json"):
+            assert (fetched / name).read_bytes() == (remote_dir / name).read_bytes(), (trial_id, name)
+
     # each exported format reproduces the network the remote trial trained, read from the remote machine itself
-    folders = sorted(out.iterdir())
-    assert len(folders) == 2
+    folders = sorted((home / "exported").iterdir())
+    assert len(folders) == 1
     x_test, y_test = load_data("digits").test.tensors
-    outputs = run_without_nni(tmp_path, {"test": x_test}, folders)
     for folder in folders:
         exported = json.loads((folder / "metrics.json").read_text())
         trial_id = exported["trial_id"]
@@ -321,11 +388,9 @@ def test_search_on_two_machines_and_export_of_remote_trials(remote_searches, tmp
             reference = model(x_test)
         accuracy = float((reference.argmax(1) == y_test).float().mean())
         assert accuracy == pytest.approx(exported["test_acc"], abs=1e-6)  # what the remote trial reported
-        assert set(outputs[folder]) == {"model.py", "model.pt2", "model.ts", "model.onnx"}
-        for name, logits in outputs[folder].items():
+        assert set(exported_outputs[folder]) == {"model.py", "model.pt2", "model.ts", "model.onnx"}
+        for name, logits in exported_outputs[folder].items():
             assert max_diff(logits["test"], reference) <= TOLERANCE, (folder.name, name)
-        fetched = home / "nni-experiments" / experiment_id / "environments" / envs[trial_id] / "trials" / trial_id
-        assert (fetched / "model.pt").read_bytes() == (remote_dir / "model.pt").read_bytes()
 
 
 CHECKED = """
@@ -397,21 +462,20 @@ def test_check_names_each_machine_problem_in_one_line(remote_machines, tmp_path)
                              "trials read their data on the machine they run on"]
 
 
-def test_one_shot_enas_trial_on_a_remote_machine_exports_its_retrained_network(remote_searches, tmp_path):
+def test_one_shot_enas_trial_on_a_remote_machine_exports_its_retrained_network(remote_searches, remote_cli,
+                                                                               exported_outputs):
     search = remote_searches["enas"]
-    home, env = search.home, search.env
     assert search.status["status"] in ("DONE", "NO_MORE_TRIAL"), search.status
-    [job] = search.jobs()
+    [job] = search.final_jobs
     assert job["status"] == "SUCCEEDED" and "/environments/remote-worker" in job["logPath"], job
     env_id = job["logPath"].split("/environments/")[1].split("/")[0]
     remote_dir = search.remote_root / "environments" / env_id / "trials" / job["trialJobId"]
     assert (remote_dir / "search_history.jsonl").is_file() and (remote_dir / "controller.pt").is_file()
     assert remote_dir.stat().st_uid != 0
-    assert not (search.local_root / "environments").exists()  # nothing fetched yet
-    out = home / "exported-enas"
-    export = hidden_remote_home(env, home, "export", search.experiment_id, "--out", str(out))
+    assert not search.fetched_before
+    export = remote_cli[("enas", "export")]
     assert export.returncode == 0, export.stderr[-3000:]
-    [folder] = sorted(out.iterdir())
+    [folder] = sorted((search.home / "exported").iterdir())
     exported = json.loads((folder / "metrics.json").read_text())
     assert exported["space"] == "enas_micro" and exported["trial_id"] == job["trialJobId"]
     fetched = search.local_root / "environments" / env_id / "trials" / job["trialJobId"]
@@ -424,20 +488,19 @@ def test_one_shot_enas_trial_on_a_remote_machine_exports_its_retrained_network(r
     with torch.no_grad():
         reference = model(x_test)
     assert float((reference.argmax(1) == y_test).float().mean()) == pytest.approx(exported["test_acc"], abs=1e-6)
-    outputs = run_without_nni(tmp_path, {"test": x_test}, [folder])
-    assert set(outputs[folder]) == {"model.py", "model.pt2", "model.ts", "model.onnx"}
-    for name, logits in outputs[folder].items():
+    assert set(exported_outputs[folder]) == {"model.py", "model.pt2", "model.ts", "model.onnx"}
+    for name, logits in exported_outputs[folder].items():
         assert max_diff(logits["test"], reference) <= TOLERANCE, name
 
 
 def test_a_machine_lost_mid_search_fails_its_trial_with_a_reason_and_the_search_goes_on(remote_searches,
-                                                                                        remote_machines):
+                                                                                        remote_machines, remote_cli):
     search = remote_searches["lost"]
     lost_server = remote_machines[0][2]
     victim_id = search.victim["trialJobId"]
     assert search.status["status"] in ("DONE", "NO_MORE_TRIAL"), search.status
-    jobs = {job["trialJobId"]: job for job in search.jobs()}
-    print(json.dumps({k: (j["status"], j.get("logPath")) for k, j in jobs.items()}, indent=1))
+    jobs = {job["trialJobId"]: job for job in search.final_jobs}
+    print(json.dumps({k: (j["status"], j.get("logPath")) for k, j in jobs.items()}))
     # the trial machine 3 ran ends FAILED (NNI alone: USER_CANCELED, no reason), with a reason naming the machine
     assert jobs[victim_id]["status"] == "FAILED"
     reason = (search.local_root / "environments" / "remote-worker2" / "trials" / victim_id / "error.txt").read_text()
@@ -449,15 +512,11 @@ def test_a_machine_lost_mid_search_fails_its_trial_with_a_reason_and_the_search_
     assert all(jobs[t]["status"] == "SUCCEEDED" for t in search.finished_before)
     assert len(jobs) == 3 and sum(j["status"] == "SUCCEEDED" for j in jobs.values()) == 2
     # nni-nas names the lost machine and the trial whose files stayed there; the finished trials export
-    top = subprocess.run([sys.executable, "-m", "nni_nas.cli", "top", search.experiment_id], env=search.env,
-                         cwd=search.home, capture_output=True, text=True, timeout=300)
+    top, export = remote_cli[("lost", "top")], remote_cli[("lost", "export")]
     assert top.returncode == 0, top.stderr[-2000:]
     assert f"127.0.0.1:{lost_server.port} cannot be reached over SSH" in top.stderr and victim_id in top.stderr, \
         top.stderr
-    out = search.home / "exported"
-    export = subprocess.run([sys.executable, "-m", "nni_nas.cli", "export", search.experiment_id, "--top", "2",
-                             "--out", str(out)], env=search.env, cwd=search.home, capture_output=True, text=True,
-                            timeout=300)
     assert export.returncode == 0, export.stderr[-2000:]
-    exported = {json.loads((folder / "metrics.json").read_text())["trial_id"] for folder in out.iterdir()}
+    exported = {json.loads((folder / "metrics.json").read_text())["trial_id"]
+                for folder in (search.home / "exported").iterdir()}
     assert exported == {t for t, j in jobs.items() if j["status"] == "SUCCEEDED"}
