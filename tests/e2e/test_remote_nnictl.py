@@ -10,7 +10,7 @@ upload) overlaps, and each checks many claims:
   launching machine see the remote trials completely: run where the remote user's home is hidden (an empty tmpfs
   over it in a private mount namespace), they can only have the files through SSH. The exported formats reproduce
   the network the remote trial trained (its ``model.pt`` on the remote machine) without nni.
-- ENAS (one-shot: supernet search, derivation, retraining in one trial) on machines 1 and 2: the same export parity
+- ENAS (one-shot: supernet search, derivation, retraining in one trial) on machine 2: the same export parity
   for its retrained child, fetched over SSH.
 - evolution on machines 1 and 3, where machine 3 is lost (its sshd, its sessions and everything NNI ran there
   killed) while it runs a trial: that trial ends FAILED with a reason naming the machine, the search goes on on
