@@ -30,6 +30,9 @@ def free_port() -> int:
 LOOPBACK_PRELOAD = Path(__file__).with_name("loopback.js")
 # NNI's manager fails an experiment whose tuner has not connected within 10 s; this preload waits longer (120 s)
 TUNER_PATIENCE_PRELOAD = Path(__file__).with_name("tuner_patience.js")
+# NNI's remote service ends the trials of a machine it lost as USER_CANCELED, with no reason: this preload makes
+# them FAILED with an error.txt naming the machine, and keeps the search off that machine (nni_nas/machine_lost.js)
+MACHINE_LOST_PRELOAD = Path(__file__).with_name("machine_lost.js")
 
 
 def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> dict[str, str]:
@@ -39,12 +42,13 @@ def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> di
     NNI 3.0's manager listens on every interface and its REST API has no authentication (it hands out trial files
     and deletes trials), with no option to change that. Unless ``listen_all``, a Node preload
     (:data:`LOOPBACK_PRELOAD`, through ``NODE_OPTIONS``) makes it listen on 127.0.0.1 only. Another
-    (:data:`TUNER_PATIENCE_PRELOAD`) gives the tuner process 120 s instead of NNI's 10 s to connect.
+    (:data:`TUNER_PATIENCE_PRELOAD`) gives the tuner process 120 s instead of NNI's 10 s to connect, and a third
+    (:data:`MACHINE_LOST_PRELOAD`) fails the trials of a remote machine that was lost, with a reason.
     """
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
-    preloads = [TUNER_PATIENCE_PRELOAD] + ([] if listen_all else [LOOPBACK_PRELOAD])
+    preloads = [TUNER_PATIENCE_PRELOAD, MACHINE_LOST_PRELOAD] + ([] if listen_all else [LOOPBACK_PRELOAD])
     for path in preloads:
         preload = f"--require {path}"
         if preload not in env.get("NODE_OPTIONS", ""):
