@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,8 @@ def fingerprint(params: Iterable[torch.Tensor]) -> str:
 
 
 class RankTrace(pl.Callback):
-    """After every training step, append ``{"step", "arch", "weights"}`` (hashes) to ``<folder>/rank<N>.jsonl``.
+    """After every training step, append ``{"epoch", "batch", "time", "arch", "weights"}`` (the last two hashes) to
+    ``<folder>/rank<N>.jsonl``.
 
     ``groups(pl_module)`` names the parameters: ``{"arch": alpha or the controller, "weights": the supernet}``.
     """
@@ -143,7 +145,7 @@ class RankTrace(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        record = {"epoch": trainer.current_epoch, "batch": batch_idx,
+        record = {"epoch": trainer.current_epoch, "batch": batch_idx, "time": round(time.time(), 3),
                   **{name: fingerprint(params) for name, params in self.groups(pl_module).items()}}
         with (self.folder / f"rank{trainer.global_rank}.jsonl").open("a") as fh:
             fh.write(json.dumps(record) + "\n")
