@@ -340,9 +340,7 @@ def run_enas(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path
     search = EnasSearch(supernet, controller, enas, settings.train, epochs, out_dir=out_dir)
     search.over_budget = budget_check(settings, bundle, enas.retrain_space_args)
     train_loader, val_loader, _ = loaders(bundle, settings.train)
-    callbacks = [NniReporter(history_file=out_dir / "history.jsonl"),
-                 *distributed.trace_callbacks(lambda m: {"arch": list(m.controller.parameters()),
-                                                         "weights": list(m.supernet.parameters())})]
+    callbacks = [NniReporter(history_file=out_dir / "history.jsonl"), *distributed.trace_callbacks(_traced)]
     trainer = make_trainer(settings.train, out_dir / "search", callbacks, epochs=epochs, progress_bar=progress_bar)
     start = time.perf_counter()
     with distributed.search_processes():  # on several devices, only rank 0 goes on from here
@@ -363,6 +361,13 @@ def run_enas(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path
     return finish_one_shot(settings, best["arch"], out_dir, search_metrics, retrain=enas.retrain,
                            retrain_epochs=enas.retrain_epochs, progress_bar=progress_bar,
                            space_args=enas.retrain_space_args)
+
+
+def _traced(search: EnasSearch) -> dict[str, list[torch.Tensor]]:
+    """What must stay identical on every rank (``NNI_NAS_RANK_TRACE``): the controller, the baseline, the weights."""
+    baseline = torch.tensor(search.baseline.value or 0.0, dtype=torch.float64)
+    return {"arch": list(search.controller.parameters()), "weights": list(search.supernet.parameters()),
+            "baseline": [baseline]}
 
 
 def budget_check(settings: NasSettings, bundle: Any, retrain_space_args: dict[str, Any] | None) -> Any:
