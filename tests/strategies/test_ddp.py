@@ -2,10 +2,10 @@
 
 Each run is ``python -m nni_nas.trial --config X --out DIR`` with ``train: {devices: 2, strategy: ddp}``: Lightning
 re-runs that command for rank 1, as it does under nnictl. ``NNI_NAS_RANK_TRACE`` makes each rank write a hash of
-the architecture parameters (DARTS alpha; the ENAS controller, and its reward baseline) and of the supernet's weights after every step; the
-tests assert that the ranks agree at every step, that only one process reported to NNI (its standalone channel
-logs every report), and that what rank 0 derived is what a single process derives from the same parameters.
-The three runs start at once (each is mostly imports and process-group setup on these tiny sizes).
+the architecture parameters (DARTS alpha; the ENAS controller, and its reward baseline) and of the supernet's
+weights after every step; the tests assert that the ranks agree at every step, that only one process reported to
+NNI (its standalone channel logs every report), and that what rank 0 derived is what a single process derives from
+the same parameters. The three runs start at once (each is mostly imports and process-group setup at these sizes).
 """
 
 from __future__ import annotations
