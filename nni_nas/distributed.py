@@ -35,7 +35,8 @@ from nni_nas.errors import SecondaryRankDone
 from nni_nas.ranks import is_secondary_process
 
 TRACE_ENV = "NNI_NAS_RANK_TRACE"
-LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")  # what Lightning's launch sets
+# what Lightning's launch sets (OMP_NUM_THREADS with torch's threads: the cores divided among the ranks)
+LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "OMP_NUM_THREADS")
 
 
 def world_size() -> int:
@@ -105,11 +106,19 @@ def set_epoch(loader: DataLoader, epoch: int) -> None:
 
 
 @contextlib.contextmanager
-def search_processes() -> Iterator[None]:
-    """Around a supernet's ``trainer.fit``: afterwards the process group is closed and the launch's environment
-    undone, so that rank 0 goes on as one process (derivation, retraining, files, the final report); any other
-    rank raises :class:`SecondaryRankDone` (the trial ends there, exit code 0)."""
+def search_processes(train: Any) -> Iterator[None]:
+    """Around a supernet's ``trainer.fit`` with the ``train`` settings. On several CPU processes each rank trains
+    with ``train.threads`` threads, by default its share of the cores (Lightning divides them only when
+    OMP_NUM_THREADS is unset; ranks that each take every core spin against one another). Afterwards the process
+    group is closed and the launch's environment and the thread count are undone, so that rank 0 goes on as one
+    process (derivation, retraining, files, the final report); any other rank raises :class:`SecondaryRankDone`
+    (the trial ends there, exit code 0)."""
     before = {key: os.environ.get(key) for key in LAUNCH_ENV}
+    threads = torch.get_num_threads()
+    if train.devices > 1 and train.accelerator == "cpu":
+        per_rank = train.threads or max(1, (os.cpu_count() or 1) // train.devices)
+        torch.set_num_threads(per_rank)
+        os.environ["OMP_NUM_THREADS"] = str(per_rank)  # for the ranks launched, and so that Lightning keeps it
     yield
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
@@ -121,6 +130,7 @@ def search_processes() -> Iterator[None]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+    torch.set_num_threads(threads)
 
 
 def fingerprint(params: Iterable[torch.Tensor]) -> str:

@@ -227,7 +227,7 @@ def search(settings: NasSettings, darts: DartsSettings, out_dir: Path, progress_
     trainer = make_trainer(settings.train, out_dir, callbacks, epochs=darts.search_epochs, progress_bar=progress_bar)
     weight_loader, arch_loader, val_loader = search_loaders(bundle, darts.search_batch_size, darts.train_portion,
                                                             settings.train.seed, settings.train.num_workers)
-    with distributed.search_processes():  # on several devices, only rank 0 goes on from here
+    with distributed.search_processes(settings.train):  # on several devices, only rank 0 goes on from here
         trainer.fit(module, {"weights": weight_loader, "arch": arch_loader}, val_loader)
     return supernet, space.genotype, recorder.records
 

@@ -343,7 +343,7 @@ def run_enas(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path
     callbacks = [NniReporter(history_file=out_dir / "history.jsonl"), *distributed.trace_callbacks(_traced)]
     trainer = make_trainer(settings.train, out_dir / "search", callbacks, epochs=epochs, progress_bar=progress_bar)
     start = time.perf_counter()
-    with distributed.search_processes():  # on several devices, only rank 0 goes on from here
+    with distributed.search_processes(settings.train):  # on several devices, only rank 0 goes on from here
         trainer.fit(search, PhasedEpoch(train_loader, val_loader, enas.controller_steps, settings.train.seed),
                     val_loader)
     search_seconds = time.perf_counter() - start
