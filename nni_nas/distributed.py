@@ -100,9 +100,11 @@ def shard(loader: DataLoader, seed: int) -> DataLoader:
                       persistent_workers=loader.persistent_workers, collate_fn=loader.collate_fn)
 
 
-def set_epoch(loader: DataLoader, epoch: int) -> None:
-    if isinstance(loader.sampler, DistributedSampler):
-        loader.sampler.set_epoch(epoch)
+def set_epoch(loader: Iterable, epoch: int) -> None:
+    """Reshuffle a :func:`shard` of a shuffled loader for ``epoch`` (anything else is left as it is)."""
+    sampler = getattr(loader, "sampler", None)
+    if isinstance(sampler, DistributedSampler):
+        sampler.set_epoch(epoch)
 
 
 @contextlib.contextmanager
