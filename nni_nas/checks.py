@@ -64,6 +64,7 @@ def _problems(path: Path) -> list[str]:
             return problems
     tuner_cls, tuner_problems = _strategy_problems(settings)
     problems += tuner_problems
+    problems += _devices_problems(settings, tuner_cls)
     problems += _budget_problems(raw, settings, tuner_cls)
     problems += _space_and_data_problems(settings, tuner_cls)
     problems += _evaluator_problems(settings)
@@ -149,6 +150,16 @@ def _strategy_problems(settings: NasSettings) -> tuple[type | None, list[str]]:
     except NasError as err:
         return tuner_cls, [f"{tuner_cls.__name__} rejects its classArgs: {err}"]
     return tuner_cls, []
+
+
+def _devices_problems(settings: NasSettings, tuner_cls: type | None) -> list[str]:
+    """Several devices (``train.devices`` > 1, which needs ``train.strategy: ddp``) train a one-shot supernet only:
+    a multi-trial trial would re-run itself on each rank and each rank would train and report the architecture."""
+    if tuner_cls is None or settings.train.devices <= 1 or getattr(tuner_cls, "one_shot", False):
+        return []
+    from nni_nas.trial import multi_trial_devices_problem
+
+    return [multi_trial_devices_problem(settings.train.devices)]
 
 
 def _budget_problems(raw: dict[str, Any], settings: NasSettings, tuner_cls: type | None) -> list[str]:

@@ -140,6 +140,7 @@ def is_number(value: Any) -> bool:
 
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
+TRAIN_STRATEGIES = ("auto", "ddp")  # Lightning strategies a trial can use (nni_nas.distributed says why not others)
 
 
 @dataclass
@@ -162,6 +163,7 @@ class TrainSettings(Settings):
     threads: int | None = None
     accelerator: str = "cpu"
     devices: int = 1  # devices one trial trains on (of those NNI assigns it: CUDA_VISIBLE_DEVICES)
+    strategy: str = "auto"  # ddp: a one-shot supernet trains on `devices` processes (Lightning's DDP)
     latency_runs: int = 30
 
     def value_problems(self) -> list[str]:
@@ -183,7 +185,22 @@ class TrainSettings(Settings):
             ("latency_runs", is_int(self.latency_runs, 1) and self.latency_runs <= 10_000,
              "an integer from 1 to 10000"),
         ]
-        return [f"train.{key} must be {what}, got {getattr(self, key)!r}" for key, ok, what in checks if not ok]
+        problems = [f"train.{key} must be {what}, got {getattr(self, key)!r}" for key, ok, what in checks if not ok]
+        return problems + self.strategy_problems()
+
+    def strategy_problems(self) -> list[str]:
+        """``strategy`` against ``devices``: several devices need ``ddp``; Lightning's other multi-process
+        strategies cannot run in a trial (README, "Several machines and GPUs")."""
+        if self.strategy == "ddp_spawn":
+            return ["train.strategy ddp_spawn is not supported: it pickles the search module into fresh processes "
+                    "and brings back only rank 0's weights (not the callbacks' records, nor ENAS's baseline); use "
+                    "ddp, which runs under NNI and the warm worker (the trial then bypasses the worker)"]
+        if self.strategy not in TRAIN_STRATEGIES:
+            return [f"train.strategy must be {' or '.join(TRAIN_STRATEGIES)}, got {self.strategy!r}"]
+        if is_int(self.devices, 2) and self.strategy != "ddp":
+            return [f"train.devices {self.devices} needs train.strategy: ddp (several devices train one supernet with "
+                    "Lightning's DDP), or set train.devices: 1"]
+        return []
 
 
 @dataclass

@@ -24,7 +24,7 @@ def config_schema() -> dict[str, Any]:
     """The schema, as a JSON-ready dict (keys in a stable order)."""
     import model_spaces
     import strategies
-    from nni_nas.config import COMMON_KEYS, TrainSettings
+    from nni_nas.config import COMMON_KEYS, TRAIN_STRATEGIES, TrainSettings
     from nni_nas.constraints import ConstraintSettings
     from nni_nas.data import data_names
     from nni_nas.evaluation.tabular import EvaluatorSettings
@@ -43,6 +43,7 @@ def config_schema() -> dict[str, Any]:
                             "evaluator": settings_schema(EvaluatorSettings, EvaluatorSettings.__doc__),
                             "constraints": settings_schema(ConstraintSettings, ConstraintSettings.__doc__)}
     defs["evaluator"]["properties"]["kind"]["enum"] = ["train", "benchmark"]
+    defs["train"]["properties"]["strategy"]["enum"] = list(TRAIN_STRATEGIES)
     cases = []
     for entry in strategies.STRATEGIES.values():
         tuner = entry.tuner_class()

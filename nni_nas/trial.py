@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import nni_nas  # noqa: F401  (filters NNI's import warning before nni is imported)
+from nni_nas.ranks import RUN_PARAMS_ENV, is_secondary_process
 from nni_nas.trial_files import ERROR_FILE
 
 # Nothing heavy is imported at module level: under nnictl this process is a thin client of the warm worker
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from nni_nas import arch as arch_utils
     from nni_nas.constraints import check_before_training
     from nni_nas.data import load_data
+    from nni_nas.errors import ConfigError
     from nni_nas.evaluation.nni_reporter import next_parameters, report_final
     from nni_nas.evaluation.training import train_and_evaluate
     from nni_nas.trial_files import clear_previous_run, save_trial_files
@@ -94,16 +96,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         settings.train = dataclasses.replace(settings.train, epochs=args.epochs)
     out_dir = output_dir(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    removed = clear_previous_run(out_dir)
+    removed = [] if is_secondary_process() else clear_previous_run(out_dir)
     if removed:
         print(f"nni-nas trial: a re-run of this trial: removed {', '.join(removed)} of the earlier run",
               file=sys.stderr)
-    params = next_parameters() if under_nni() else None
+    params = run_parameters(settings, next_parameters)
     if settings.train.threads:
         torch.set_num_threads(settings.train.threads)
     pl.seed_everything(settings.train.seed, workers=True, verbose=False)
 
     tuner_cls = strategies.resolve_class_path(settings.tuner_class)
+    if settings.train.devices > 1 and not getattr(tuner_cls, "one_shot", False):
+        raise ConfigError(multi_trial_devices_problem(settings.train.devices))
     if getattr(tuner_cls, "one_shot", False):
         _check_space_support(tuner_cls, settings)
         result = tuner_cls.run_trial(settings, params, out_dir, progress_bar=not under_nni())
@@ -145,6 +149,38 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     save_trial_files(out_dir, model=module.model, result=result)
     report_final(result)
     return result
+
+
+def run_parameters(settings: Any, ask_nni: Any) -> dict[str, Any] | None:
+    """This trial's parameters: NNI's (rank 0 under nnictl), none outside NNI. A DDP rank other than 0 must not
+    ask NNI, whose local service would hand it the next trial's parameters: rank 0 passes its own in the
+    environment that Lightning's launch copies."""
+    if is_secondary_process():
+        return json.loads(os.environ.get(RUN_PARAMS_ENV, "null"))
+    params = ask_nni() if under_nni() else None
+    if settings.train.devices > 1:
+        os.environ[RUN_PARAMS_ENV] = json.dumps(params)
+    return params
+
+
+def multi_trial_devices_problem(devices: int) -> str:
+    """Why a multi-trial strategy cannot train on several devices, and the fix (``check`` and the trial say it)."""
+    return (f"tuner.classArgs.train.devices: {devices} devices (train.strategy: ddp) train a one-shot supernet only "
+            "(DARTS, ENAS); a multi-trial strategy trains each architecture on one device: set train.devices: 1 "
+            "and spread trials over devices with trialConcurrency (and trialGpuNumber on GPUs)")
+
+
+def wants_several_processes(config: str) -> bool:
+    """The config at ``config`` trains on several processes (``train.devices`` > 1): Lightning's DDP launch re-runs
+    this trial's command line, which a fork of the warm worker does not have (it would start the worker's), so
+    such a trial runs in its own process. False when the file cannot be read (the trial then names the problem)."""
+    from nni_nas.config import load_settings
+    from nni_nas.errors import NasError
+
+    try:
+        return load_settings(config).train.devices > 1
+    except (NasError, OSError):
+        return False
 
 
 def experiment_settings(config: str) -> Any:
@@ -191,16 +227,19 @@ def _check_space_support(tuner_cls: type, settings) -> None:
 def main(argv: list[str] | None = None, use_worker: bool = True) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    if use_worker and under_nni() and not args.no_worker:
+    if use_worker and under_nni() and not args.no_worker and not is_secondary_process() \
+            and not wants_several_processes(args.config):
         from nni_nas.worker_client import run_via_worker
 
         code = run_via_worker(argv)
         if code is not None:
             return code
-    from nni_nas.errors import NasError, one_line
+    from nni_nas.errors import NasError, SecondaryRankDone, one_line
 
     try:
         result = run(args)
+    except SecondaryRankDone:  # a DDP rank other than 0: its share of the supernet is trained; rank 0 goes on
+        return 0
     except (NasError, OSError) as err:  # a user's mistake, or a file that cannot be read or written
         message = one_line(err)
         _record_error(args, message)

@@ -163,6 +163,8 @@ def finish_one_shot(settings: NasSettings, arch: dict[str, Any], out_dir: Path, 
         save_trial_files(out_dir, result=result)
         return result
     train = settings.train if retrain_epochs is None else dataclasses.replace(settings.train, epochs=retrain_epochs)
+    # Only the supernet trains on several processes; the derived network retrains on one device, in rank 0.
+    train = dataclasses.replace(train, devices=1, strategy="auto")
     result, module = (train_fn or train_and_evaluate)(model, bundle, train, out_dir / "retrain",
                                                       progress_bar=progress_bar, report=False)
     result = readable_result({**result, **search_metrics, "retrained": True})

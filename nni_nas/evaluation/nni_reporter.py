@@ -25,7 +25,8 @@ class NniReporter(pl.Callback):
 
     Outside an NNI trial the report goes to NNI's standalone channel, which only logs it, so the same code
     runs under ``nnictl`` and in a notebook. Sanity-check validation runs are not reported. Each value is also
-    appended to ``history`` (and to ``history_file`` if given), so a trial folder keeps its curve.
+    appended to ``history`` (and to ``history_file`` if given), so a trial folder keeps its curve. With several
+    processes (DDP) only rank 0 reports and writes; the value is the one Lightning synchronised over the ranks.
     """
 
     def __init__(self, monitor: str = "val_acc", history_file: str | Path | None = None):
@@ -34,7 +35,7 @@ class NniReporter(pl.Callback):
         self.history: list[float] = []
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics or not trainer.is_global_zero:
             return
         value = float(trainer.callback_metrics[self.monitor])
         self.history.append(value)

@@ -48,13 +48,15 @@ def make_trainer(train: TrainSettings, out_dir: Path, callbacks: list[pl.Callbac
                  progress_bar: bool = True) -> pl.Trainer:
     """A Lightning trainer with the house defaults: CSV log in the trial folder (and TensorBoard's, see
     :func:`loggers`), no checkpoint files (the trial saves its own weights), no sanity validation; quiet
-    (:func:`quiet_lightning`) without a progress bar, as under NNI."""
+    (:func:`quiet_lightning`) without a progress bar, as under NNI. ``train.strategy: ddp`` with ``train.devices``
+    above 1 trains on that many processes (:mod:`nni_nas.distributed`); on one device it changes nothing."""
     if not progress_bar:
         quiet_lightning()
     return pl.Trainer(
         max_epochs=epochs if epochs is not None else train.epochs,
         accelerator=train.accelerator,
         devices=train.devices,
+        strategy=train.strategy if train.devices > 1 else "auto",
         logger=loggers(out_dir),
         callbacks=callbacks,
         enable_checkpointing=False,
@@ -94,6 +96,10 @@ def link_for_portal(folder: Path) -> Path | None:
     import os
 
     out, trial, experiment = (os.environ.get(k) for k in ("NNI_OUTPUT_DIR", "NNI_TRIAL_JOB_ID", "NNI_EXP_ID"))
+    from nni_nas.ranks import is_secondary_process
+
+    if is_secondary_process():  # a DDP rank other than 0 writes nothing
+        return None
     if not (out and trial and experiment) or Path(out).resolve() != folder.parent.resolve():
         return None
     root = next((p for p in Path(out).resolve().parents if p.name == experiment), None)

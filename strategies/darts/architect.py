@@ -19,6 +19,11 @@ and the second term's Hessian-vector product is a central finite difference (eq.
 
 ``xi = 0`` is the *first-order* approximation (alpha follows grad_alpha L_val(w, alpha)); the paper's
 *second-order* DARTS uses ``xi`` = the current learning rate of w. Each equation lives in one function below.
+
+On several processes (DDP) every gradient taken here passes through ``reduce`` (the mean over ranks, see
+:func:`nni_nas.distributed.average`): the virtual step, ``v`` and the finite difference then use the gradients of
+the whole batch over all ranks, so every rank computes the same alpha gradient, and the one a single process would
+compute on the union of the ranks' batches (up to rounding).
 """
 
 from __future__ import annotations
@@ -30,47 +35,56 @@ import torch
 from torch import nn
 
 LossFn = Callable[[Any], torch.Tensor]  # batch -> scalar loss of the supernet with its current w and alpha
+Reduce = Callable[[list[torch.Tensor]], list[torch.Tensor]]  # per-rank gradients -> their mean over the ranks
 
 
-def _grad(loss: torch.Tensor, params: Sequence[nn.Parameter]) -> list[torch.Tensor]:
+def _same(grads: list[torch.Tensor]) -> list[torch.Tensor]:
+    return grads
+
+
+def _grad(loss: torch.Tensor, params: Sequence[nn.Parameter], reduce: Reduce = _same) -> list[torch.Tensor]:
     grads = torch.autograd.grad(loss, list(params), allow_unused=True)
-    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+    return reduce([torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)])
 
 
-def first_order_gradient(loss_fn: LossFn, alphas: Sequence[nn.Parameter], val_batch: Any) -> tuple[list, torch.Tensor]:
+def first_order_gradient(loss_fn: LossFn, alphas: Sequence[nn.Parameter], val_batch: Any,
+                         reduce: Reduce = _same) -> tuple[list, torch.Tensor]:
     """Eq. (6) with ``xi = 0``: ``grad_alpha L_val(w, alpha)``. Returns the gradient and the validation loss."""
     val_loss = loss_fn(val_batch)
-    return _grad(val_loss, alphas), val_loss.detach()
+    return _grad(val_loss, alphas, reduce), val_loss.detach()
 
 
 def second_order_gradient(loss_fn: LossFn, weights: Sequence[nn.Parameter], alphas: Sequence[nn.Parameter],
-                          train_batch: Any, val_batch: Any, xi: float) -> tuple[list, torch.Tensor]:
+                          train_batch: Any, val_batch: Any, xi: float, reduce: Reduce = _same
+                          ) -> tuple[list, torch.Tensor]:
     """Eq. (7): the unrolled architecture gradient. ``w`` is unchanged on return.
 
     Returns the gradient for each alpha and the validation loss at the virtual weights ``w'``.
     """
     backup = [w.detach().clone() for w in weights]
     try:
-        virtual_step(loss_fn, weights, train_batch, xi)
+        virtual_step(loss_fn, weights, train_batch, xi, reduce)
         val_loss = loss_fn(val_batch)
-        grads = _grad(val_loss, [*alphas, *weights])
+        grads = _grad(val_loss, [*alphas, *weights], reduce)
         d_alpha, d_virtual_w = grads[: len(alphas)], grads[len(alphas):]
     finally:
         _restore(weights, backup)
-    hessian_v = finite_difference_hvp(loss_fn, weights, alphas, train_batch, d_virtual_w)
+    hessian_v = finite_difference_hvp(loss_fn, weights, alphas, train_batch, d_virtual_w, reduce=reduce)
     return [da - xi * hv for da, hv in zip(d_alpha, hessian_v)], val_loss.detach()
 
 
-def virtual_step(loss_fn: LossFn, weights: Sequence[nn.Parameter], train_batch: Any, xi: float) -> None:
+def virtual_step(loss_fn: LossFn, weights: Sequence[nn.Parameter], train_batch: Any, xi: float,
+                 reduce: Reduce = _same) -> None:
     """Eq. (6), in place: ``w <- w' = w - xi * grad_w L_train(w, alpha)``."""
-    grads = _grad(loss_fn(train_batch), weights)
+    grads = _grad(loss_fn(train_batch), weights, reduce)
     with torch.no_grad():
         for w, g in zip(weights, grads):
             w.sub_(xi * g)
 
 
 def finite_difference_hvp(loss_fn: LossFn, weights: Sequence[nn.Parameter], alphas: Sequence[nn.Parameter],
-                          train_batch: Any, vector: Sequence[torch.Tensor], scale: float = 0.01) -> list[torch.Tensor]:
+                          train_batch: Any, vector: Sequence[torch.Tensor], scale: float = 0.01,
+                          reduce: Reduce = _same) -> list[torch.Tensor]:
     """Eq. (8): ``grad2_{alpha,w} L_train(w, alpha) . v`` by central differences; ``w`` is unchanged on return.
 
     ``eps = scale / ||v||`` (the paper's 0.01); a zero ``v`` gives a zero product.
@@ -82,9 +96,9 @@ def finite_difference_hvp(loss_fn: LossFn, weights: Sequence[nn.Parameter], alph
     backup = [w.detach().clone() for w in weights]
     try:
         _set_weights(weights, backup, vector, eps)
-        grad_plus = _grad(loss_fn(train_batch), alphas)
+        grad_plus = _grad(loss_fn(train_batch), alphas, reduce)
         _set_weights(weights, backup, vector, -eps)
-        grad_minus = _grad(loss_fn(train_batch), alphas)
+        grad_minus = _grad(loss_fn(train_batch), alphas, reduce)
     finally:
         _restore(weights, backup)
     return [(gp - gm) / (2 * eps) for gp, gm in zip(grad_plus, grad_minus)]
@@ -99,13 +113,15 @@ def exact_hvp(loss_fn: LossFn, weights: Sequence[nn.Parameter], alphas: Sequence
 
 
 def architecture_gradient(loss_fn: LossFn, weights: Sequence[nn.Parameter], alphas: Sequence[nn.Parameter],
-                          train_batch: Any, val_batch: Any, order: int, xi: float) -> torch.Tensor:
+                          train_batch: Any, val_batch: Any, order: int, xi: float, reduce: Reduce = _same
+                          ) -> torch.Tensor:
     """Set ``alpha.grad`` for the architect's optimiser: first order (eq. 6 with xi = 0) or second order
-    (eq. 7 with eq. 8). Returns the validation loss the gradient was taken on."""
+    (eq. 7 with eq. 8), every gradient averaged over the ranks by ``reduce``. Returns the validation loss the
+    gradient was taken on (this rank's)."""
     if order == 1:
-        grads, val_loss = first_order_gradient(loss_fn, alphas, val_batch)
+        grads, val_loss = first_order_gradient(loss_fn, alphas, val_batch, reduce)
     elif order == 2:
-        grads, val_loss = second_order_gradient(loss_fn, weights, alphas, train_batch, val_batch, xi)
+        grads, val_loss = second_order_gradient(loss_fn, weights, alphas, train_batch, val_batch, xi, reduce)
     else:
         raise ValueError(f"DARTS order must be 1 (first order) or 2 (second order), got {order!r}")
     for alpha, grad in zip(alphas, grads):

@@ -5,7 +5,8 @@ updates alpha on a batch of the architecture half of the training data (the grad
 :func:`strategies.darts.architect.architecture_gradient`, Adam), then w on a batch of the weight half (SGD with
 momentum, cosine schedule, gradient clipping). Validation accuracy of the supernet on the held-out validation
 split is logged per epoch; :class:`SearchRecorder` writes the derived genotype and the alpha softmax each epoch.
-:func:`run_darts` is one whole run: search, derive, draw, retrain.
+:func:`run_darts` is one whole run: search, derive, draw, retrain. With ``train: {devices: N, strategy: ddp}`` the
+search runs on N processes, every gradient averaged over them (:mod:`nni_nas.distributed`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torchmetrics
 from torch.utils.data import DataLoader, Subset
 
 import model_spaces
+from nni_nas import distributed
 from nni_nas.config import NasSettings
 from nni_nas.data import data_info, load_data
 from nni_nas.errors import ConfigError
@@ -95,7 +97,7 @@ class DartsSearchModule(pl.LightningModule):
         arch_opt.zero_grad()
         xi = self.hp.xi if self.hp.xi is not None else lr
         arch_loss = architecture_gradient(self.loss, weights, alphas, batch["weights"], batch["arch"],
-                                          self.hp.order, xi)
+                                          self.hp.order, xi, reduce=distributed.average)
         check_finite(arch_loss, self.current_epoch, self.hp.arch_lr)
         arch_opt.step()
 
@@ -104,7 +106,8 @@ class DartsSearchModule(pl.LightningModule):
         logits = self.supernet(x)
         loss = F.cross_entropy(logits, y)
         check_finite(loss, self.current_epoch, lr)
-        self.manual_backward(loss)
+        distributed.local_backward(self, loss)  # without DDP's reducer: the mean over ranks is taken here
+        distributed.average_gradients(weights)
         if self.hp.grad_clip:
             torch.nn.utils.clip_grad_norm_(weights, self.hp.grad_clip)
         w_opt.step()
@@ -121,7 +124,7 @@ class DartsSearchModule(pl.LightningModule):
         x, y = batch
         logits = self.supernet(x)
         self.val_acc(logits, y)
-        self.log("val_loss", F.cross_entropy(logits, y))
+        self.log("val_loss", F.cross_entropy(logits, y), sync_dist=distributed.world_size() > 1)
         self.log("val_acc", self.val_acc, on_step=False, on_epoch=True, prog_bar=True)
 
 
@@ -135,7 +138,7 @@ class SearchRecorder(pl.Callback):
         self.records: list[dict[str, Any]] = []
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or not trainer.is_global_zero:
             return
         supernet: DartsSupernet = pl_module.supernet
         arch = supernet.derive_architecture()
@@ -218,11 +221,14 @@ def search(settings: NasSettings, darts: DartsSettings, out_dir: Path, progress_
     supernet = DartsSupernet(space)
     module = DartsSearchModule(supernet, bundle.num_classes, darts, epochs=darts.search_epochs)
     recorder = SearchRecorder(out_dir, space.genotype)
-    callbacks = [NniReporter(history_file=out_dir / "history.jsonl"), recorder]
+    callbacks = [NniReporter(history_file=out_dir / "history.jsonl"), recorder,
+                 *distributed.trace_callbacks(lambda m: {"arch": m.supernet.arch_parameters(),
+                                                         "weights": m.supernet.weight_parameters()})]
     trainer = make_trainer(settings.train, out_dir, callbacks, epochs=darts.search_epochs, progress_bar=progress_bar)
     weight_loader, arch_loader, val_loader = search_loaders(bundle, darts.search_batch_size, darts.train_portion,
                                                             settings.train.seed, settings.train.num_workers)
-    trainer.fit(module, {"weights": weight_loader, "arch": arch_loader}, val_loader)
+    with distributed.search_processes(settings.train):  # on several devices, only rank 0 goes on from here
+        trainer.fit(module, {"weights": weight_loader, "arch": arch_loader}, val_loader)
     return supernet, space.genotype, recorder.records
 
 

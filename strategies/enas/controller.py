@@ -175,16 +175,21 @@ def reinforce_loss(log_prob: torch.Tensor, entropy: torch.Tensor, rewards: torch
 
 def controller_step(controller: EnasController, optimizer: Any, baseline: MovingAverageBaseline,
                     reward_fn: Callable[[dict[str, Any]], float], batch_size: int = 1, entropy_weight: float = 0.0,
-                    backward: Callable[[torch.Tensor], None] | None = None) -> dict[str, Any]:
+                    backward: Callable[[torch.Tensor], None] | None = None,
+                    sampler: Callable[[int], ControllerSample] | None = None,
+                    reduce_rewards: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, Any]:
     """One REINFORCE update: sample ``batch_size`` children, reward each, step the optimizer, move the baseline.
 
     ``reward_fn(arch)`` returns the child's reward (ENAS: its accuracy on a validation batch, minus the parameter
     penalty). Before the baseline has seen a reward, the batch's own mean stands in for it. ``backward`` lets a
-    Lightning module pass its ``manual_backward``. Returns the rewards, the baseline used and after, the mean
-    entropy and the loss, for logging.
+    Lightning module pass its ``manual_backward``. On several processes ``sampler`` draws the same children on every
+    rank and ``reduce_rewards`` averages each child's reward over the ranks (see :mod:`strategies.enas.search`).
+    Returns the rewards, the baseline used and after, the mean entropy and the loss, for logging.
     """
-    sample = controller.sample(batch_size)
+    sample = (sampler or controller.sample)(batch_size)
     rewards = torch.tensor([float(reward_fn(arch)) for arch in sample.archs], device=sample.log_prob.device)
+    if reduce_rewards is not None:
+        rewards = reduce_rewards(rewards)
     if not torch.isfinite(rewards).all():
         raise NonFiniteError(f"controller rewards are not finite ({rewards.tolist()}); check the reward function")
     used_baseline = baseline.value if baseline.value is not None else float(rewards.mean())

@@ -7,6 +7,11 @@ loop; Lightning's validation loop then measures the sampled children's mean vali
 ``NniReporter`` callback sends to the portal. The reward is this project's
 
     r(m, a) = ACC_val(m, a) - c * Params(m)     (Params in millions; c = 0 is the paper's plain ENAS)
+
+On several processes (``train: {devices: N, strategy: ddp}``) rank 0 samples every child and broadcasts it
+(:meth:`EnasSearch.sample_children`), each rank computes on its shard of the batch, the rewards and all gradients are
+averaged over the ranks (:mod:`nni_nas.distributed`): the controller, the baseline and the shared weights stay
+identical on every rank, and one REINFORCE update rewards each child on the union of the ranks' batches.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 import model_spaces
+from nni_nas import distributed
 from nni_nas.arch import arch_key
 from nni_nas.config import NasSettings, TrainSettings
 from nni_nas.data import load_data
@@ -30,7 +36,13 @@ from nni_nas.errors import ConfigError
 from nni_nas.evaluation.classifier import build_optimizer, check_finite
 from nni_nas.evaluation.nni_reporter import NniReporter
 from nni_nas.evaluation.training import loaders, make_trainer
-from strategies.enas.controller import EnasController, MovingAverageBaseline, controller_step, uniform_entropy
+from strategies.enas.controller import (
+    ControllerSample,
+    EnasController,
+    MovingAverageBaseline,
+    controller_step,
+    uniform_entropy,
+)
 from strategies.enas.settings import EnasSettings
 from strategies.enas.supernet import SharedWeightSupernet
 from strategies.oneshot import finish_one_shot, run_settings, write_epoch_record
@@ -42,25 +54,40 @@ SHARED, CONTROLLER = "shared", "controller"
 
 class PhasedEpoch:
     """One ENAS epoch as one iterable of ``(phase, batch)``: every training batch (``shared``), then
-    ``controller_steps`` validation batches (``controller``), cycling through the validation data."""
+    ``controller_steps`` validation batches (``controller``), cycling through the validation data. On several
+    processes each rank iterates over its shard of both (Lightning shards only DataLoaders it is given)."""
 
-    def __init__(self, train_loader: DataLoader, val_loader: DataLoader, controller_steps: int):
+    def __init__(self, train_loader: DataLoader, val_loader: DataLoader, controller_steps: int, seed: int = 0):
         self.train_loader = train_loader
         self.val_loader = val_loader
         self.controller_steps = controller_steps
+        self.seed = seed
+        self.epoch = 0
+        self._sharded: tuple[DataLoader, DataLoader] | None = None
+
+    def loaders(self) -> tuple[DataLoader, DataLoader]:
+        """This rank's training and validation loaders (the given ones on one process); made once the process
+        group exists, i.e. inside ``trainer.fit``."""
+        if self._sharded is None:
+            self._sharded = (distributed.shard(self.train_loader, self.seed),
+                             distributed.shard(self.val_loader, self.seed))
+        return self._sharded
 
     def __len__(self) -> int:
-        return len(self.train_loader) + self.controller_steps
+        return len(self.loaders()[0]) + self.controller_steps
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
-        for batch in self.train_loader:
+        train_loader, val_loader = self.loaders()
+        distributed.set_epoch(train_loader, self.epoch)
+        self.epoch += 1
+        for batch in train_loader:
             yield SHARED, batch
-        val_batches = iter(self.val_loader)
+        val_batches = iter(val_loader)
         for _ in range(self.controller_steps):
             try:
                 batch = next(val_batches)
             except StopIteration:
-                val_batches = iter(self.val_loader)
+                val_batches = iter(val_loader)
                 batch = next(val_batches)
             yield CONTROLLER, batch
 
@@ -157,15 +184,25 @@ class EnasSearch(pl.LightningModule):
         else:
             self.controller_phase_step(x, y)
 
+    def sample_children(self, n: int) -> ControllerSample:
+        """``n`` children from the controller; on several processes, rank 0's, the same on every rank (each rank
+        draws, rank 0's value indices are broadcast, the others score them by teacher forcing)."""
+        sample = self.controller.sample(n)
+        if distributed.world_size() == 1:
+            return sample
+        indices = distributed.broadcast_from_zero(sample.indices.clone())
+        return sample if distributed.rank() == 0 else self.controller(indices=indices)
+
     def shared_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """Phase 1: one step of the shared weights on the child that the controller samples for this batch."""
         with torch.no_grad():
-            self.supernet.activate(self.controller.sample(1).archs[0])
+            self.supernet.activate(self.sample_children(1).archs[0])
         loss = F.cross_entropy(self.supernet(x), y)
         check_finite(loss, self.current_epoch, self.train_settings.lr)
         optimizer = self.optimizers()[0]
         optimizer.zero_grad()
-        self.manual_backward(loss)
+        distributed.local_backward(self, loss)  # without DDP's reducer: the mean over ranks is taken here
+        distributed.average_gradients(self.supernet.parameters())
         if self.settings.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.settings.grad_clip)
         optimizer.step()
@@ -176,11 +213,20 @@ class EnasSearch(pl.LightningModule):
         """Phase 2: one REINFORCE update of the controller, its children rewarded on this validation batch."""
         update = controller_step(self.controller, self.optimizers()[1], self.baseline,
                                  lambda arch: self.child_reward(arch, x, y), self.settings.controller_batch,
-                                 self.settings.entropy_weight, backward=self.manual_backward)
+                                 self.settings.entropy_weight, backward=self._controller_backward,
+                                 sampler=self.sample_children, reduce_rewards=self._mean_over_ranks)
         self.stats.rewards.extend(update["rewards"])
         self.stats.entropies.append(update["entropy"])
         self.stats.controller_losses.append(update["loss"])
         self.log("reward", _mean(update["rewards"]), prog_bar=True)
+
+    def _controller_backward(self, loss: torch.Tensor) -> None:
+        distributed.local_backward(self, loss)
+        distributed.average_gradients(self.controller.parameters())
+
+    @staticmethod
+    def _mean_over_ranks(rewards: torch.Tensor) -> torch.Tensor:
+        return distributed.average([rewards])[0]
 
     def on_train_epoch_start(self) -> None:
         self.stats = _EpochStats()
@@ -198,18 +244,24 @@ class EnasSearch(pl.LightningModule):
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         """A freshly sampled child per validation batch: the epoch's value is the children's mean accuracy."""
         x, y = batch
-        arch = self.controller.sample(1).archs[0]
+        arch = self.sample_children(1).archs[0]
         accuracy = self.child_accuracy(arch, x, y)
         self.stats.val_correct += accuracy * len(y)
         self.stats.val_count += len(y)
-        self.log("val_acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log("val_acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y),
+                 sync_dist=distributed.world_size() > 1)
 
     def on_validation_epoch_end(self) -> None:
+        if distributed.world_size() > 1:  # the epoch's accuracy over every rank's shard
+            size = distributed.world_size()
+            correct, count = distributed.average([torch.tensor([self.stats.val_correct, float(self.stats.val_count)],
+                                                               dtype=torch.float64)])[0].tolist()
+            self.stats.val_correct, self.stats.val_count = correct * size, int(round(count * size))
         record = self.epoch_record()
         for key in ("mean_reward", "baseline", "entropy", "controller_loss", "child_params_m", "shared_loss_mean"):
             if record[key] is not None:
                 self.log(key, float(record[key]))
-        if self.out_dir is not None and not self.trainer.sanity_checking:
+        if self.out_dir is not None and not self.trainer.sanity_checking and self.trainer.is_global_zero:
             write_epoch_record(self.out_dir, record)
 
     def epoch_record(self) -> dict[str, Any]:
@@ -288,10 +340,12 @@ def run_enas(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path
     search = EnasSearch(supernet, controller, enas, settings.train, epochs, out_dir=out_dir)
     search.over_budget = budget_check(settings, bundle, enas.retrain_space_args)
     train_loader, val_loader, _ = loaders(bundle, settings.train)
-    trainer = make_trainer(settings.train, out_dir / "search", [NniReporter(history_file=out_dir / "history.jsonl")],
-                           epochs=epochs, progress_bar=progress_bar)
+    callbacks = [NniReporter(history_file=out_dir / "history.jsonl"), *distributed.trace_callbacks(_traced)]
+    trainer = make_trainer(settings.train, out_dir / "search", callbacks, epochs=epochs, progress_bar=progress_bar)
     start = time.perf_counter()
-    trainer.fit(search, PhasedEpoch(train_loader, val_loader, enas.controller_steps), val_loader)
+    with distributed.search_processes(settings.train):  # on several devices, only rank 0 goes on from here
+        trainer.fit(search, PhasedEpoch(train_loader, val_loader, enas.controller_steps, settings.train.seed),
+                    val_loader)
     search_seconds = time.perf_counter() - start
 
     search.to(_device(settings.train.accelerator))
@@ -307,6 +361,13 @@ def run_enas(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path
     return finish_one_shot(settings, best["arch"], out_dir, search_metrics, retrain=enas.retrain,
                            retrain_epochs=enas.retrain_epochs, progress_bar=progress_bar,
                            space_args=enas.retrain_space_args)
+
+
+def _traced(search: EnasSearch) -> dict[str, list[torch.Tensor]]:
+    """What must stay identical on every rank (``NNI_NAS_RANK_TRACE``): the controller, the baseline, the weights."""
+    baseline = torch.tensor(search.baseline.value or 0.0, dtype=torch.float64)
+    return {"arch": list(search.controller.parameters()), "weights": list(search.supernet.parameters()),
+            "baseline": [baseline]}
 
 
 def budget_check(settings: NasSettings, bundle: Any, retrain_space_args: dict[str, Any] | None) -> Any:

@@ -1,7 +1,9 @@
 """End to end through the real nnictl and NNI manager: one tiny second-order DARTS search as one trial, with one
 intermediate result per search epoch (the supernet's validation accuracy), one final dict (the retrained
 derived cells' accuracy, costs, search accuracy and genotype), and the genotype history and cell picture in the
-trial folder."""
+trial folder. The supernet trains on two processes (``devices: 2, strategy: ddp``, gloo): under nnictl Lightning
+re-launches the trial command for rank 1, which must neither take another trial's parameters from NNI nor report
+(tests/strategies/test_ddp.py checks the ranks' agreement step by step)."""
 
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ tuner:
     space: darts
     space_args: {json.dumps(SPACE_ARGS)}
     data: digits
-    train: {{epochs: 6, batch_size: 64, lr: 0.05, seed: 0, latency_runs: 5}}
+    train: {{epochs: 6, batch_size: 64, lr: 0.05, seed: 0, latency_runs: 5, devices: 2, strategy: ddp}}
     runs: 1
     seed: 0
     search_epochs: {SEARCH_EPOCHS}

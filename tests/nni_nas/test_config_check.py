@@ -201,7 +201,7 @@ def test_mistakes_within_one_settings_section_are_all_named():
     assert err.value.problems == [
         "tuner.classArgs.train.optimiser: unknown train setting (did you mean 'optimizer'?); allowed: "
         "['epochs', 'batch_size', 'lr', 'optimizer', 'momentum', 'weight_decay', 'label_smoothing', 'cosine', 'seed', "
-        "'num_workers', 'threads', 'accelerator', 'devices', 'latency_runs']",
+        "'num_workers', 'threads', 'accelerator', 'devices', 'strategy', 'latency_runs']",
         "tuner.classArgs.train.lr: must be a number, got 'fast'",
         "tuner.classArgs.train.epochs: must be an integer from 1 to 100000, got 0",
         "tuner.classArgs.train.momentum: must be a number in [0, 1), got 2",
