@@ -78,7 +78,7 @@ def difference(a: list[float], b: list[float]) -> tuple[float, float]:
     return statistics.fmean(a) - statistics.fmean(b), se
 
 
-def run_benchmark(name: str, budget: int, seeds: int) -> dict[str, Any]:
+def run_benchmark(name: str, budget: int, seeds: int, strategies: tuple[str, ...] = STRATEGIES) -> dict[str, Any]:
     file, metric, test_metric = BENCHMARKS[name]
     evaluator = {"kind": "benchmark", "table": str(TABLES / file), "metric": metric, "test_metric": test_metric}
     settings = EvaluatorSettings.from_dict(evaluator)
@@ -101,7 +101,7 @@ def run_benchmark(name: str, budget: int, seeds: int) -> dict[str, Any]:
     out: dict[str, Any] = {"max_params": limit, "feasible": len(feasible), "architectures": len(params),
                            "table_best_feasible_test": best_test, "table_best_feasible_by_val_test": best_by_val}
     picks: dict[str, list[float]] = {}
-    for kind in STRATEGIES:
+    for kind in strategies:
         picked, feasible_share, start = [], [], time.perf_counter()
         for seed in range(seeds):
             records = query_search(make_tuner(kind, query, evaluator, limit, seed), query, budget)
@@ -116,11 +116,12 @@ def run_benchmark(name: str, budget: int, seeds: int) -> dict[str, Any]:
                      "feasible_query_share": share, "seconds": round(time.perf_counter() - start, 1)}
         print(f"  {kind:20s} test {mean:6.2f} ± {se:.2f} (SE, {len(picked)}/{seeds} runs found one)  regret "
               f"{best_test - mean:5.2f}  feasible queries {share:6.1%}  {out[kind]['seconds']:.0f} s")
-    peer = out["evolution_filtered"]["regret"]
-    out["regret_ratio_evolution_vs_filtered"] = out["evolution"]["regret"] / peer if peer else None
+    if "evolution" in out and "evolution_filtered" in out:
+        peer = out["evolution_filtered"]["regret"]
+        out["regret_ratio_evolution_vs_filtered"] = out["evolution"]["regret"] / peer if peer else None
     out["differences"] = {}
     for a, b in DIFFERENCES:
-        if len(picks[a]) > 1 and len(picks[b]) > 1:
+        if len(picks.get(a, [])) > 1 and len(picks.get(b, [])) > 1:
             diff, se = difference(picks[a], picks[b])
             out["differences"][f"{a} - {b}"] = [round(diff, 3), round(se, 3)]
             print(f"  {a + ' - ' + b:34s} {diff:+6.2f}  SE {se:.3f}  ({diff / se if se else float('inf'):+.1f} SE)")
@@ -132,10 +133,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--budget", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--benchmarks", default="nb201,macro")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES), help=f"comma list of {', '.join(STRATEGIES)}")
     args = parser.parse_args(argv)
     print(f"budget {args.budget} queries, {args.seeds} seeds; picked = best by the search metric among feasible "
           f"queries; load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
-    summary = {name: run_benchmark(name, args.budget, args.seeds) for name in args.benchmarks.split(",")}
+    strategies = tuple(kind.strip() for kind in args.strategies.split(",") if kind.strip())
+    unknown = sorted(set(strategies) - set(STRATEGIES))
+    if unknown:
+        parser.error(f"unknown strategies {unknown}; choose from {', '.join(STRATEGIES)}")
+    summary = {name: run_benchmark(name, args.budget, args.seeds, strategies) for name in args.benchmarks.split(",")}
     summary["load_average_end"] = round(os.getloadavg()[0], 1)
     print(json.dumps(summary))
     return summary
