@@ -11,7 +11,9 @@ the same optimisers (SGD momentum 0.9 on w, Adam on alpha) and gradient clipping
 - ``second``: the same with ``order=2`` (virtual step, finite-difference Hessian-vector product).
 
 Time is the seconds spent inside training steps per epoch (Lightning's ``on_train_batch_start`` to ``_end``; no
-validation), the first epoch dropped as warm-up, median of the rest. Each variant runs in its own process so
+validation), the first epoch dropped as warm-up, median of the rest per run; over ``--repeats`` runs, the mean and
+its standard error (and of each ratio, taken per repeat: the three variants of a repeat ran back to back, so they
+saw about the same load). Each variant runs in its own process so
 that its peak memory is its own: on a GPU ``torch.cuda.max_memory_allocated``; on the CPU the rise of the
 process's peak resident set (``VmHWM``, reset just before training) over its size then. The variants alternate
 ``--repeats`` times so that load on a shared machine hits all alike.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -159,6 +162,11 @@ def run_variant(args) -> dict:
             "steps_per_epoch": trainer.num_training_batches}
 
 
+def _se(values: list[float]) -> float:
+    """Standard error of the mean (sample standard deviation, ddof 1); 0 for a single value."""
+    return statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
+
+
 def _child(args, variant: str) -> dict:
     command = [sys.executable, __file__, "--variant", variant, *args.passthrough]
     output = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -191,7 +199,10 @@ def main() -> None:
     for _ in range(args.repeats):
         for variant in VARIANTS:
             runs[variant].append(_child(args, variant))
-    epoch_s = {v: statistics.median(statistics.median(r["epochs_s"][1:]) for r in runs[v]) for v in VARIANTS}
+    per_run = {v: [statistics.median(r["epochs_s"][1:]) for r in runs[v]] for v in VARIANTS}
+    epoch_s = {v: statistics.fmean(per_run[v]) for v in VARIANTS}
+    ratios = {"ours_first_vs_nni": [f / n for f, n in zip(per_run["first"], per_run["nni"])],
+              "second_vs_first": [s / f for s, f in zip(per_run["second"], per_run["first"])]}
     peak_mb = {v: statistics.median(r["peak_mb"] for r in runs[v]) for v in VARIANTS}
     device = torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU ({platform.machine()})"
     figures = {
@@ -201,17 +212,27 @@ def main() -> None:
         "space": f"darts, width {args.width}, {args.cells} cells, 4 nodes, 8 ops",
         "batch_size": args.batch_size, "steps_per_epoch": runs["first"][0]["steps_per_epoch"],
         **{f"{v}_epoch_s": round(epoch_s[v], 3) for v in VARIANTS},
+        **{f"{v}_epoch_s_se": round(_se(per_run[v]), 3) for v in VARIANTS},
+        **{f"{v}_epoch_s_runs": [round(x, 3) for x in per_run[v]] for v in VARIANTS},
         **{f"{v}_peak_mb": round(peak_mb[v], 1) for v in VARIANTS},
         "memory": runs["first"][0]["memory"],
         "ours_first_vs_nni": round(epoch_s["first"] / epoch_s["nni"], 3),
         "second_vs_first": round(epoch_s["second"] / epoch_s["first"], 3),
+        **{f"{name}_per_repeat": [round(x, 3) for x in values] for name, values in ratios.items()},
+        **{f"{name}_per_repeat_mean_se": [round(statistics.fmean(values), 3), round(_se(values), 3)]
+           for name, values in ratios.items()},
+        "load_average_end": round(os.getloadavg()[0], 1),
         "memory_first_vs_nni": round(peak_mb["first"] / peak_mb["nni"], 3) if peak_mb["nni"] > 0 else None,
         "memory_second_vs_first": round(peak_mb["second"] / peak_mb["first"], 3) if peak_mb["first"] > 0 else None,
         "epochs": args.epochs, "repeats": args.repeats, "threads": args.threads, "device": device,
         "torch": torch.__version__,
     }
-    print(f"epoch (s): NNI DARTS 1st {figures['nni_epoch_s']}, ours 1st {figures['first_epoch_s']}, "
-          f"ours 2nd {figures['second_epoch_s']}; peak MB: {figures['nni_peak_mb']}, {figures['first_peak_mb']}, "
+    print(f"epoch (s, mean ± SE of {args.repeats}): NNI DARTS 1st {figures['nni_epoch_s']} ± "
+          f"{figures['nni_epoch_s_se']}, ours 1st {figures['first_epoch_s']} ± {figures['first_epoch_s_se']}, "
+          f"ours 2nd {figures['second_epoch_s']} ± {figures['second_epoch_s_se']}; per-repeat ratios (mean, SE): "
+          f"ours/NNI {figures['ours_first_vs_nni_per_repeat_mean_se']}, "
+          f"2nd/1st {figures['second_vs_first_per_repeat_mean_se']}; peak MB: {figures['nni_peak_mb']}, "
+          f"{figures['first_peak_mb']}, "
           f"{figures['second_peak_mb']}; ours/NNI {figures['ours_first_vs_nni']}, 2nd/1st {figures['second_vs_first']}")
     print(json.dumps(figures))
 

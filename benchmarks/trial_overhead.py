@@ -3,8 +3,10 @@ own ``NasExperiment`` multi-trial route on the same space, and against training 
 architectures in one process.
 
 Every route trains with the same function (``nni_nas.evaluation.training.train_and_evaluate``) and records the seconds
-spent in ``Trainer.fit`` (``train_seconds``). Overhead per trial = wall time / trials - mean train_seconds:
-process start, imports, data loading, NNI's bookkeeping, testing and cost metrics.
+spent in ``Trainer.fit`` (``train_seconds``). Overhead per trial = wall time / trials that reached a final state
+(succeeded, failed, cancelled: each cost its start) - mean train_seconds of those that trained: process start,
+imports, data loading, NNI's bookkeeping, testing and cost metrics. The figure divided by the succeeded trials only
+is printed beside it (``*_overhead_per_succeeded_s``), with the load average before and after each route.
 
     python benchmarks/trial_overhead.py --trials 8 --epochs 2
 
@@ -29,6 +31,12 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 SPACE_ARGS = {"widths": [16, 32], "max_depth": 3}
+FINAL_STATES = {"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"}
+
+
+def final_count(record) -> int:
+    """Trials of an experiment record that reached a final state (NNI's statuses)."""
+    return sum(trial.status in FINAL_STATES for trial in record.trials)
 
 
 def nni_evaluate(model, epochs: int) -> None:
@@ -82,8 +90,8 @@ trainingService:
     record = load_experiment(experiment_id)
     train = [t.final["train_seconds"] for t in record.succeeded()]
     archs = [t.parameters for t in record.succeeded()]
-    return {"wall_s": wall, "trials": len(record.trials), "failed": len(record.trials) - len(train),
-            "train_s": train, "archs": archs}
+    return {"wall_s": wall, "trials": final_count(record), "failed": final_count(record) - len(train),
+            "succeeded": len(train), "train_s": train, "archs": archs}
 
 
 def run_nni_nas_experiment(trials: int, epochs: int, workdir: Path) -> dict:
@@ -119,7 +127,8 @@ def run_nni_nas_experiment(trials: int, epochs: int, workdir: Path) -> dict:
     del nni
     record = load_experiment(experiment_id, workdir / "home_nni" / "nni-experiments")
     train = [t.final["train_seconds"] for t in record.succeeded()]
-    return {"wall_s": wall, "trials": len(record.trials), "train_s": train, "failed": len(record.trials) - len(train)}
+    return {"wall_s": wall, "trials": final_count(record), "train_s": train, "succeeded": len(train),
+            "failed": final_count(record) - len(train)}
 
 
 def run_in_process(archs: list[dict], epochs: int, workdir: Path) -> dict:
@@ -137,13 +146,22 @@ def run_in_process(archs: list[dict], epochs: int, workdir: Path) -> dict:
         result, _ = train_and_evaluate(model, bundle, TrainSettings(epochs=epochs, latency_runs=5),
                                        workdir / f"inproc{i}", progress_bar=False, report=False)
         train.append(result["train_seconds"])
-    return {"wall_s": time.perf_counter() - start, "trials": len(train), "train_s": train}
+    return {"wall_s": time.perf_counter() - start, "trials": len(train), "succeeded": len(train), "train_s": train}
 
 
-def overhead(route: dict) -> float:
-    """Wall time per trial, every trial counted (a failed one cost its start too), less the mean training time
-    of the trials that trained (a failed trial has no ``train_seconds``; ``failed`` says how many there were)."""
-    return route["wall_s"] / max(route["trials"], 1) - statistics.mean(route["train_s"] or [0.0])
+def overhead(route: dict, per: str = "trials") -> float:
+    """Wall time per trial, every trial that reached a final state counted (a failed one cost its start too; ``per
+    = "succeeded"`` divides by the succeeded ones only), less the mean training time of the trials that trained (a
+    failed trial has no ``train_seconds``; ``failed`` says how many there were)."""
+    return route["wall_s"] / max(route[per], 1) - statistics.mean(route["train_s"] or [0.0])
+
+
+def timed(run, *args) -> dict:
+    """``run(*args)`` with the 1-minute load average before and after it."""
+    before = os.getloadavg()[0]
+    route = run(*args)
+    route["load"] = (round(before, 1), round(os.getloadavg()[0], 1))
+    return route
 
 
 def main() -> None:
@@ -154,17 +172,17 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="nni-nas-overhead-"))
     routes = {
-        "ours_worker": run_nnictl(args.trials, args.epochs, True, workdir),
-        "ours_no_worker": run_nnictl(args.trials, args.epochs, False, workdir),
+        "ours_worker": timed(run_nnictl, args.trials, args.epochs, True, workdir),
+        "ours_no_worker": timed(run_nnictl, args.trials, args.epochs, False, workdir),
     }
-    routes["in_process"] = run_in_process(routes["ours_worker"]["archs"], args.epochs, workdir)
+    routes["in_process"] = timed(run_in_process, routes["ours_worker"]["archs"], args.epochs, workdir)
     if not args.skip_nni:
         try:
-            routes["nni_nas_experiment"] = run_nni_nas_experiment(args.trials, args.epochs, workdir)
+            routes["nni_nas_experiment"] = timed(run_nni_nas_experiment, args.trials, args.epochs, workdir)
         except Exception as err:  # report NNI's failure as a figure, do not hide it
             routes["nni_nas_experiment"] = {"error": f"{type(err).__name__}: {err}"}
     print(f"{'route':22s} {'trials':>6s} {'failed':>6s} {'wall s':>8s} {'train s/trial':>14s} "
-          f"{'overhead s/trial':>17s}")
+          f"{'overhead s/trial':>17s} {'per succeeded':>14s} {'load before/after':>18s}")
     figures: dict[str, float | str] = {"trials": args.trials, "epochs": args.epochs}
     for name, route in routes.items():
         if "error" in route:
@@ -174,9 +192,13 @@ def main() -> None:
         per_trial = overhead(route)
         figures[f"{name}_overhead_s"] = round(per_trial, 2)
         figures[f"{name}_wall_s"] = round(route["wall_s"], 1)
+        figures[f"{name}_overhead_per_succeeded_s"] = round(overhead(route, "succeeded"), 2)
+        figures[f"{name}_trials"] = route["trials"]
         figures[f"{name}_failed"] = route.get("failed", 0)
+        figures[f"{name}_load"] = list(route["load"])
         print(f"{name:22s} {route['trials']:6d} {route.get('failed', 0):6d} {route['wall_s']:8.1f} "
-              f"{statistics.mean(route['train_s']):14.2f} {per_trial:17.2f}")
+              f"{statistics.mean(route['train_s']):14.2f} {per_trial:17.2f} {overhead(route, 'succeeded'):14.2f} "
+              f"{route['load'][0]:8.1f} / {route['load'][1]:<8.1f}")
     if "nni_nas_experiment_overhead_s" in figures:
         figures["worker_vs_nni_overhead"] = round(
             figures["ours_worker_overhead_s"] / figures["nni_nas_experiment_overhead_s"], 3)

@@ -159,6 +159,14 @@ def test_enas_gives_children_over_budget_the_worst_reward_and_derives_within_it(
     result = EnasTuner.run_trial(settings, {"seed": 0}, tmp_path, progress_bar=False)
     assert result["params"] <= limit
     assert model(result["arch"])["params"] == result["params"]  # the cost model counts what the trial reports
+    # During the search itself (not only at derivation) the controller's children over budget got the worst
+    # reward: with 90% of the space over budget most of the 12 children are, and their -1 pulls the mean below 0
+    # (a child within budget earns its accuracy, >= 0).
+    import json
+
+    epochs = [json.loads(line) for line in (tmp_path / "search_history.jsonl").read_text().splitlines()]
+    assert epochs[-1]["children_over_budget"] >= 6, epochs[-1]
+    assert epochs[-1]["mean_reward"] < 0, epochs[-1]
 
 
 def test_enas_reward_of_a_child_over_budget_is_below_every_child_within_it():
@@ -176,6 +184,30 @@ def test_enas_reward_of_a_child_over_budget_is_below_every_child_within_it():
     assert search.child_reward(arch, x, y) < -1.0 and search.stats.over_budget == 1
     search.over_budget = lambda candidate: []
     assert search.child_reward(arch, x, y) > -1.0
+
+
+def test_enas_derives_only_children_within_budget(tiny_costs):
+    """Derivation scores only children within the budget: an untrained controller's samples are mostly over it
+    (10% of the space fits), yet every scored candidate fits, and there is at least one."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from strategies.enas.controller import EnasController
+    from strategies.enas.search import EnasSearch, derive_architecture
+    from strategies.enas.settings import EnasSettings
+    from strategies.enas.supernet import SharedWeightSupernet
+
+    model, _, _ = tiny_costs
+    limit = sorted(cost["params"] for cost in model.table.values())[len(model.table) // 10]
+    torch.manual_seed(0)
+    supernet = SharedWeightSupernet(model_spaces.build_space("nasbench201", (1, 8, 8), 10, **TINY))
+    search = EnasSearch(supernet, EnasController(supernet.choices, hidden_size=8), EnasSettings(), TrainSettings(),
+                        epochs=1)
+    search.over_budget = lambda arch: ["over"] if model(arch)["params"] > limit else []
+    sampled = search.controller.sample(16).archs
+    assert sum(model(arch)["params"] > limit for arch in sampled) >= 8  # the controller alone would derive over it
+    loader = DataLoader(TensorDataset(torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))), batch_size=8)
+    candidates = derive_architecture(search, loader, samples=16)
+    assert candidates and all(model(entry["arch"])["params"] <= limit for entry in candidates)
 
 
 # -------------------------------------------------------------------------------------------------- check
@@ -205,6 +237,27 @@ trainingService: {{platform: local}}
                         f">= {smallest:,}"]
     config.write_text(config.read_text().replace(f"max_params: {smallest - 1}", f"max_params: {smallest}"))
     assert check_config(config) == []
+
+
+def test_smallest_network_of_a_space_without_a_table_beats_every_sampled_one():
+    """``nni-nas check``'s smallest reachable value on a space without a cost table (coordinate descent over the
+    labels): the first value of each label is not the cheapest here (width 16 before 8, a convolution first), so
+    the descent must move; its result is an architecture's real cost and no sampled architecture is cheaper."""
+    import random
+
+    from nni_nas.arch import search_choices
+
+    args = {"widths": [16, 8], "max_depth": 1}
+    model = CostModel(model_spaces.build_space("digits_cnn", (1, 8, 8), 10, **args), args)
+    choices = search_choices(model.space)
+    smallest = model.smallest()
+    first = model({label: values[0] for label, values in choices.items()})
+    assert smallest["params"] < first["params"] and smallest["flops"] < first["flops"]
+    rng = random.Random(0)
+    sampled = [model({label: rng.choice(values) for label, values in choices.items()}) for _ in range(8)]
+    assert all(smallest[key] <= cost[key] for cost in sampled for key in ("params", "flops"))
+    cheapest = {"width": 8, "depth": 1, "op0": "identity", "activation": "relu", "skip": [0]}
+    assert smallest == model(cheapest)  # reached: no convolution, the narrower stem
 
 
 @pytest.mark.parametrize("values, message", [
