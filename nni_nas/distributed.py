@@ -31,8 +31,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from nni_nas.errors import SecondaryRankDone
-from nni_nas.ranks import is_secondary_process
+from nni_nas.ranks import SecondaryRankDone, is_secondary_process
 
 TRACE_ENV = "NNI_NAS_RANK_TRACE"
 # what Lightning's launch sets (OMP_NUM_THREADS with torch's threads: the cores divided among the ranks)

@@ -82,8 +82,3 @@ def did_you_mean(name: object, known: list[str] | tuple[str, ...]) -> str:
 def one_line(err: BaseException) -> str:
     """The error's message on one line."""
     return " ".join(str(err).split())
-
-
-class SecondaryRankDone(Exception):
-    """Not an error: a DDP rank other than 0 has finished its part of a supernet's training; the trial process of
-    that rank ends here, quietly and with exit code 0 (rank 0 goes on alone, see :mod:`nni_nas.distributed`)."""

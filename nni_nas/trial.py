@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None, use_worker: bool = True) -> int:
         code = run_via_worker(argv)
         if code is not None:
             return code
-    from nni_nas.errors import NasError, SecondaryRankDone, one_line
+    from nni_nas.errors import NasError, one_line
+    from nni_nas.ranks import SecondaryRankDone
 
     try:
         result = run(args)

@@ -387,7 +387,7 @@ def test_search_on_two_machines_and_export_of_remote_trials(remote_searches, rem
         with torch.no_grad():
             reference = model(x_test)
         accuracy = float((reference.argmax(1) == y_test).float().mean())
-        assert accuracy == pytest.approx(exported["test_acc"], abs=1e-6)  # what the remote trial reported
+        assert accuracy == pytest.approx(exported["test_acc"], abs=5e-5)  # what the remote trial reported (4 digits)
         assert set(exported_outputs[folder]) == {"model.py", "model.pt2", "model.ts", "model.onnx"}
         for name, logits in exported_outputs[folder].items():
             assert max_diff(logits["test"], reference) <= TOLERANCE, (folder.name, name)
@@ -487,7 +487,7 @@ def test_one_shot_enas_trial_on_a_remote_machine_exports_its_retrained_network(r
     x_test, y_test = load_data("digits").test.tensors
     with torch.no_grad():
         reference = model(x_test)
-    assert float((reference.argmax(1) == y_test).float().mean()) == pytest.approx(exported["test_acc"], abs=1e-6)
+    assert float((reference.argmax(1) == y_test).float().mean()) == pytest.approx(exported["test_acc"], abs=5e-5)
     assert set(exported_outputs[folder]) == {"model.py", "model.pt2", "model.ts", "model.onnx"}
     for name, logits in exported_outputs[folder].items():
         assert max_diff(logits["test"], reference) <= TOLERANCE, name

@@ -56,4 +56,4 @@ def test_one_architecture_trains_well_above_chance_on_pydocs(tmp_path):
     x, y = load_data("pydocs").test.tensors
     with torch.no_grad():
         accuracy = (model.eval()(x).argmax(1) == y).float().mean().item()
-    assert accuracy == pytest.approx(result["test_acc"], abs=1e-6)
+    assert accuracy == pytest.approx(result["test_acc"], abs=5e-5)  # reported to 4 significant digits
