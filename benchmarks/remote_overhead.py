@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,35 +31,7 @@ warnings.filterwarnings("ignore")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-SPACE_ARGS = {"widths": [16, 32], "max_depth": 3}
-
-
-def config_text(name: str, trials: int, epochs: int, worker: bool, machine: str | None) -> str:
-    flag = "" if worker else " --no-worker"
-    service = "  platform: local\n"
-    manager = ""
-    if machine is not None:
-        service = f"  platform: remote\n  machineList:\n    - {machine}\n"
-        out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
-        manager = "nniManagerIp: " + next((a for a in out if "." in a and not a.startswith("127.")), "127.0.0.1")
-    return f"""
-trialCommand: python -m nni_nas.trial --config {name}{flag}
-trialCodeDirectory: .
-trialConcurrency: 1
-searchSpace: {{}}
-maxTrialNumber: {trials}
-{manager}
-tuner:
-  className: strategies.random_search.RandomTuner
-  codeDirectory: .
-  classArgs:
-    space: digits_cnn
-    space_args: {json.dumps(SPACE_ARGS)}
-    data: digits
-    train: {{epochs: {epochs}, latency_runs: 5}}
-    seed: 0
-trainingService:
-{service}"""
+from trial_overhead import config_text  # noqa: E402  (the same search as trial_overhead.py, remote or local)
 
 
 def run_route(label: str, trials: int, epochs: int, worker: bool, machine: str | None, workdir: Path) -> dict:

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +32,34 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 SPACE_ARGS = {"widths": [16, 32], "max_depth": 3}
+
+
+def config_text(name: str, trials: int, epochs: int, worker: bool, machine: str | None) -> str:
+    flag = "" if worker else " --no-worker"
+    service = "  platform: local\n"
+    manager = ""
+    if machine is not None:
+        service = f"  platform: remote\n  machineList:\n    - {machine}\n"
+        out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+        manager = "nniManagerIp: " + next((a for a in out if "." in a and not a.startswith("127.")), "127.0.0.1")
+    return f"""
+trialCommand: python -m nni_nas.trial --config {name}{flag}
+trialCodeDirectory: .
+trialConcurrency: 1
+searchSpace: {{}}
+maxTrialNumber: {trials}
+{manager}
+tuner:
+  className: strategies.random_search.RandomTuner
+  codeDirectory: .
+  classArgs:
+    space: digits_cnn
+    space_args: {json.dumps(SPACE_ARGS)}
+    data: digits
+    train: {{epochs: {epochs}, latency_runs: 5}}
+    seed: 0
+trainingService:
+{service}"""
 FINAL_STATES = {"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"}
 
 
@@ -58,25 +87,7 @@ def run_nnictl(trials: int, epochs: int, worker: bool, workdir: Path) -> dict:
     from nni_nas.results.records import load_experiment
 
     name = f"overhead_{'worker' if worker else 'noworker'}.yml"
-    flag = "" if worker else " --no-worker"
-    (workdir / name).write_text(f"""
-trialCommand: python -m nni_nas.trial --config {name}{flag}
-trialCodeDirectory: .
-trialConcurrency: 1
-searchSpace: {{}}
-maxTrialNumber: {trials}
-tuner:
-  className: strategies.random_search.RandomTuner
-  codeDirectory: .
-  classArgs:
-    space: digits_cnn
-    space_args: {json.dumps(SPACE_ARGS)}
-    data: digits
-    train: {{epochs: {epochs}, latency_runs: 5}}
-    seed: 0
-trainingService:
-  platform: local
-""")
+    (workdir / name).write_text(config_text(name, trials, epochs, worker, machine=None))
     env = nni_env({"HOME": str(workdir / "home")})
     os.environ["HOME"] = env["HOME"]
     port = free_port()
