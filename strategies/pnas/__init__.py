@@ -116,6 +116,7 @@ class PnasTuner(NasTuner):
         self.step = 0  # blocks of the cells of the current step (1..B); past B: fallback rounds
         self.queue: list[dict[str, Any]] = []
         self.resume_quota: int | None = None  # after a resume: how many cells the interrupted step still needs
+        self._fitted_on: tuple[list, list] | None = None  # the (archs, accuracies) of the surrogate's last fit
 
     # The space, and what depends on it, is built on first use (see NasTuner).
     @functools.cached_property
@@ -229,7 +230,10 @@ class PnasTuner(NasTuner):
         trained = [ind for ind in self.history if math.isfinite(ind.fitness)]
         if len(trained) < 2:
             return candidates
-        self.surrogate.fit([self.grown_part(ind.arch) for ind in trained], [ind.fitness for ind in trained])
+        data = ([self.grown_part(ind.arch) for ind in trained], [ind.fitness for ind in trained])
+        if data != self._fitted_on:  # a step that found nothing new to train adds no data: keep the last fit
+            self.surrogate.fit(*data)
+            self._fitted_on = data
         scores, _ = self.surrogate.predict([self.grown_part(arch) for arch in candidates])
         order = sorted(range(len(candidates)), key=lambda i: -scores[i])
         return [candidates[i] for i in order]
