@@ -10,6 +10,14 @@ import pytest
 
 warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
 
+# Each of pytest-xdist's workers gets its share of the cores, set before anything imports torch (it reads
+# OMP_NUM_THREADS once): two workers that each take every core spin against one another; test_enas.py beside
+# test_darts.py took 174 s with 2 threads per worker on 2 cores, 90 s with 1. Processes the tests start (nnictl's
+# trials, the CLI) inherit it. A value the user set is kept; a run without workers keeps torch's default.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
@@ -55,10 +63,3 @@ def write_config(directory: Path, name: str, text: str) -> Path:
     path = directory / name
     path.write_text(text)
     return path
-
-
-@pytest.fixture(autouse=True)
-def _quiet_threads():
-    # Two cores: keep torch from oversubscribing when tests run beside nnictl trials.
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
-    yield
