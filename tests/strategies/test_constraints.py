@@ -270,3 +270,41 @@ def test_bad_constraints_are_one_line(values, message):
     with pytest.raises(ConfigError, match=message):
         NasSettings.from_class_args({"space": "digits_cnn", "constraints": values})
     assert ConstraintSettings.from_args({"max_params": 10}).violations({"params": 11}) == ["params 11 > max_params 10"]
+
+
+def test_check_with_a_benchmark_evaluator_counts_the_network_the_table_was_measured_on(tmp_path, tiny_costs,
+                                                                                       monkeypatch):
+    # A table-evaluated trial trains nothing: the smallest reachable value is the table network's, whatever the
+    # config's space_args. The table's network is stood in for by the tiny one (costing every cell of the real
+    # NAS-Bench-201 network takes 1.5-4 minutes); the space_args below are far larger, so counting them (the
+    # trained path) would name another number.
+    import model_spaces.costs as costs
+    from nni_nas.checks import check_config
+
+    if not NB201_TABLE.is_file():
+        pytest.skip(f"shared benchmark table not found at {NB201_TABLE}")
+    _, smallest, _ = tiny_costs
+    monkeypatch.setattr(costs, "benchmark_network",
+                        lambda name: model_spaces.build_space(name, (1, 8, 8), 10, **TINY))
+    config = tmp_path / "c.yml"
+    config.write_text(f"""
+trialCommand: python -m nni_nas.trial --config c.yml
+trialCodeDirectory: .
+trialConcurrency: 1
+maxTrialNumber: 2
+searchSpace: {{}}
+tuner:
+  className: strategies.random_search.RandomTuner
+  codeDirectory: .
+  classArgs:
+    space: nasbench201
+    space_args: {{channels: 16, cells_per_stage: 5}}
+    evaluator: {{kind: benchmark, table: {NB201_TABLE}, metric: cifar10-val}}
+    constraints: {{max_params: {smallest - 1}}}
+trainingService: {{platform: local}}
+""")
+    assert check_config(config) == [
+        f"constraints.max_params: {smallest - 1:,} cannot be met: space 'nasbench201' has at least {smallest:,} "
+        f"params (the benchmark table's network); set max_params >= {smallest:,}"]
+    config.write_text(config.read_text().replace(f"max_params: {smallest - 1}", f"max_params: {smallest}"))
+    assert check_config(config) == []
