@@ -211,13 +211,10 @@ def test_enas_derives_only_children_within_budget(tiny_costs):
 
 
 # -------------------------------------------------------------------------------------------------- check
-def test_check_refuses_a_limit_below_the_smallest_network(tmp_path, tiny_costs):
-    from nni_nas.checks import check_config
-
-    _, smallest, _ = tiny_costs
-    config = tmp_path / "c.yml"
-    config.write_text(f"""
-trialCommand: python -m nni_nas.trial --config c.yml
+def constrained_config(path, max_params: int, class_args: str) -> None:
+    """A random-search config on nasbench201 with ``max_params`` and the extra ``classArgs`` lines given."""
+    path.write_text(f"""
+trialCommand: python -m nni_nas.trial --config {path.name}
 trialCodeDirectory: .
 trialConcurrency: 1
 maxTrialNumber: 2
@@ -227,10 +224,18 @@ tuner:
   codeDirectory: .
   classArgs:
     space: nasbench201
-    space_args: {{channels: 2, cells_per_stage: 1}}
-    constraints: {{max_params: {smallest - 1}}}
+{class_args}
+    constraints: {{max_params: {max_params}}}
 trainingService: {{platform: local}}
 """)
+
+
+def test_check_refuses_a_limit_below_the_smallest_network(tmp_path, tiny_costs):
+    from nni_nas.checks import check_config
+
+    _, smallest, _ = tiny_costs
+    config = tmp_path / "c.yml"
+    constrained_config(config, smallest - 1, "    space_args: {channels: 2, cells_per_stage: 1}")
     problems = check_config(config)
     assert problems == [f"constraints.max_params: {smallest - 1:,} cannot be met: space 'nasbench201' has at least "
                         f"{smallest:,} params (its smallest network with these space_args and data); set max_params "
@@ -287,22 +292,9 @@ def test_check_with_a_benchmark_evaluator_counts_the_network_the_table_was_measu
     monkeypatch.setattr(costs, "benchmark_network",
                         lambda name: model_spaces.build_space(name, (1, 8, 8), 10, **TINY))
     config = tmp_path / "c.yml"
-    config.write_text(f"""
-trialCommand: python -m nni_nas.trial --config c.yml
-trialCodeDirectory: .
-trialConcurrency: 1
-maxTrialNumber: 2
-searchSpace: {{}}
-tuner:
-  className: strategies.random_search.RandomTuner
-  codeDirectory: .
-  classArgs:
-    space: nasbench201
-    space_args: {{channels: 16, cells_per_stage: 5}}
-    evaluator: {{kind: benchmark, table: {NB201_TABLE}, metric: cifar10-val}}
-    constraints: {{max_params: {smallest - 1}}}
-trainingService: {{platform: local}}
-""")
+    evaluator = f"{{kind: benchmark, table: {NB201_TABLE}, metric: cifar10-val}}"
+    constrained_config(config, smallest - 1,
+                       f"    space_args: {{channels: 16, cells_per_stage: 5}}\n    evaluator: {evaluator}")
     assert check_config(config) == [
         f"constraints.max_params: {smallest - 1:,} cannot be met: space 'nasbench201' has at least {smallest:,} "
         f"params (the benchmark table's network); set max_params >= {smallest:,}"]
