@@ -5,6 +5,11 @@ Every space is a :class:`model_spaces.contract.SearchSpace` (an NNI ``ModelSpace
 ``space: digits_cnn`` and ``space_args: {...}`` and a test can parametrise over every entry. What a space offers
 beyond that (cells, blocks, benchmark keys) it declares by subclassing a capability of :mod:`model_spaces.contract`.
 Layers shared by several spaces are in :mod:`model_spaces.layers`.
+
+A config may also name a user's own ``ModelSpace`` as ``"file.py:Class"`` or ``"package.module:Class"`` (NNI's hub
+spaces: ``nni.nas.hub.pytorch:NasBench201``), loaded by :mod:`nni_nas.user_code`: :func:`get_space_class` and
+:func:`build_space` take both forms. Such a space gets ``input_shape`` and ``num_classes`` from the data only when
+its constructor takes them and ``space_args`` does not give them (:func:`data_needed`).
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ import functools
 import importlib
 import pkgutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from model_spaces.contract import CellSpace, ProgressiveSpace, SearchSpace, TabularSpace, capabilities
+from nni_nas import user_code
 from nni_nas.errors import ConfigError, UnknownSpaceError, did_you_mean
 
 __all__ = ["CellSpace", "ProgressiveSpace", "SearchSpace", "TabularSpace", "build_space", "capabilities",
-           "get_space_class", "register_space", "space_factory", "space_names"]
+           "data_needed", "get_space_class", "register_space", "space_factory", "space_names"]
 
 _REGISTRY: dict[str, type] = {}
 
@@ -53,21 +60,59 @@ def space_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_space_class(name: str) -> type:
-    """The ModelSpace class registered under ``name``; a clear error names the known ones."""
+def get_space_class(name: str, code_dir: str | Path | None = None) -> type:
+    """The ModelSpace class registered under ``name``, or the user's class ``name`` names (``file.py:Class``,
+    ``module:Class``, found from ``code_dir``); a clear error names the known ones."""
+    if user_code.is_reference(name):
+        from nni.nas.nn.pytorch import ModelSpace
+
+        cls = user_code.load_object(name, "space", code_dir)
+        if not (isinstance(cls, type) and issubclass(cls, ModelSpace)):
+            raise user_code.UserCodeError(
+                f"space {name!r} is {_kind(cls)}, not a model space: name a subclass of "
+                "nni.nas.nn.pytorch.ModelSpace (NNI's LayerChoice, InputChoice, Repeat, nni.choice ... inside)")
+        return cls
     _load_all()
     try:
         return _REGISTRY[name]
     except KeyError:
         raise UnknownSpaceError(
             f"unknown space {name!r}{did_you_mean(name, sorted(_REGISTRY))}; known spaces: "
-            f"{', '.join(sorted(_REGISTRY))} (`nni-nas space` lists them)"
+            f"{', '.join(sorted(_REGISTRY))}, or your own as 'file.py:Class' or 'package.module:Class' "
+            "(`nni-nas space` lists them)"
         ) from None
 
 
-def build_space(name: str, input_shape: tuple[int, ...], num_classes: int, **space_args: Any) -> SearchSpace:
-    """A fresh instance of the space ``name`` for inputs of ``input_shape`` and ``num_classes`` classes."""
+def _kind(obj: Any) -> str:
+    return f"class {obj.__name__}" if isinstance(obj, type) else f"a {type(obj).__name__}"
+
+
+# what a space may take from the data: nni-nas's own contract, and NNI's hub spaces' name for the classes
+DATA_ARGS = ("input_shape", "num_classes", "num_labels")
+
+
+def data_needed(name: str, space_args: dict[str, Any], code_dir: str | Path | None = None) -> bool:
+    """Whether building ``name`` needs the data's input shape or classes: always for a registered space; for a
+    user's space when its constructor takes ``input_shape``, ``num_classes`` or ``num_labels`` (NNI's hub spaces)
+    and ``space_args`` leaves it out."""
+    cls = get_space_class(name, code_dir)
+    if issubclass(cls, SearchSpace):
+        return True
+    return any(user_code.takes(cls, key) and key not in space_args for key in DATA_ARGS)
+
+
+def build_space(name: str, input_shape: tuple[int, ...] | None, num_classes: int | None, *,
+                code_dir: str | Path | None = None, **space_args: Any) -> Any:
+    """A fresh instance of the space ``name`` for inputs of ``input_shape`` and ``num_classes`` classes.
+
+    A user's space is built with ``space_args`` alone, plus ``input_shape`` and ``num_classes`` (or ``num_labels``,
+    as NNI's hub spaces call it) where its constructor takes them and ``space_args`` does not give them (either may
+    be None when it takes neither)."""
+    if user_code.is_reference(name):
+        return _build_user_space(name, input_shape, num_classes, code_dir, space_args)
     cls = get_space_class(name)
+    if input_shape is None or num_classes is None:
+        raise ConfigError(f"space {name!r} needs the data's input shape and classes")
     if len(input_shape) != cls.input_rank:
         wanted = ("images, input_shape (C, H, W)" if cls.input_rank == 3
                   else "byte-encoded texts, input_shape (max_len,)")
@@ -97,8 +142,24 @@ def _too_large(value: Any) -> bool:
     return False
 
 
-def space_factory(name: str, input_shape: tuple[int, ...], num_classes: int,
-                  **space_args: Any) -> Callable[[], SearchSpace]:
+def _build_user_space(name: str, input_shape: tuple[int, ...] | None, num_classes: int | None,
+                      code_dir: str | Path | None, space_args: dict[str, Any]) -> Any:
+    cls = get_space_class(name, code_dir)
+    problem = user_code.keyword_problem(cls, space_args, f"space {name!r}")
+    if problem:
+        raise ConfigError(f"tuner.classArgs.space_args: {problem}")
+    args = dict(space_args)
+    shape = tuple(input_shape) if input_shape else None
+    for key, value in (("input_shape", shape), ("num_classes", num_classes), ("num_labels", num_classes)):
+        if key not in args and value is not None and user_code.takes(cls, key):
+            args[key] = value
+    space = user_code.call(cls, f"space {name!r} with space_args {space_args}", **args)
+    return space
+
+
+def space_factory(name: str, input_shape: tuple[int, ...] | None, num_classes: int | None, *,
+                  code_dir: str | Path | None = None, **space_args: Any) -> Callable[[], Any]:
     """A function that builds a fresh instance of the space at every call (what :func:`nni_nas.arch.freeze`
     needs: two networks frozen from one instance would share their weights)."""
-    return functools.partial(build_space, name, tuple(input_shape), num_classes, **space_args)
+    shape = tuple(input_shape) if input_shape is not None else None
+    return functools.partial(build_space, name, shape, num_classes, code_dir=code_dir, **space_args)

@@ -62,6 +62,7 @@ def _problems(path: Path) -> list[str]:
             settings = NasSettings.from_class_args({**class_args, "train": {}}, class_path, path.resolve())
         except ConfigError:
             return problems
+    settings.code_dir = resolve_trial_dir(raw, path)
     tuner_cls, tuner_problems = _strategy_problems(settings)
     problems += tuner_problems
     problems += _devices_problems(settings, tuner_cls)
@@ -177,25 +178,18 @@ def _budget_problems(raw: dict[str, Any], settings: NasSettings, tuner_cls: type
 
 
 def _space_and_data_problems(settings: NasSettings, tuner_cls: type | None) -> list[str]:
-    import inspect
-
-    import model_spaces
-    from nni_nas import data
+    from nni_nas import user_code
 
     problems = []
-    input_shape, num_classes = (1, 8, 8), 10
+    reason = tuner_cls.settings_problem(settings) if tuner_cls is not None else None
+    if reason:
+        problems.append(reason)
+    info, batch, data_problems = _data_problems(settings)
+    problems += data_problems + _module_problems(settings)
     try:
-        loader = data.get_loader(settings.data)
-        accepted = [name for name in inspect.signature(loader).parameters]
-        arg_problems = keyword_problems(accepted, settings.data_args, f"data_args of {settings.data}")
-        problems += arg_problems
-        if not arg_problems:
-            input_shape, num_classes = data.data_info(settings.data, **settings.data_args)
-    except (NasError, OSError, ValueError) as err:
-        problems.append(str(err))
-    try:
-        # Building the space checks its arguments' names and values (a few hundred milliseconds).
-        space = model_spaces.build_space(settings.space, input_shape, num_classes, **settings.space_args)
+        space = _built_space(settings, info)
+    except user_code.UserCodeError as err:
+        return problems + [str(err)]
     except NasError as err:
         return problems + [with_key_path(str(err), list(settings.space_args), "tuner.classArgs.space_args.")]
     except Exception as err:  # noqa: BLE001 - a space_args value the space did not foresee
@@ -204,7 +198,88 @@ def _space_and_data_problems(settings: NasSettings, tuner_cls: type | None) -> l
     reason = tuner_cls.space_problem(space) if tuner_cls is not None else None
     if reason:
         problems.append(reason)
+    if batch is not None and not problems:
+        problems += _forward_problems(settings, space, batch)
     return problems + _constraint_problems(settings, space)
+
+
+def _data_problems(settings: NasSettings) -> tuple[tuple | None, Any, list[str]]:
+    """The data's ``(input_shape, num_classes)``, a few training samples of a user's data (to run the network
+    on), and what is wrong with the data settings."""
+    import inspect
+
+    from nni_nas import components, data, user_code
+
+    if user_code.is_reference(settings.data):
+        try:
+            bundle = components.load_bundle(settings)
+        except (NasError, OSError) as err:
+            return None, None, [str(err)]
+        from nni_nas.data.user import _batches
+
+        x, _ = next(iter(_batches(bundle.train)))
+        return (bundle.input_shape, bundle.num_classes), x[:2], []
+    try:
+        loader = data.get_loader(settings.data)
+        accepted = [name for name in inspect.signature(loader).parameters]
+        arg_problems = keyword_problems(accepted, settings.data_args, f"data_args of {settings.data}")
+        if arg_problems:
+            return None, None, arg_problems
+        return data.data_info(settings.data, **settings.data_args), None, []
+    except (NasError, OSError, ValueError) as err:
+        return None, None, [str(err)]
+
+
+def _module_problems(settings: NasSettings) -> list[str]:
+    from nni_nas import user_code
+    from nni_nas.config import MODULES
+    from nni_nas.errors import did_you_mean
+
+    if user_code.is_reference(settings.module):
+        from nni_nas.evaluation.modules import module_args_problem
+
+        try:
+            problem = module_args_problem(settings.module, settings.module_args, settings.code_dir)
+        except NasError as err:
+            return [str(err)]
+        return [problem] if problem else []
+    if settings.module not in MODULES:
+        return [f"tuner.classArgs.module: unknown module {settings.module!r}{did_you_mean(settings.module, MODULES)}; "
+                f"use {' or '.join(MODULES)}, or your own Lightning module as 'file.py:Class'"]
+    if settings.module_args:
+        return [f"tuner.classArgs.module_args: the built-in module {settings.module!r} takes its settings from train "
+                "(lr, optimizer, ...); module_args are for your own module"]
+    return []
+
+
+def _built_space(settings: NasSettings, info: tuple | None) -> Any:
+    """The configured space (a few hundred milliseconds), for the data's ``info``; when the data could not be read,
+    for 8x8 single-channel images of 10 classes, so that the space's own arguments are still checked."""
+    import model_spaces
+    from nni_nas import components
+
+    if info is None and model_spaces.data_needed(settings.space, settings.space_args, settings.code_dir):
+        info = ((1, 8, 8), 10)
+    return components.build_space(settings, info)
+
+
+def _forward_problems(settings: NasSettings, space: Any, batch: Any) -> list[str]:
+    """A user's space or data: the first architecture of the space (each label's first value) runs on two
+    training samples, so that a shape mismatch is found now, with the user's file and line."""
+    from nni_nas import user_code
+    from nni_nas.arch import search_choices
+
+    if not (user_code.is_reference(settings.space) or user_code.is_reference(settings.data)):
+        return []
+    try:
+        arch = {label: values[0] for label, values in search_choices(space).items()}
+        model = user_code.call(space.freeze, f"space {settings.space!r}: freezing {arch}", arch)
+        model.eval()
+        user_code.call(model, f"space {settings.space!r} on a batch of data {settings.data!r} (architecture {arch})",
+                       batch)
+    except NasError as err:
+        return [str(err)]
+    return []
 
 
 def _constraint_problems(settings: NasSettings, space: Any) -> list[str]:

@@ -36,7 +36,10 @@ import yaml
 
 from nni_nas.errors import ConfigError, did_you_mean
 
-COMMON_KEYS = ("space", "space_args", "data", "data_args", "train", "evaluator", "constraints")
+COMMON_KEYS = ("space", "space_args", "data", "data_args", "module", "module_args", "monitor", "train", "evaluator",
+               "constraints")
+MODULES = ("classification", "regression")  # the built-in Lightning modules (nni_nas.evaluation.modules)
+DEFAULT_MONITOR = {"regression": "val_mse"}  # the logged value a module is searched on; val_acc for the others
 
 
 @dataclass
@@ -217,9 +220,15 @@ class NasSettings:
     evaluator: dict[str, Any] = field(default_factory=dict)
     # upper limits on an architecture's cost, honoured by every strategy (nni_nas.constraints)
     constraints: dict[str, Any] = field(default_factory=dict)
+    # the Lightning module each network trains with: classification, regression or the user's "file.py:Class"
+    module: str = "classification"
+    module_args: dict[str, Any] = field(default_factory=dict)
+    monitor: str | None = None  # the value the module logs that is searched on; None: val_acc (val_mse: regression)
     tuner_class: str = ""
     strategy_args: dict[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
+    # where user code named in the config is found (trialCodeDirectory); not part of class_args
+    code_dir: Path | None = None
 
     @classmethod
     def from_class_args(cls, class_args: dict[str, Any], tuner_class: str = "", config_path: Path | None = None):
@@ -228,9 +237,16 @@ class NasSettings:
         args = dict(class_args or {})
         if "space" not in args:
             raise ConfigError("tuner.classArgs.space is missing; name a search space, e.g. space: digits_cnn")
-        for key in ("space_args", "data_args", "train", "evaluator", "constraints"):
+        for key in ("space_args", "data_args", "module_args", "train", "evaluator", "constraints"):
             if args.get(key) is not None and not isinstance(args[key], dict):
                 raise ConfigError(f"tuner.classArgs.{key} must be a mapping, got {args[key]!r}")
+        problems = [problem for key in ("space", "data", "module") if key in args
+                    for problem in [name_problem(key, args[key])] if problem]
+        monitor = args.get("monitor")
+        if monitor is not None and not (isinstance(monitor, str) and monitor.strip()):
+            problems.append(f"tuner.classArgs.monitor must be the name of a value the module logs, got {monitor!r}")
+        if problems:
+            raise ConfigError("; ".join(problems), problems)
         return cls(
             space=args.pop("space"),
             data=args.pop("data", "digits"),
@@ -239,10 +255,29 @@ class NasSettings:
             train=TrainSettings.from_args(args.pop("train", None)),
             evaluator=args.pop("evaluator", None) or {},
             constraints=constraint_settings(args.pop("constraints", None)).as_dict(),
+            module=args.pop("module", None) or "classification",
+            module_args=args.pop("module_args", None) or {},
+            monitor=args.pop("monitor", None),
             tuner_class=tuner_class,
             strategy_args=args,
             config_path=config_path,
         )
+
+    @property
+    def task(self) -> str:
+        """``regression`` for the regression module, else ``classification`` (a user's module: its data's labels
+        are counted as classes only when it is not regression)."""
+        return "regression" if self.module == "regression" else "classification"
+
+    @property
+    def monitor_name(self) -> str:
+        """The logged value searched on: ``monitor``, else ``val_mse`` for regression, else ``val_acc``."""
+        return self.monitor or DEFAULT_MONITOR.get(self.module, "val_acc")
+
+    @property
+    def optimize_mode(self) -> str:
+        """``maximize`` or ``minimize`` the searched value: :func:`optimize_mode_of` the class_args."""
+        return optimize_mode_of(self.class_args())
 
     @property
     def constraint_settings(self) -> Any:
@@ -251,9 +286,30 @@ class NasSettings:
 
     def class_args(self) -> dict[str, Any]:
         """The classArgs that produce these settings (for building configs from Python)."""
+        own = {key: value for key, value in (("module", self.module), ("module_args", self.module_args),
+                                              ("monitor", self.monitor))
+               if value and value != "classification"}
         return {"space": self.space, "space_args": self.space_args, "data": self.data, "data_args": self.data_args,
+                **own,
                 "train": dataclasses.asdict(self.train), **({"evaluator": self.evaluator} if self.evaluator else {}),
                 **({"constraints": self.constraints} if self.constraints else {}), **self.strategy_args}
+
+
+def name_problem(key: str, value: Any) -> str | None:
+    """``space``, ``data`` or ``module`` must be a registered name or a reference to code (``file.py:Name``)."""
+    if isinstance(value, str) and value.strip() == value and value:
+        return None
+    return (f"tuner.classArgs.{key} must be a registered name or your own code as 'file.py:Name' or "
+            f"'package.module:Name', got {value!r}")
+
+
+def optimize_mode_of(class_args: dict[str, Any]) -> str:
+    """``classArgs.optimize_mode`` when given, else ``minimize`` for the regression module (whose values are errors),
+    else ``maximize``: the one rule the tuner, ``top``, ``export`` and ``report`` read."""
+    mode = class_args.get("optimize_mode")
+    if mode:
+        return mode
+    return "minimize" if class_args.get("module") == "regression" else "maximize"
 
 
 LIMITS = {"max_params": "params", "max_flops": "flops", "max_latency_ms": "latency_ms"}
@@ -349,7 +405,9 @@ def settings_of(raw: dict[str, Any], path: str | Path) -> NasSettings:
     """The NAS settings of an experiment config (a parsed file, or the one NNI stored); ``path`` is where the
     config file is, for the paths inside it."""
     tuner = tuner_section(raw, path)
-    return NasSettings.from_class_args(tuner.get("classArgs") or {}, tuner_class_path(tuner), Path(path).resolve())
+    settings = NasSettings.from_class_args(tuner.get("classArgs") or {}, tuner_class_path(tuner), Path(path).resolve())
+    settings.code_dir = resolve_trial_dir(raw, Path(path))
+    return settings
 
 
 def trial_config_argument(trial_command: str) -> str | None:

@@ -54,7 +54,7 @@ def check_before_training(model: Any, input_shape: tuple[int, ...], settings: An
     violations = constraints.violations(costs)
     if not violations:
         return None
-    mode = settings.strategy_args.get("optimize_mode", "maximize")
+    mode = settings.optimize_mode
     result = over_budget_result(costs, violations, mode)
     result["budget_check_seconds"] = round(time.perf_counter() - start, 3)
     return result

@@ -29,11 +29,21 @@ def config_schema() -> dict[str, Any]:
     from nni_nas.data import data_names
     from nni_nas.evaluation.tabular import EvaluatorSettings
 
+    from nni_nas.config import MODULES
+
     common = {
-        "space": {"type": "string", "enum": model_spaces.space_names(), "description": "a registered search space"},
+        "space": named(model_spaces.space_names(), "a registered search space, or your own ModelSpace as "
+                                                   "'file.py:Class' or 'package.module:Class'"),
         "space_args": {"type": "object", "description": "the space's own arguments (nni-nas space NAME)"},
-        "data": {"type": "string", "enum": data_names(), "default": "digits", "description": "a registered data set"},
-        "data_args": {"type": "object", "description": "the data set's arguments"},
+        "data": {**named(data_names(), "a registered data set, or your own function as 'file.py:function' returning "
+                                       "a LightningDataModule or (train, val[, test]) Datasets or DataLoaders"),
+                 "default": "digits"},
+        "data_args": {"type": "object", "description": "the data set's (or your function's) arguments"},
+        "module": {**named(list(MODULES), "the Lightning module each network trains with: a built-in one, or your "
+                                          "own as 'file.py:Class'"), "default": "classification"},
+        "module_args": {"type": "object", "description": "your own module's constructor arguments"},
+        "monitor": {"type": "string", "description": "the value the module logs that is searched on (default "
+                                                     "val_acc; val_mse for regression)"},
         "train": {"$ref": "#/$defs/train"},
         "evaluator": {"$ref": "#/$defs/evaluator"},
         "constraints": {"$ref": "#/$defs/constraints"},
@@ -101,6 +111,14 @@ def settings_schema(cls: type, description: str | None = None) -> dict[str, Any]
     if description:
         out = {"description": " ".join(description.split()), **out}
     return out
+
+
+REFERENCE_PATTERN = r"^[^:\s][^:]*:[A-Za-z_][A-Za-z0-9_.]*$"  # file.py:Name or package.module:Name
+
+
+def named(names: list[str], description: str) -> dict[str, Any]:
+    """A registered name (one of ``names``) or a reference to the user's code."""
+    return {"type": "string", "anyOf": [{"enum": names}, {"pattern": REFERENCE_PATTERN}], "description": description}
 
 
 def tuner_arguments(tuner: type) -> dict[str, Any]:

@@ -81,17 +81,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import pytorch_lightning as pl
     import torch
 
-    import model_spaces
     import strategies
     from nni_nas import arch as arch_utils
+    from nni_nas import components
     from nni_nas.constraints import check_before_training
-    from nni_nas.data import load_data
     from nni_nas.errors import ConfigError
+    from nni_nas.evaluation.modules import build_module
     from nni_nas.evaluation.nni_reporter import next_parameters, report_final
     from nni_nas.evaluation.training import train_and_evaluate
     from nni_nas.trial_files import clear_previous_run, save_trial_files
 
     settings = experiment_settings(args.config)
+    if under_nni():  # NNI starts a trial in its code folder (on a remote machine, the uploaded copy)
+        settings.code_dir = Path.cwd()
     if args.epochs is not None:
         settings.train = dataclasses.replace(settings.train, epochs=args.epochs)
     out_dir = output_dir(args.out)
@@ -114,21 +116,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report_final(result)
         return result
     if settings.evaluator.get("kind") == "benchmark":  # look the arch up in a tabular benchmark, no training
-        from nni_nas.data import data_info
         from nni_nas.evaluation.tabular import run_benchmark_trial
 
         arch = params
         if arch is None:
-            input_shape, num_classes = data_info(settings.data, **settings.data_args)
-            space = model_spaces.build_space(settings.space, input_shape, num_classes, **settings.space_args)
+            space = components.build_space(settings)
             arch = requested_arch(args.arch, arch_utils.search_choices(space), settings.train.seed)
         result = run_benchmark_trial(settings, arch)
         save_trial_files(out_dir, arch=arch, result=result)
         report_final(result)
         return result
 
-    bundle = load_data(settings.data, **settings.data_args)
-    factory = model_spaces.space_factory(settings.space, bundle.input_shape, bundle.num_classes, **settings.space_args)
+    bundle = components.load_bundle(settings)
+    factory = components.space_factory(settings, (bundle.input_shape, bundle.num_classes))
     space = factory()
     choices = arch_utils.search_choices(space)
     arch = params if params is not None else requested_arch(args.arch, choices, settings.train.seed)
@@ -145,8 +145,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         save_trial_files(out_dir, result=rejected)
         report_final(rejected)
         return rejected
-    result, module = train_and_evaluate(model, bundle, settings.train, out_dir, progress_bar=not under_nni())
-    save_trial_files(out_dir, model=module.model, result=result)
+    module = build_module(settings, model, bundle.num_classes)
+    result, _ = train_and_evaluate(model, bundle, settings.train, out_dir, progress_bar=not under_nni(),
+                                   module=module, monitor=settings.monitor_name)
+    save_trial_files(out_dir, model=model, result=result)
     report_final(result)
     return result
 
@@ -213,13 +215,10 @@ def experiment_settings(config: str) -> Any:
 
 def _check_space_support(tuner_cls: type, settings) -> None:
     """The one-line refusal ``nni-nas check`` gives, for a trial started without the check (nnictl runs none)."""
-    import model_spaces
-    from nni_nas.data import data_info
+    from nni_nas import components
     from nni_nas.errors import UnsupportedSpaceError
 
-    input_shape, num_classes = data_info(settings.data, **settings.data_args)
-    reason = tuner_cls.space_problem(model_spaces.build_space(settings.space, input_shape, num_classes,
-                                                              **settings.space_args))
+    reason = tuner_cls.settings_problem(settings) or tuner_cls.space_problem(components.build_space(settings))
     if reason:
         raise UnsupportedSpaceError(reason)
 

@@ -46,7 +46,9 @@ def save_trial_files(out_dir: Path, arch: dict[str, Any] | None = None, model: A
         write_text_atomic(out_dir / ARCH_FILE, json.dumps(arch, indent=2))
     if settings is not None:
         payload = {"class_args": settings.class_args(), "tuner_class": settings.tuner_class,
-                   "config_path": str(settings.config_path), "input_shape": list(input_shape or []),
+                   "config_path": str(settings.config_path),
+                   "code_dir": str(settings.code_dir) if settings.code_dir else None,
+                   "input_shape": list(input_shape or []),
                    "num_classes": num_classes, "preprocessing": preprocessing}
         write_text_atomic(out_dir / SETTINGS_FILE, json.dumps(payload, indent=2))
     if model is not None:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from nni.tuner import Tuner
 
 from nni_nas.arch import Choices, active_arch, arch_key, canonical, search_choices
-from nni_nas.config import Settings, is_int
+from nni_nas.config import Settings, is_int, optimize_mode_of
 from nni_nas.constraints import LIMITS, constraint_settings, is_over_budget
 from nni_nas.errors import ConfigError, did_you_mean
 
@@ -66,6 +66,26 @@ def failed_architectures() -> list[dict[str, Any]]:
             and t.parameters]
 
 
+def experiment_code_dir() -> Path:
+    """The experiment's code folder (``trialCodeDirectory``, absolute in the config NNI stored), where the config's
+    ``file.py:Name`` references are found; in NNI's dispatcher (``NNI_LOG_DIRECTORY`` = ``<experiment>/log``) read
+    from the experiment's records, elsewhere the current folder."""
+    log_dir = os.environ.get("NNI_LOG_DIRECTORY")
+    if log_dir:
+        from nni_nas.errors import NasError
+        from nni_nas.results.records import load_experiment
+
+        folder = Path(log_dir).parent
+        try:
+            code = load_experiment(folder.name, folder.parent, fetch_remote=False).config.get("trialCodeDirectory")
+        except NasError as err:
+            _logger.warning("could not read the experiment's code folder from its records: %s", err)
+            code = None
+        if code:
+            return Path(code)
+    return Path.cwd()
+
+
 class NasTuner(Tuner):
     """Base class of nni-nas's multi-trial tuners.
 
@@ -105,14 +125,19 @@ class NasTuner(Tuner):
 
     def __init__(self, space: str, space_args: dict | None = None, data: str = "digits",
                  data_args: dict | None = None, train: dict | None = None, evaluator: dict | None = None,
-                 seed: int = 0, optimize_mode: str = "maximize", metric: str = "default", max_retries: int = 100,
-                 constraints: dict | None = None, **strategy_args: Any):
+                 seed: int = 0, optimize_mode: str | None = None, metric: str = "default", max_retries: int = 100,
+                 constraints: dict | None = None, module: str = "classification", module_args: dict | None = None,
+                 monitor: str | None = None, **strategy_args: Any):
         problems = []
+        optimize_mode = optimize_mode or optimize_mode_of({"module": module})
         if optimize_mode not in ("maximize", "minimize"):
             problems.append(f"tuner.classArgs.optimize_mode: must be maximize or minimize, got {optimize_mode!r}")
         if not is_int(seed, 0) or seed >= 2**32:
             problems.append(f"tuner.classArgs.seed: must be an integer in [0, 2**32), got {seed!r}")
-        if metric not in RESULT_KEYS:
+        own_module = module != "classification"  # regression or a user's module: its logged names are its own
+        if own_module and not (isinstance(metric, str) and metric):
+            problems.append(f"tuner.classArgs.metric: must be a key of every trial's final result, got {metric!r}")
+        elif not own_module and metric not in RESULT_KEYS:
             problems.append(f"tuner.classArgs.metric: must be a key of every trial's final result, one of "
                             f"{list(RESULT_KEYS)}, got {metric!r}{did_you_mean(metric, RESULT_KEYS)}")
         if not is_int(max_retries, 1) or max_retries > 100_000:
@@ -133,6 +158,8 @@ class NasTuner(Tuner):
                               "looks accuracies up and times nothing (use max_params or max_flops)")
         self.space_name, self.space_args = space, dict(space_args or {})
         self.data_name, self.data_args = data, dict(data_args or {})
+        self.module = module
+        self.code_dir: Path | None = None  # where the config's user code is: set by `check`, else found on first use
         self._space = None
         self._choices: Choices | None = None
         self.rng = random.Random(seed)
@@ -150,11 +177,14 @@ class NasTuner(Tuner):
     def space(self):
         """The model space (built on first use)."""
         if self._space is None:
-            import model_spaces
-            from nni_nas.data import data_info
+            from nni_nas import components
+            from nni_nas.config import NasSettings
 
-            input_shape, num_classes = data_info(self.data_name, **self.data_args)
-            self._space = model_spaces.build_space(self.space_name, input_shape, num_classes, **self.space_args)
+            if self.code_dir is None:
+                self.code_dir = experiment_code_dir()
+            settings = NasSettings(space=self.space_name, data=self.data_name, space_args=self.space_args,
+                                   data_args=self.data_args, module=self.module, code_dir=self.code_dir)
+            self._space = components.build_space(settings)
         return self._space
 
     @property
@@ -169,6 +199,11 @@ class NasTuner(Tuner):
     @classmethod
     def space_problem(cls, space: Any) -> str | None:
         """Why this strategy cannot search ``space`` (a built space), or None. Multi-trial tuners search any space."""
+        return None
+
+    @classmethod
+    def settings_problem(cls, settings: Any) -> str | None:
+        """Why this strategy cannot run with these settings (space, data, module), or None: any for multi-trial."""
         return None
 
     def budget_problem(self, max_trials: int) -> str | None:

@@ -53,6 +53,7 @@ class OneShotTuner(Tuner):
     def __init__(self, space: str, space_args: dict | None = None, data: str = "digits",
                  data_args: dict | None = None, train: dict | None = None, runs: int = 1, seed: int = 0,
                  search_grid: dict[str, list[Any]] | None = None, constraints: dict | None = None,
+                 module: str = "classification", module_args: dict | None = None, monitor: str | None = None,
                  **strategy_args: Any):
         self.constraints = constraint_settings(constraints)  # the trial honours them (derivation, sampling)
         if not is_int(runs, 1) or not is_int(seed, 0):
@@ -76,6 +77,24 @@ class OneShotTuner(Tuner):
     @classmethod
     def space_problem(cls, space: Any) -> str | None:
         """Why this strategy cannot search ``space`` (a built space), or None (subclasses say what they need)."""
+        return None
+
+    @classmethod
+    def settings_problem(cls, settings: NasSettings) -> str | None:
+        """Why this strategy cannot run with these settings, or None: one-shot search trains nni-nas's own
+        spaces with the built-in classification module on registered data sets (your own space, module or data
+        are searched by the multi-trial strategies: evolution, random, PNAS, Pareto evolution)."""
+        from nni_nas.user_code import is_reference
+
+        name = cls.__name__.removesuffix("Tuner")
+        own = [f"{key} {value!r}" for key, value in (("space", settings.space), ("data", settings.data))
+               if is_reference(value)]
+        if settings.module != "classification":
+            own.append(f"module {settings.module!r}")
+        if own:
+            return (f"{name} (one-shot) searches nni-nas's own spaces on registered data sets with the built-in "
+                    f"classification module; {', '.join(own)} can be searched by a multi-trial strategy (evolution, "
+                    "random, pnas, pareto_evolution)")
         return None
 
     def update_search_space(self, search_space: Any) -> None:

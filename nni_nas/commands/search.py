@@ -118,9 +118,12 @@ def follow(port: int, timeout: float, poll: float = 3.0, stream=None) -> dict:
     class_args = (params.get("tuner") or {}).get("classArgs") or {}
     metric = (class_args.get("evaluator") or {}).get("metric") if isinstance(class_args.get("evaluator"), dict) \
         else None
+    from nni_nas.config import DEFAULT_MONITOR, optimize_mode_of
+
+    module = class_args.get("module") or "classification"
     progress = SearchProgress(params.get("maxTrialNumber"), stream=stream,
-                              maximize=class_args.get("optimize_mode", "maximize") != "minimize",
-                              label=metric or "val_acc")
+                              maximize=optimize_mode_of(class_args) != "minimize",
+                              label=metric or class_args.get("monitor") or DEFAULT_MONITOR.get(module, "val_acc"))
 
     def on_poll(_status: dict) -> None:
         with contextlib.suppress(OSError):  # the manager is briefly unreachable: keep the last drawing

@@ -7,17 +7,20 @@ import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", nargs="?", help="space name (omit to list every space)")
-    parser.add_argument("--data", help="data set whose input shape and classes to use (default: digits for image "
-                                       "spaces, pydocs for text spaces)")
+    parser.add_argument("name", nargs="?", help="space name, or your own as file.py:Class or package.module:Class "
+                                                "(omit to list every registered space)")
+    parser.add_argument("--data", help="data set whose input shape and classes to use: a registered name or your "
+                                       "own file.py:function (default: digits for image spaces, pydocs for text "
+                                       "spaces; none for your own space unless it takes input_shape or num_classes)")
     parser.add_argument("--space-args", default="{}", help="space arguments as JSON, e.g. '{\"max_depth\": 3}'")
     parser.add_argument("--json", action="store_true", help="print the choices as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     import model_spaces
+    from nni_nas import components, user_code
     from nni_nas.arch import count_networks, search_choices, space_size
-    from nni_nas.data import data_info
+    from nni_nas.config import NasSettings
     from nni_nas.errors import ConfigError
 
     if not args.name:
@@ -25,21 +28,29 @@ def run(args: argparse.Namespace) -> int:
             doc = (model_spaces.get_space_class(name).__doc__ or "").strip().split("\n")[0]
             print(f"{name:20s} {doc}")
         return 0
-    data = args.data or ("pydocs" if model_spaces.get_space_class(args.name).input_rank == 1 else "digits")
-    input_shape, num_classes = data_info(data)
+    cls = model_spaces.get_space_class(args.name)
+    default_data = "pydocs" if getattr(cls, "input_rank", 3) == 1 else "digits"
     try:
         space_args = json.loads(args.space_args)
     except json.JSONDecodeError as err:
         raise ConfigError(f"--space-args is not JSON ({err}); write e.g. '{{\"max_depth\": 3}}'") from None
     if not isinstance(space_args, dict):
         raise ConfigError(f"--space-args must be a JSON object of space arguments, got {args.space_args}")
-    space = model_spaces.build_space(args.name, input_shape, num_classes, **space_args)
+    settings = NasSettings(space=args.name, data=args.data or default_data, space_args=space_args,
+                           code_dir=user_code.code_dir())
+    input_shape, num_classes = components.space_info(settings) if args.data is None else \
+        components.data_shape(settings)
+    space = components.build_space(settings, (input_shape, num_classes) if input_shape is not None else None)
     choices = search_choices(space)
     if args.json:
         print(json.dumps(choices, indent=2))
         return 0
+    if not choices:
+        print(f"space {args.name} has no choices: it is one fixed network")
+        return 0
     width = max(len(label) for label in choices)
-    print(f"space {args.name} for input {tuple(input_shape)}, {num_classes} classes")
+    data_text = f" for input {tuple(input_shape)}, {num_classes} classes" if input_shape is not None else ""
+    print(f"space {args.name}{data_text}")
     for label, values in choices.items():
         print(f"  {label.ljust(width)}  {len(values):3d}  {values}")
     size, distinct = space_size(choices), count_networks(space, choices)

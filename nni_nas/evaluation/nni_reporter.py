@@ -14,7 +14,7 @@ from typing import Any
 import nni
 import pytorch_lightning as pl
 
-from nni_nas.errors import NonFiniteError
+from nni_nas.errors import NasError, NonFiniteError, did_you_mean
 from nni_nas.manager import manager_get, manager_url
 
 _logger = logging.getLogger(__name__)
@@ -29,13 +29,18 @@ class NniReporter(pl.Callback):
     processes (DDP) only rank 0 reports and writes; the value is the one Lightning synchronised over the ranks.
     """
 
-    def __init__(self, monitor: str = "val_acc", history_file: str | Path | None = None):
+    def __init__(self, monitor: str = "val_acc", history_file: str | Path | None = None, require: bool = False):
         self.monitor = monitor
         self.history_file = Path(history_file) if history_file else None
         self.history: list[float] = []
+        self.require = require  # a validation epoch that does not log ``monitor`` stops the training
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics or not trainer.is_global_zero:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        if self.monitor not in trainer.callback_metrics:
+            if self.require:
+                raise MissingMetricError(missing_metric_message(pl_module, self.monitor, trainer.callback_metrics))
             return
         value = float(trainer.callback_metrics[self.monitor])
         self.history.append(value)
@@ -70,13 +75,30 @@ def readable_result(result: dict[str, Any]) -> dict[str, Any]:
     return {key: value if key == "arch" else readable(value) for key, value in result.items()}
 
 
-def final_result(val_acc: float, test_acc: float, costs: dict[str, float], **extra: Any) -> dict[str, Any]:
-    """The trial's one final dict (:func:`readable_result`): ``default`` is the validation accuracy, which tuners
-    optimise."""
-    result = {"default": float(val_acc), "val_acc": float(val_acc), "test_acc": float(test_acc), **costs, **extra}
+def final_result(value: float, costs: dict[str, Any], *, monitor: str = "val_acc",
+                 logged: dict[str, float] | None = None, **extra: Any) -> dict[str, Any]:
+    """The trial's one final dict (:func:`readable_result`): ``default`` is the ``monitor`` value (the validation
+    accuracy unless the config names another), which tuners optimise; then that value under its own name, the
+    other values the module ``logged`` in validation and test (``test_acc`` ...), the costs and ``extra``."""
+    result = {"default": float(value), monitor: float(value), **(logged or {}), **costs, **extra}
     if not math.isfinite(result["default"]):
-        raise NonFiniteError(f"validation accuracy is {val_acc}; the trial did not train")
+        raise NonFiniteError(f"{monitor} is {value}; the trial did not train")
     return readable_result(result)
+
+
+class MissingMetricError(NasError, KeyError):
+    """The training module never logged the value the search is on (``classArgs.monitor``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def missing_metric_message(module: Any, monitor: str, logged: Any) -> str:
+    """Why the trial stops: the module's name, the value it did not log and those it did (the fix)."""
+    names = sorted(str(key) for key in logged)
+    return (f"module {type(module).__name__} logged no {monitor!r} in its validation epoch (it logged "
+            f"{names or 'nothing'}{did_you_mean(monitor, names)}); log it with self.log({monitor!r}, value) in "
+            "validation_step, or set tuner.classArgs.monitor to one of the logged names")
 
 
 def report_final(result: dict[str, Any]) -> None:

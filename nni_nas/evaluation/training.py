@@ -18,19 +18,23 @@ from nni_nas.config import TrainSettings
 from nni_nas.data import DataBundle
 from nni_nas.evaluation.classifier import ImageClassifier
 from nni_nas.evaluation.metrics import cost_metrics
-from nni_nas.evaluation.nni_reporter import NniReporter, final_result
+from nni_nas.evaluation.nni_reporter import MissingMetricError, NniReporter, final_result, missing_metric_message
 
 
-def loaders(bundle: DataBundle, train: TrainSettings) -> tuple[DataLoader, DataLoader, DataLoader]:
-    """Train (shuffled, seeded), validation and test loaders."""
+def loaders(bundle: DataBundle, train: TrainSettings) -> tuple[DataLoader, DataLoader, DataLoader | None]:
+    """Train (shuffled, seeded), validation and test loaders; a split that is a DataLoader already (a user's data
+    function may return loaders) is used as it is, and a missing test split is None."""
     generator = torch.Generator().manual_seed(train.seed)
     common = {"batch_size": train.batch_size, "num_workers": train.num_workers,
               "persistent_workers": train.num_workers > 0}
-    return (
-        DataLoader(bundle.train, shuffle=True, generator=generator, **common),
-        DataLoader(bundle.val, shuffle=False, **common),
-        DataLoader(bundle.test, shuffle=False, **common),
-    )
+
+    def loader(split: Any, **extra: Any) -> DataLoader | None:
+        if split is None or isinstance(split, DataLoader):
+            return split
+        return DataLoader(split, **common, **extra)
+
+    return (loader(bundle.train, shuffle=True, generator=generator), loader(bundle.val, shuffle=False),
+            loader(bundle.test, shuffle=False))
 
 
 def quiet_lightning() -> None:
@@ -125,30 +129,44 @@ def link_for_portal(folder: Path) -> Path | None:
 
 
 def train_and_evaluate(model: nn.Module, bundle: DataBundle, train: TrainSettings, out_dir: Path,
-                       progress_bar: bool = True, report: bool = True, *, module: ImageClassifier | None = None,
-                       extra_callbacks: list | None = None) -> tuple[dict[str, Any], ImageClassifier]:
-    """Train ``model`` on ``bundle``; report each epoch's validation accuracy; return the final result dict.
+                       progress_bar: bool = True, report: bool = True, *, module: pl.LightningModule | None = None,
+                       extra_callbacks: list | None = None,
+                       monitor: str = "val_acc") -> tuple[dict[str, Any], pl.LightningModule]:
+    """Train ``model`` on ``bundle``; report each epoch's ``monitor`` value; return the final result dict.
 
-    The dict holds ``default`` (= ``val_acc``, last epoch), ``test_acc``, ``params``, ``flops``,
-    ``latency_ms``, ``train_seconds`` and the seed. ``module`` replaces the default :class:`ImageClassifier`
-    around ``model`` (e.g. one with an auxiliary loss); ``extra_callbacks`` join the reporter.
+    The dict holds ``default`` (= ``monitor``, last epoch), ``val_acc`` and ``test_acc`` (or whatever else the
+    module logs in validation and test), ``params``, ``flops``, ``latency_ms``, ``train_seconds`` and the seed.
+    ``module`` replaces the default :class:`ImageClassifier` around ``model`` (one with an auxiliary loss, a
+    regression module, the user's own); ``extra_callbacks`` join the reporter. A module that never logs ``monitor``
+    fails at the end of its first validation epoch (:class:`~nni_nas.evaluation.nni_reporter.MissingMetricError`).
     """
     if module is None:
         module = ImageClassifier(model, bundle.num_classes, lr=train.lr, optimizer=train.optimizer,
                                  momentum=train.momentum, weight_decay=train.weight_decay,
                                  max_epochs=train.epochs if train.cosine else None,
                                  label_smoothing=train.label_smoothing)
-    callbacks = [NniReporter(history_file=out_dir / "history.jsonl")] if report else []
+    callbacks = [NniReporter(monitor, history_file=out_dir / "history.jsonl", require=True)] if report else []
     callbacks += list(extra_callbacks or [])
     trainer = make_trainer(train, out_dir, callbacks, progress_bar=progress_bar)
     train_loader, val_loader, test_loader = loaders(bundle, train)
     start = time.perf_counter()
     trainer.fit(module, train_loader, val_loader)
     seconds = time.perf_counter() - start
-    val_acc = float(trainer.callback_metrics["val_acc"])
-    test_acc = float(trainer.test(module, test_loader, verbose=False)[0]["test_acc"])
+    if monitor not in trainer.callback_metrics:
+        raise MissingMetricError(missing_metric_message(module, monitor, trainer.callback_metrics))
+    logged = {key: float(value) for key, value in trainer.callback_metrics.items()
+              if key.startswith("val_") and value.numel() == 1}
+    if test_loader is not None and _has_test_step(module):
+        tested = trainer.test(module, test_loader, verbose=False)
+        logged.update({key: float(value) for key, value in (tested[0] if tested else {}).items()})
     # latency on the device the network trained on (the GPU NNI assigned, or the CPU), which the dict names
     device = trainer.strategy.root_device
-    costs = cost_metrics(module.model.to(device), bundle.input_shape, latency_runs=train.latency_runs, device=device)
-    module.model.cpu()
-    return final_result(val_acc, test_acc, costs, train_seconds=round(seconds, 2), seed=train.seed), module
+    costs = cost_metrics(model.to(device), bundle.input_shape, latency_runs=train.latency_runs, device=device)
+    model.cpu()
+    value = logged.pop(monitor)
+    return final_result(value, costs, monitor=monitor, logged=logged, train_seconds=round(seconds, 2),
+                        seed=train.seed), module
+
+
+def _has_test_step(module: pl.LightningModule) -> bool:
+    return getattr(type(module), "test_step", None) is not getattr(pl.LightningModule, "test_step", None)

@@ -25,6 +25,21 @@ from nni_nas.export.codegen_trace import INDENT, Traced, record_calls, trace_mod
 MAX_CONSTANT_ELEMENTS = 65536
 
 
+def _origin(cls: type) -> str:
+    """Where a generated class came from: ``module.Class``, or ``my_space.py:Class`` for a class of a user's file
+    (imported by :mod:`nni_nas.user_code` under a private module name)."""
+    from nni_nas.user_code import USER_MODULE_PREFIX
+
+    if cls.__module__.startswith(USER_MODULE_PREFIX):
+        import sys
+        from pathlib import Path
+
+        path = getattr(sys.modules.get(cls.__module__), "__file__", None)
+        if path:
+            return f"{Path(path).name}:{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def generate_source(model: nn.Module, example_inputs: tuple[torch.Tensor, ...], docstring: str = "",
                     network_alias: str = "Network") -> str:
     """Plain-PyTorch source of ``model`` (a frozen network); its classes need only ``torch``.
@@ -201,7 +216,7 @@ class _Generator:
     def _class_source(self, name: str, original: type, params: list[str], body: list[str],
                       trace: Traced | None, role: str) -> str:
         self.imports.update(trace.imports if trace is not None else ())
-        origin = f"{original.__module__}.{original.__qualname__}"
+        origin = _origin(original)
         doc = (f'"""Generated from ``{origin}`` ({role}).\n\n{INDENT}Evaluation-mode forward.\n{INDENT}"""'
                if trace is not None else
                f'"""Holds the weights of ``{origin}``.\n\n{INDENT}Its computation is written out in the forward of '

@@ -22,8 +22,46 @@ def source_docstring(loaded, rank: int | None) -> str:
     return (f"Space `{loaded.space}`, trial {loaded.trial.trial_id} ({where} NNI experiment {loaded.experiment_id}),"
             f"\nexported by nni-nas as plain PyTorch: runs with torch alone.\n\nArchitecture: {arch}\n"
             f"Input: {_input_kind(loaded)} tensor (batch, {', '.join(str(s) for s in loaded.input_shape)}); output: "
-            f"{loaded.num_classes} logits.\n\nUsage::\n\n    import torch\n    from model import Network\n"
+            f"{loaded.num_classes} {_outputs(loaded)}.\n\nUsage::\n\n    import torch\n    from model import Network\n"
             '    model = Network().eval(); model.load_state_dict(torch.load("weights.pt", weights_only=True))')
+
+
+def _outputs(loaded) -> str:
+    """What the network's outputs are: logits of a classifier, predicted values of a regression, or whatever the
+    user's own module made of them."""
+    if loaded.module == "classification":
+        return "logits"
+    if loaded.module == "regression":
+        return "predicted values"
+    return f"outputs (as your module {loaded.module} uses them)"
+
+
+def _own_code_lines(loaded) -> list[str]:
+    """A user's space or data: what ``model.py`` needs of the user's files (nothing: its classes are written out)."""
+    from nni_nas.user_code import is_reference
+
+    lines = []
+    if is_reference(loaded.space):
+        lines.append(f"`model.py` writes out every class of your space `{loaded.space}` that this network uses (your "
+                     "own layers included, as traced in evaluation mode), so it needs neither your space file nor "
+                     "`nni`: copy this folder alone.")
+    if is_reference(loaded.module):
+        lines.append(f"It was trained with your module `{loaded.module}`; the network alone is exported, without the "
+                     "module's loss or post-processing.")
+    return lines + [""] if lines else []
+
+
+def _result_line(loaded) -> str:
+    """The trial's searched value and test result, costs and latency, in words."""
+    final = loaded.trial.final or {}
+    if "val_acc" in final or loaded.monitor == "val_acc":
+        measured = (f"Validation accuracy {format_number(final.get('val_acc', final.get('default')))}, test accuracy "
+                    f"{format_number(final.get('test_acc'))}")
+    else:
+        tests = [f"{key} {format_number(value)}" for key, value in final.items() if key.startswith("test_")]
+        measured = f"{loaded.monitor} {format_number(final.get('default'))}" + "".join(f", {t}" for t in tests)
+    return (f"{measured}, {format_count(final.get('params'))} parameters, {format_count(final.get('flops'))} FLOPs, "
+            f"{format_number(final.get('latency_ms'), 3)} ms per sample on one CPU thread.")
 
 
 def _is_text(loaded) -> bool:
@@ -48,6 +86,11 @@ def input_scaling(loaded) -> str:
     if loaded.data == "npz":
         return ("the npz file's `x` exactly as stored, cast to float32 (nni-nas does not rescale it; an (N, H, W) "
                 "array gets a channel axis: `x[:, None]`).")
+    from nni_nas.user_code import is_reference
+
+    if is_reference(loaded.data):
+        return (f"what your data function `{loaded.data}` gives, as it gives it (nni-nas adds no scaling of its own): "
+                "prepare new inputs the way that function does.")
     if _is_text(loaded):
         return "token ids from `encode` below (bytes + 1, 0 = padding); no other scaling."
     return (f"whatever the `{loaded.data}` data set's loader does (`nni_nas.data.load_data({loaded.data!r}, ...)` "
@@ -55,7 +98,6 @@ def input_scaling(loaded) -> str:
 
 
 def readme_text(loaded, rank: int | None, formats: tuple[str, ...]) -> str:
-    final = loaded.trial.final or {}
     shape = ", ".join(str(s) for s in loaded.input_shape)
     where = f"rank {rank}" if rank is not None else "a trial"
     lines = [f"# {loaded.space}: {where} of NNI experiment {loaded.experiment_id}", ""]
@@ -65,16 +107,14 @@ def readme_text(loaded, rank: int | None, formats: tuple[str, ...]) -> str:
     lines += [
         f"Trial `{loaded.trial.trial_id}` ({loaded.trial.status.lower()}), strategy `{loaded.strategy}`, "
         f"seed {loaded.seed}, data `{loaded.data}`.",
-        f"Validation accuracy {format_number(final.get('val_acc', final.get('default')))}, test accuracy "
-        f"{format_number(final.get('test_acc'))}, {format_count(final.get('params'))} parameters, "
-        f"{format_count(final.get('flops'))} FLOPs, {format_number(final.get('latency_ms'), 3)} ms per sample on "
-        "one CPU thread.",
+        _result_line(loaded),
         "",
-        f"Input: {_input_kind(loaded)} tensor `(batch, {shape})`; output: `(batch, {loaded.num_classes})` logits. "
-        "Everything here runs with torch alone (no `nni`).",
+        f"Input: {_input_kind(loaded)} tensor `(batch, {shape})`; output: `(batch, {loaded.num_classes})` "
+        f"{_outputs(loaded)}. Everything here runs with torch alone (no `nni`).",
         "",
         f"Input scaling (as the `{loaded.data}` data set fed the network in training): {input_scaling(loaded)}",
         "",
+        *_own_code_lines(loaded),
     ]
     lines += _scaling_lines(loaded)
     if loaded.weights_missing is None and {"source", "weights"} <= set(formats):

@@ -37,11 +37,16 @@ class TrialModel:
     model: nn.Module
     weights_missing: str | None  # why the network has random weights, or None
     preprocessing: dict[str, Any] | None = None  # how the data set scaled raw inputs (image_folder), or None
+    module: str = "classification"  # the Lightning module it trained with (classification, regression, file.py:Class)
+    monitor: str = "val_acc"  # the logged value it was searched on (the final dict's ``default``)
 
     def example_batch(self, batch_size: int, seed: int = 0) -> torch.Tensor:
         """A fixed batch of inputs: the space's own seeded :meth:`~model_spaces.contract.SearchSpace.example_input`
         (normal noise for images, random bytes for texts)."""
-        return self.model.example_input(batch_size, generator=torch.Generator().manual_seed(seed))
+        generator = torch.Generator().manual_seed(seed)
+        if hasattr(self.model, "example_input"):
+            return self.model.example_input(batch_size, generator=generator)
+        return torch.randn(batch_size, *self.input_shape, generator=generator)  # a user's space: real-valued inputs
 
 
 def load_trial_model(record: ExperimentRecord, trial: TrialRecord) -> TrialModel:
@@ -71,7 +76,8 @@ def load_trial_model(record: ExperimentRecord, trial: TrialRecord) -> TrialModel
     state = _read_weights(weights_path, trial.trial_id) if weights_path.is_file() else None
     input_shape, num_classes = _shape_and_classes(settings, class_args, state, trial.trial_id)
 
-    factory = model_spaces.space_factory(space, input_shape, num_classes, **space_args)
+    code_dir = settings.get("code_dir") or record.config.get("trialCodeDirectory")
+    factory = model_spaces.space_factory(space, input_shape, num_classes, code_dir=code_dir, **space_args)
     torch.manual_seed(0)  # without weights, the stand-in initialisation is at least reproducible
     try:
         blank = factory()  # arch.json leaves out the labels the network does not use; freezing needs them all
@@ -93,9 +99,13 @@ def load_trial_model(record: ExperimentRecord, trial: TrialRecord) -> TrialModel
     train = class_args.get("train") or {}
     seed = final.get("seed", train.get("seed", class_args.get("seed")))
     strategy = settings.get("tuner_class") or strategies.strategy_label(record.config.get("tuner") or {})
+    from nni_nas.config import DEFAULT_MONITOR
+
+    module = class_args.get("module") or "classification"
+    monitor = class_args.get("monitor") or DEFAULT_MONITOR.get(module, "val_acc")
     return TrialModel(record.experiment_id, trial, arch, space, space_args, class_args.get("data"),
                       tuple(input_shape), num_classes, seed, strategy, model, weights_missing,
-                      settings.get("preprocessing"))
+                      settings.get("preprocessing"), module, monitor)
 
 
 def _shape_and_classes(settings: dict[str, Any], class_args: dict[str, Any], state: dict | None,

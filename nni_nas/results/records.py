@@ -83,8 +83,9 @@ class ExperimentRecord:
 
     @property
     def optimize_mode(self) -> str:
-        args = (self.config.get("tuner") or {}).get("classArgs") or {}
-        return args.get("optimize_mode", "maximize")
+        from nni_nas.config import optimize_mode_of
+
+        return optimize_mode_of(self.class_args)
 
     @property
     def class_args(self) -> dict[str, Any]:

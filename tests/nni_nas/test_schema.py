@@ -35,7 +35,8 @@ def test_every_shipped_config_validates(validator, path):
 @pytest.mark.parametrize("name, change, expected", [
     ("digits_evolution.yml", lambda a: a.update(populaton_size=4), "'populaton_size' was unexpected"),
     ("digits_evolution.yml", lambda a: a["train"].update(lr="fast"), "'fast' is not of type 'number'"),
-    ("digits_evolution.yml", lambda a: a.update(space="digit_cnn"), "'digit_cnn' is not one of"),
+    ("digits_evolution.yml", lambda a: a.update(space="digit_cnn"), "'digit_cnn' is not valid under any"),
+    ("digits_evolution.yml", lambda a: a.update(module="regresion"), "'regresion' is not valid under any"),
     ("digits_darts.yml", lambda a: a.update(population_size=4), "'population_size' was unexpected"),  # not DARTS
     ("digits_darts.yml", lambda a: a.update(order="2"), "'2' is not of type 'integer'"),
     ("digits_pnas.yml", lambda a: a.update(predictor_epochs=True), "True is not of type 'integer'"),
@@ -46,6 +47,13 @@ def test_mistakes_are_refused_per_strategy(validator, name, change, expected):
     change(raw["tuner"]["classArgs"])
     messages = [error.message for error in validator.iter_errors(raw)]
     assert any(expected in message for message in messages), messages
+
+
+def test_your_own_space_module_and_data_are_accepted_as_references(validator):
+    raw = yaml.safe_load((REPO / "examples" / "own_space" / "config.yml").read_text())
+    assert [error.message for error in validator.iter_errors(raw)] == []
+    raw["tuner"]["classArgs"]["space"] = "my_space.py"  # no class named
+    assert any("'my_space.py' is not valid under any" in e.message for e in validator.iter_errors(raw))
 
 
 def test_a_registered_name_selects_the_strategy_too(validator):

@@ -97,8 +97,8 @@ def test_space_verb_prints_every_space_with_data_of_its_kind(space, capsys):
 def test_a_final_dict_is_rounded_to_four_significant_digits_where_it_is_made():
     from nni_nas.evaluation.nni_reporter import final_result
 
-    result = final_result(0.9805014133453369, 0.9722222089767456,
-                          {"params": 12345, "flops": 1234567, "latency_ms": 0.012345678},
+    result = final_result(0.9805014133453369, {"params": 12345, "flops": 1234567, "latency_ms": 0.012345678},
+                          logged={"test_acc": 0.9722222089767456},
                           train_seconds=123456.789, seed=0, percent=93.76333, zero=0.0, retrained=True,
                           arch={"op": "conv", "drop": 0.333333333}, nested={"w": [0.333333333]})
     assert result["default"] == result["val_acc"] == 0.9805 and result["test_acc"] == 0.9722
