@@ -24,12 +24,10 @@ def config_schema() -> dict[str, Any]:
     """The schema, as a JSON-ready dict (keys in a stable order)."""
     import model_spaces
     import strategies
-    from nni_nas.config import COMMON_KEYS, TRAIN_STRATEGIES, TrainSettings
+    from nni_nas.config import COMMON_KEYS, MODULES, TRAIN_STRATEGIES, TrainSettings
     from nni_nas.constraints import ConstraintSettings
     from nni_nas.data import data_names
     from nni_nas.evaluation.tabular import EvaluatorSettings
-
-    from nni_nas.config import MODULES
 
     common = {
         "space": named(model_spaces.space_names(), "a registered search space, or your own ModelSpace as "

@@ -12,6 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="data set whose input shape and classes to use: a registered name or your "
                                        "own file.py:function (default: digits for image spaces, pydocs for text "
                                        "spaces; none for your own space unless it takes input_shape or num_classes)")
+    parser.add_argument("--module", default="classification",
+                        help="the module the data is for: classification (labels are classes) or regression (targets "
+                             "are real values; their number per sample is the network's output size)")
     parser.add_argument("--space-args", default="{}", help="space arguments as JSON, e.g. '{\"max_depth\": 3}'")
     parser.add_argument("--json", action="store_true", help="print the choices as JSON")
 
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(space_args, dict):
         raise ConfigError(f"--space-args must be a JSON object of space arguments, got {args.space_args}")
     settings = NasSettings(space=args.name, data=args.data or default_data, space_args=space_args,
-                           code_dir=user_code.code_dir())
+                           module=args.module, code_dir=user_code.code_dir())
     input_shape, num_classes = components.space_info(settings) if args.data is None else \
         components.data_shape(settings)
     space = components.build_space(settings, (input_shape, num_classes) if input_shape is not None else None)
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"space {args.name} has no choices: it is one fixed network")
         return 0
     width = max(len(label) for label in choices)
-    data_text = f" for input {tuple(input_shape)}, {num_classes} classes" if input_shape is not None else ""
+    outputs = "targets" if args.module == "regression" else "classes"
+    data_text = f" for input {tuple(input_shape)}, {num_classes} {outputs}" if input_shape is not None else ""
     print(f"space {args.name}{data_text}")
     for label, values in choices.items():
         print(f"  {label.ljust(width)}  {len(values):3d}  {values}")

@@ -133,6 +133,8 @@ def _targets(y: Any) -> int:
 
 
 def _describe(value: Any) -> str:
+    name = type(value).__name__
+    article = "an" if name[:1].lower() in "aeiou" else "a"
     if isinstance(value, tuple | list):
-        return f"a {type(value).__name__} of {len(value)} ({', '.join(type(v).__name__ for v in value[:4])})"
-    return f"a {type(value).__name__}"
+        return f"{article} {name} of {len(value)} ({', '.join(type(v).__name__ for v in value[:4])})"
+    return f"{article} {name}"

@@ -154,8 +154,9 @@ def train_and_evaluate(model: nn.Module, bundle: DataBundle, train: TrainSetting
     seconds = time.perf_counter() - start
     if monitor not in trainer.callback_metrics:
         raise MissingMetricError(missing_metric_message(module, monitor, trainer.callback_metrics))
+    # what the module logged at the end (not the training batches' values), the monitored value among them
     logged = {key: float(value) for key, value in trainer.callback_metrics.items()
-              if key.startswith("val_") and value.numel() == 1}
+              if not key.startswith("train") and value.numel() == 1}
     if test_loader is not None and _has_test_step(module):
         tested = trainer.test(module, test_loader, verbose=False)
         logged.update({key: float(value) for key, value in (tested[0] if tested else {}).items()})
