@@ -101,7 +101,7 @@ def data_needed(name: str, space_args: dict[str, Any], code_dir: str | Path | No
     return any(user_code.takes(cls, key) and key not in space_args for key in DATA_ARGS)
 
 
-def build_space(name: str, input_shape: tuple[int, ...] | None, num_classes: int | None, *,
+def build_space(name: str, input_shape: tuple[int, ...] | None, num_classes: int | None, /, *,
                 code_dir: str | Path | None = None, **space_args: Any) -> Any:
     """A fresh instance of the space ``name`` for inputs of ``input_shape`` and ``num_classes`` classes.
 
@@ -157,7 +157,7 @@ def _build_user_space(name: str, input_shape: tuple[int, ...] | None, num_classe
     return space
 
 
-def space_factory(name: str, input_shape: tuple[int, ...] | None, num_classes: int | None, *,
+def space_factory(name: str, input_shape: tuple[int, ...] | None, num_classes: int | None, /, *,
                   code_dir: str | Path | None = None, **space_args: Any) -> Callable[[], Any]:
     """A function that builds a fresh instance of the space at every call (what :func:`nni_nas.arch.freeze`
     needs: two networks frozen from one instance would share their weights)."""

@@ -199,7 +199,7 @@ def _space_and_data_problems(settings: NasSettings, tuner_cls: type | None) -> l
     if reason:
         problems.append(reason)
     if batch is not None and not problems:
-        problems += _forward_problems(settings, space, batch)
+        problems += _forward_problems(settings, space, batch, info[1] if info else None)
     return problems + _constraint_problems(settings, space)
 
 
@@ -263,9 +263,10 @@ def _built_space(settings: NasSettings, info: tuple | None) -> Any:
     return components.build_space(settings, info)
 
 
-def _forward_problems(settings: NasSettings, space: Any, batch: Any) -> list[str]:
+def _forward_problems(settings: NasSettings, space: Any, batch: Any, outputs: int | None) -> list[str]:
     """A user's space or data: the first architecture of the space (each label's first value) runs on two
-    training samples, so that a shape mismatch is found now, with the user's file and line."""
+    training samples, so that a shape mismatch is found now, with the user's file and line; with a built-in module,
+    its output must have one value per class (classification) or target (regression), ``outputs``."""
     from nni_nas import user_code
     from nni_nas.arch import search_choices
 
@@ -275,10 +276,26 @@ def _forward_problems(settings: NasSettings, space: Any, batch: Any) -> list[str
         arch = {label: values[0] for label, values in search_choices(space).items()}
         model = user_code.call(space.freeze, f"space {settings.space!r}: freezing {arch}", arch)
         model.eval()
-        user_code.call(model, f"space {settings.space!r} on a batch of data {settings.data!r} (architecture {arch})",
-                       batch)
+        out = user_code.call(model, f"space {settings.space!r} on a batch of data {settings.data!r} (architecture "
+                                    f"{arch})", batch)
     except NasError as err:
         return [str(err)]
+    return _output_problems(settings, out, outputs)
+
+
+def _output_problems(settings: NasSettings, out: Any, outputs: int | None) -> list[str]:
+    import torch
+
+    from nni_nas.config import MODULES
+
+    if settings.module not in MODULES or outputs is None:
+        return []  # a user's module makes of the output what it likes
+    what = "classes" if settings.module == "classification" else "targets per sample"
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] != outputs:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        return [f"space {settings.space!r} outputs {shape} for a batch of 2, but the {settings.module} module needs "
+                f"(2, {outputs}): the data has {outputs} {what}; give the space that output size (its num_classes "
+                "or num_labels in space_args, or a constructor argument it fills from the data)"]
     return []
 
 

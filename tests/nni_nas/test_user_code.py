@@ -304,6 +304,8 @@ def test_the_shipped_examples_pass_the_check():
     ({"module": "regresion"}, "unknown module 'regresion' (did you mean 'regression'?)"),
     ({"data": "my_data.py:load", "data_args": {"val_fracton": 0.1}}, "(did you mean 'val_fraction'?)"),
     ({"space": 7}, "tuner.classArgs.space must be a registered name or your own code"),
+    ({"module": "classification", "module_args": {}, "space_args": {"num_classes": 7}},
+     "outputs (2, 7) for a batch of 2, but the classification module needs (2, 10)"),
 ])
 def test_check_names_each_mistake_with_your_own_code(own, change, expected):
     settings_file = own / "config.yml"
