@@ -36,14 +36,15 @@ CACHE_VERSION = 1
 VERIFY_SAMPLES = 3
 
 
-def arch_cost(space: Any, arch: dict[str, Any]) -> dict[str, int]:
-    """``{"params": ..., "flops": ...}`` of ``arch`` in ``space`` (a built :class:`~model_spaces.SearchSpace`):
-    the frozen network's trainable parameters and the FLOPs of one forward pass on one sample (a multiply-add
-    counts 2), exactly as a trial reports them."""
+def arch_cost(space: Any, arch: dict[str, Any], input_shape: tuple[int, ...] | None = None) -> dict[str, int]:
+    """``{"params": ..., "flops": ...}`` of ``arch`` in ``space`` (a built space): the frozen network's trainable
+    parameters and the FLOPs of one forward pass on one sample of ``input_shape`` (default: the space's own; a
+    user's space may have none) (a multiply-add counts 2), exactly as a trial reports them."""
     from nni_nas.evaluation.metrics import count_flops, count_params
 
     model = space.freeze(arch)
-    return {"params": int(count_params(model)), "flops": int(count_flops(model, tuple(space.input_shape)))}
+    shape = tuple(input_shape if input_shape is not None else space.input_shape)
+    return {"params": int(count_params(model)), "flops": int(count_flops(model, shape))}
 
 
 def cache_dir() -> Path:
@@ -188,14 +189,18 @@ class CostModel:
     Parameters
     ----------
     space
-        A built :class:`~model_spaces.SearchSpace` (the network whose costs count: the one the trials train).
+        A built space (the network whose costs count: the one the trials train).
     space_args
         The arguments it was built with (part of the cache key of its table).
+    input_shape
+        One input's shape, for a space that does not keep its own (a user's ``ModelSpace``: the data's).
     """
 
-    def __init__(self, space: Any, space_args: dict[str, Any] | None = None):
+    def __init__(self, space: Any, space_args: dict[str, Any] | None = None,
+                 input_shape: tuple[int, ...] | None = None):
         self.space = space
         self.space_args = dict(space_args or {})
+        self.input_shape = input_shape
         self._memo: dict[str, dict[str, int]] = {}
         self._table: dict[str, dict[str, int]] | None = None
         self._table_read = False
@@ -218,7 +223,7 @@ class CostModel:
         if key not in self._memo:
             table = self.table
             self._memo[key] = (dict(table[self.space.to_benchmark_key(arch)]) if table is not None
-                               else arch_cost(self.space, arch))
+                               else arch_cost(self.space, arch, self.input_shape))
         return self._memo[key]
 
     def smallest(self) -> dict[str, int]:

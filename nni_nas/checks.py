@@ -200,7 +200,7 @@ def _space_and_data_problems(settings: NasSettings, tuner_cls: type | None) -> l
         problems.append(reason)
     if batch is not None and not problems:
         problems += _forward_problems(settings, space, batch, info[1] if info else None)
-    return problems + _constraint_problems(settings, space)
+    return problems + _constraint_problems(settings, space, info[0] if info else None)
 
 
 def _data_problems(settings: NasSettings) -> tuple[tuple | None, Any, list[str]]:
@@ -299,7 +299,7 @@ def _output_problems(settings: NasSettings, out: Any, outputs: int | None) -> li
     return []
 
 
-def _constraint_problems(settings: NasSettings, space: Any) -> list[str]:
+def _constraint_problems(settings: NasSettings, space: Any, input_shape: tuple[int, ...] | None) -> list[str]:
     """A limit below the space's smallest network: no architecture can meet it (one line per limit, naming the
     smallest reachable value). Latency is measured in trials only and is not checked here."""
     from model_spaces.costs import CostModel, benchmark_network
@@ -311,7 +311,10 @@ def _constraint_problems(settings: NasSettings, space: Any) -> list[str]:
     if settings.evaluator.get("kind") == "benchmark":
         model, network = CostModel(benchmark_network(settings.space), {}), "the benchmark table's network"
     else:
-        model, network = CostModel(space, settings.space_args), "its smallest network with these space_args and data"
+        if input_shape is None and getattr(space, "input_shape", None) is None:
+            return []  # the data could not be read: named by the data's own check
+        model = CostModel(space, settings.space_args, input_shape)
+        network = "its smallest network with these space_args and data"
     smallest = model.smallest()
     return [f"constraints.{key}: {limit:,} cannot be met: space {settings.space!r} has at least "
             f"{smallest[LIMITS[key]]:,} {LIMITS[key]} ({network}); set {key} >= {smallest[LIMITS[key]]:,}"

@@ -178,14 +178,30 @@ class NasTuner(Tuner):
         """The model space (built on first use)."""
         if self._space is None:
             from nni_nas import components
-            from nni_nas.config import NasSettings
 
-            if self.code_dir is None:
-                self.code_dir = experiment_code_dir()
-            settings = NasSettings(space=self.space_name, data=self.data_name, space_args=self.space_args,
-                                   data_args=self.data_args, module=self.module, code_dir=self.code_dir)
-            self._space = components.build_space(settings)
+            self._space = components.build_space(self.nas_settings)
         return self._space
+
+    @functools.cached_property
+    def nas_settings(self) -> Any:
+        """The space, data and module settings the tuner builds from (:class:`nni_nas.config.NasSettings`)."""
+        from nni_nas.config import NasSettings
+
+        if self.code_dir is None:
+            self.code_dir = experiment_code_dir()
+        return NasSettings(space=self.space_name, data=self.data_name, space_args=self.space_args,
+                           data_args=self.data_args, module=self.module, code_dir=self.code_dir)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One input's shape: the space's own, or (a user's space keeps none) the data's, read on first use."""
+        shape = getattr(self.space, "input_shape", None)
+        if shape is None:
+            from nni_nas import components
+
+            shape = components.data_shape(self.nas_settings)[0]
+            self.space.input_shape = tuple(shape)  # read once
+        return tuple(shape)
 
     @property
     def choices(self) -> Choices:
@@ -291,7 +307,7 @@ class NasTuner(Tuner):
 
         if self.benchmark_costs:
             return CostModel(benchmark_network(self.space_name), {})
-        return CostModel(self.space, self.space_args)
+        return CostModel(self.space, self.space_args, self.input_shape)
 
     def cost_of(self, arch: dict[str, Any]) -> dict[str, int]:
         """``params`` and ``flops`` of ``arch``, memoised."""

@@ -3,6 +3,7 @@ and checked, and the one line each mistake gets (the user's file and line for an
 
 from __future__ import annotations
 
+import json
 import shutil
 import textwrap
 from pathlib import Path
@@ -357,3 +358,44 @@ def test_the_api_writes_absolute_references(own, monkeypatch, tmp_path):
     assert args["space"].startswith(str(own.resolve())) and args["module_args"] == {"lr": 0.02}
     assert check_config(config) == []
     assert TrainSettings.from_args(args["train"]).epochs == 1
+
+
+# ------------------------------------------------------------------------------------------------ strategies
+def own_args(own: Path, **extra) -> dict:
+    args = yaml.safe_load((own / "config.yml").read_text())["tuner"]["classArgs"]
+    for key in ("population_size", "sample_size"):
+        args.pop(key)
+    return {**args, **extra}
+
+
+@pytest.mark.parametrize("name", ["evolution", "random", "pnas", "pareto"])
+def test_every_multi_trial_strategy_searches_your_own_space(own, monkeypatch, name):
+    import strategies
+
+    entry = strategies.STRATEGIES[name]
+    assert entry.kind == "multi-trial"
+    tuner = entry.tuner_class()(**own_args(own))
+    tuner.code_dir = own
+    seen = []
+    for parameter_id in range(6):
+        arch = tuner.generate_parameters(parameter_id)
+        assert set(arch) == {"conv2", "dropout", "feature"}
+        seen.append(json.dumps(arch, sort_keys=True))
+        tuner.receive_trial_result(parameter_id, arch, {"default": 0.5 + 0.01 * parameter_id, "val_acc": 0.5,
+                                                        "params": 1000 * (1 + arch["conv2"]), "flops": 10})
+    assert len(set(seen)) == 6  # never the same architecture twice
+
+
+def test_a_params_budget_holds_on_your_own_space_in_the_tuner_and_in_check(own):
+    from model_spaces.costs import arch_cost
+    from strategies.random_search import RandomTuner
+
+    tuner = RandomTuner(**own_args(own, constraints={"max_params": 10000}))
+    tuner.code_dir = own
+    proposed = [tuner.generate_parameters(i) for i in range(4)]
+    space = components.build_space(load_settings(own / "config.yml"))
+    costs = [arch_cost(space, arch, (1, 8, 8))["params"] for arch in proposed]
+    assert all(cost <= 10000 for cost in costs) and len({json.dumps(a, sort_keys=True) for a in proposed}) == 4
+    settings(own, constraints={"max_params": 100})
+    problems = check_config(own / "config.yml")
+    assert any("constraints.max_params: 100 cannot be met" in p and "5,322 params" in p for p in problems), problems
