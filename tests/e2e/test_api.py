@@ -23,3 +23,23 @@ def test_search_from_python_through_nnictl(tmp_path, nni_home):
     assert [t.status for t in record.trials] == ["SUCCEEDED", "SUCCEEDED"]
     best = record.ranked()[0]
     assert best.final["default"] > 0.5 and len(best.intermediate) == 3
+
+
+def test_search_from_python_with_your_own_classes_and_function(tmp_path, nni_home, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    own = tmp_path / "own"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "own_space", own)
+    monkeypatch.syspath_prepend(str(own))
+    from my_data import load
+    from my_module import MyModule
+    from my_space import MySpace
+
+    record = search(MySpace, "random", data=load, module=MyModule, module_args={"lr": 0.02}, trials=2, epochs=2,
+                    workdir=tmp_path / "runs", space_args={"channels": 8}, train={"latency_runs": 3})
+    assert [t.status for t in record.trials] == ["SUCCEEDED", "SUCCEEDED"]
+    assert record.class_args["space"] == f"{own.resolve() / 'my_space.py'}:MySpace"
+    best = record.ranked()[0]
+    assert best.final["default"] == best.final["val_acc"] > 0.3 and len(best.intermediate) == 2
+    assert set(best.arch) == {"conv2", "dropout", "feature"}
