@@ -76,7 +76,11 @@ def load_trial_model(record: ExperimentRecord, trial: TrialRecord) -> TrialModel
     state = _read_weights(weights_path, trial.trial_id) if weights_path.is_file() else None
     input_shape, num_classes = _shape_and_classes(settings, class_args, state, trial.trial_id)
 
-    code_dir = settings.get("code_dir") or record.config.get("trialCodeDirectory")
+    # where the config's own code is: the trial's folder (on a remote machine, the uploaded copy there, which
+    # export cannot read: the experiment's own trialCodeDirectory then)
+    code_dir = settings.get("code_dir")
+    if not code_dir or not Path(code_dir).is_dir():
+        code_dir = record.config.get("trialCodeDirectory")
     factory = model_spaces.space_factory(space, input_shape, num_classes, code_dir=code_dir, **space_args)
     torch.manual_seed(0)  # without weights, the stand-in initialisation is at least reproducible
     try:

@@ -399,3 +399,26 @@ def test_a_params_budget_holds_on_your_own_space_in_the_tuner_and_in_check(own):
     settings(own, constraints={"max_params": 100})
     problems = check_config(own / "config.yml")
     assert any("constraints.max_params: 100 cannot be met" in p and "5,322 params" in p for p in problems), problems
+
+
+# ------------------------------------------------------------------------------------------------------ CLI
+def test_the_space_verb_lists_your_spaces_labels_and_size(own, monkeypatch, capsys):
+    from nni_nas.cli import main
+
+    monkeypatch.chdir(own)
+    assert main(["space", "my_space.py:MySpace"]) == 0
+    out = capsys.readouterr().out
+    assert "for input (1, 8, 8), 10 classes" in out and "3 labels, 18 architectures" in out
+    assert main(["space", "nni.nas.hub.pytorch:NasBench201", "--space-args",
+                 '{"stem_out_channels": 4, "num_modules_per_stack": 1}']) == 0
+    out = capsys.readouterr().out
+    assert "cell/0_1" in out and "6 labels, 15,625 architectures" in out  # NNI's own labels
+    assert main(["space", "my_space.py:MySpace", "--space-args", '{"num_classes": 3}']) == 0
+    out = capsys.readouterr().out
+    assert "18 architectures" in out and "classes" not in out  # given num_classes: the data is not read
+    monkeypatch.chdir(REGRESSION)
+    assert main(["space", "mlp_space.py:MlpSpace", "--data", "diabetes.py:load", "--module", "regression"]) == 0
+    assert "for input (10,), 1 targets" in capsys.readouterr().out
+    assert main(["space", "my_space.py:MySpace"]) != 0  # not in this folder: one line, no traceback
+    err = capsys.readouterr().err
+    assert "file not found:" in err and "Traceback" not in err
