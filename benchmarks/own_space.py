@@ -12,11 +12,15 @@ of that folder's ``config.yml`` (space, module and data arguments, batch size, p
   ``nnictl create`` with its own HOME and a free port; final ``default`` = ``val_acc``.
 
 Figures per route: trials that reached a final state, wall seconds from start to the last trial's end (the manager's
-start included), seconds per trial, best ``val_acc``; then nni-nas / NNI seconds per trial and the difference of the
-best accuracies. Each route's trials run with what that route does per trial: nni-nas also tests the network and
-measures its parameters, FLOPs and latency (``train.latency_runs``) and saves it; NNI's trial only trains.
+start included), seconds per trial, mean seconds inside ``Trainer.fit`` (``train_seconds``; the rest of a trial's
+seconds is its overhead: process start, imports, NNI's bookkeeping), best ``val_acc``; then nni-nas / NNI seconds
+per trial and the difference of the best accuracies. Each route's trials do what that route does per trial: nni-nas
+also tests the network, measures its parameters, FLOPs and latency (``train.latency_runs``) and saves it; NNI's trial
+only trains. NNI's trial builds the network before any hook of ours runs, so its weights are not seeded and its
+accuracies vary from run to run; nni-nas's trials are seeded (``train.seed``).
 
     python benchmarks/own_space.py --trials 8 --epochs 3
+    python benchmarks/own_space.py --trials 8 --epochs 3 --route ours --no-worker   # a fresh Python per trial
 
 The last line printed is one JSON object with the figures.
 """
@@ -28,6 +32,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -47,11 +52,16 @@ sys.path.insert(0, str(HERE.parent))
 
 class ReportValAcc(pl.Callback):
     """Report ``val_acc`` to NNI: each validation epoch as an intermediate result, the last one as the final result
-    (nni-nas's final ``default`` is the last epoch's ``val_acc`` too). Sanity-check validation is not reported."""
+    (nni-nas's final ``default`` is the last epoch's ``val_acc`` too), with the seconds spent in ``Trainer.fit``
+    (``train_seconds``, as nni-nas reports them). Sanity-check validation is not reported."""
 
     def __init__(self, monitor: str = "val_acc"):
         self.monitor = monitor
         self.last: float | None = None
+        self.start = 0.0
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.start = time.perf_counter()
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         import nni
@@ -65,7 +75,8 @@ class ReportValAcc(pl.Callback):
         import nni
 
         if self.last is not None:
-            nni.report_final_result(self.last)
+            nni.report_final_result({"default": self.last,
+                                     "train_seconds": round(time.perf_counter() - self.start, 2)})
 
 
 def dataset(part: int, **data_args: Any):
@@ -93,13 +104,17 @@ def search_settings(trials: int, epochs: int) -> dict[str, Any]:
 
 
 def summary(record) -> dict[str, Any]:
-    """Trials in a final state, succeeded ones and their best ``default`` (``val_acc``) from an experiment record."""
+    """Trials in a final state, succeeded ones, their best ``default`` (``val_acc``) and mean ``train_seconds`` from an
+    experiment record."""
     final = [t for t in record.trials if t.status in FINAL_STATES]
+    train = [t.metric("train_seconds") for t in record.succeeded()]
+    train = [s for s in train if not math.isnan(s)]
     accuracies = [t.metric("default") for t in record.succeeded()]
     accuracies = [a for a in accuracies if not math.isnan(a)]
     return {"trials": len(final), "succeeded": len(record.succeeded()),
             "best_val_acc": max(accuracies) if accuracies else math.nan,
-            "val_accs": [round(a, 4) for a in accuracies]}
+            "val_accs": [round(a, 4) for a in accuracies],
+            "train_s": statistics.mean(train) if train else math.nan}
 
 
 def run_nni(trials: int, args: dict[str, Any], workdir: Path) -> dict[str, Any]:
@@ -171,10 +186,10 @@ def _run_nni_experiment(trials: int, args: dict[str, Any], root: Path) -> dict[s
     return {"wall_s": wall, "experiment_id": experiment_id, **summary(load_experiment(experiment_id, root))}
 
 
-def run_ours(trials: int, args: dict[str, Any], workdir: Path) -> dict[str, Any]:
+def run_ours(trials: int, args: dict[str, Any], workdir: Path, worker: bool = True) -> dict[str, Any]:
     """nni-nas: a copy of ``examples/own_space`` with the trial budget and ``args`` written into its config, run by
     the real ``nnictl create`` with its own HOME and port, waited for until no trial is left running, stopped by
-    its id."""
+    its id. ``worker=False`` starts every trial in a fresh Python (``--no-worker``), as NNI does."""
     import yaml
 
     from nni_nas.nnictl import create_experiment, free_port, nni_env, stop_experiment, wait_until_finished
@@ -184,6 +199,8 @@ def run_ours(trials: int, args: dict[str, Any], workdir: Path) -> dict[str, Any]
     shutil.copytree(EXAMPLE, code)
     config = yaml.safe_load((code / "config.yml").read_text())
     config["maxTrialNumber"] = trials
+    if not worker:
+        config["trialCommand"] += " --no-worker"
     config["tuner"]["classArgs"] = args
     (code / "config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     home = workdir / "home_ours"
@@ -216,20 +233,23 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--route", choices=("nni", "ours", "both"), default="both")
+    parser.add_argument("--no-worker", action="store_true",
+                        help="nni-nas starts each trial in a fresh Python (no warm worker), as NNI does")
     options = parser.parse_args()
     args = search_settings(options.trials, options.epochs)
     workdir = Path(tempfile.mkdtemp(prefix="nni-nas-own-space-"))
     figures: dict[str, Any] = {"trials": options.trials, "epochs": options.epochs,
                                "population_size": args["population_size"], "sample_size": args["sample_size"],
-                               "seed": args.get("seed"), "load_start": [round(x, 2) for x in os.getloadavg()]}
+                               "seed": args.get("seed"), "ours_worker": not options.no_worker,
+                               "load_start": [round(x, 2) for x in os.getloadavg()]}
     routes = {}
     if options.route in ("nni", "both"):
         routes["nni"] = timed(run_nni, options.trials, args, workdir)
     if options.route in ("ours", "both"):
-        routes["ours"] = timed(run_ours, options.trials, args, workdir)
+        routes["ours"] = timed(run_ours, options.trials, args, workdir, not options.no_worker)
     figures["load_end"] = [round(x, 2) for x in os.getloadavg()]
-    print(f"{'route':6s} {'trials':>6s} {'succeeded':>9s} {'wall s':>8s} {'s/trial':>8s} {'best val_acc':>12s} "
-          f"{'load before/after':>18s}")
+    print(f"{'route':6s} {'trials':>6s} {'succeeded':>9s} {'wall s':>8s} {'s/trial':>8s} {'train s/trial':>13s} "
+          f"{'best val_acc':>12s} {'load before/after':>18s}")
     for name, route in routes.items():
         if "error" in route:
             print(f"{name:6s} failed: {route['error']}")
@@ -239,9 +259,12 @@ def main() -> None:
         figures.update({f"{name}_trials": route["trials"], f"{name}_succeeded": route["succeeded"],
                         f"{name}_wall_s": round(route["wall_s"], 1), f"{name}_s_per_trial": round(per_trial, 2),
                         f"{name}_best_val_acc": route["best_val_acc"], f"{name}_val_accs": route["val_accs"],
+                        f"{name}_train_s_per_trial": round(route["train_s"], 2),
+                        f"{name}_overhead_s_per_trial": round(per_trial - route["train_s"], 2),
                         f"{name}_load": route["load"]})
         print(f"{name:6s} {route['trials']:6d} {route['succeeded']:9d} {route['wall_s']:8.1f} {per_trial:8.2f} "
-              f"{route['best_val_acc']:12.4f} {route['load'][0]:8.2f} / {route['load'][1]:<8.2f}")
+              f"{route['train_s']:13.2f} {route['best_val_acc']:12.4f} "
+              f"{route['load'][0]:8.2f} / {route['load'][1]:<8.2f}")
     if "ours_s_per_trial" in figures and "nni_s_per_trial" in figures:
         figures["ours_vs_nni_s_per_trial"] = round(figures["ours_s_per_trial"] / figures["nni_s_per_trial"], 3)
         figures["ours_minus_nni_best_val_acc"] = round(figures["ours_best_val_acc"] - figures["nni_best_val_acc"], 4)
