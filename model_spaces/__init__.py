@@ -25,8 +25,8 @@ from model_spaces.contract import CellSpace, ProgressiveSpace, SearchSpace, Tabu
 from nni_nas import user_code
 from nni_nas.errors import ConfigError, UnknownSpaceError, did_you_mean
 
-__all__ = ["CellSpace", "ProgressiveSpace", "SearchSpace", "TabularSpace", "build_space", "capabilities",
-           "data_needed", "get_space_class", "register_space", "space_factory", "space_names"]
+__all__ = ["CellSpace", "ProgressiveSpace", "SearchSpace", "TabularSpace", "build", "build_space", "capabilities",
+           "data_needed", "factory", "get_space_class", "register_space", "space_factory", "space_names"]
 
 _REGISTRY: dict[str, type] = {}
 
@@ -101,9 +101,17 @@ def data_needed(name: str, space_args: dict[str, Any], code_dir: str | Path | No
     return any(user_code.takes(cls, key) and key not in space_args for key in DATA_ARGS)
 
 
-def build_space(name: str, input_shape: tuple[int, ...] | None, num_classes: int | None, /, *,
+def build_space(name: str, input_shape: tuple[int, ...] | None, num_classes: int | None, *,
                 code_dir: str | Path | None = None, **space_args: Any) -> Any:
-    """A fresh instance of the space ``name`` for inputs of ``input_shape`` and ``num_classes`` classes.
+    """A fresh instance of the space ``name`` for inputs of ``input_shape`` and ``num_classes`` classes
+    (:func:`build` with the space's arguments as keywords)."""
+    return build(name, input_shape, num_classes, space_args, code_dir)
+
+
+def build(name: str, input_shape: tuple[int, ...] | None, num_classes: int | None, space_args: dict[str, Any],
+          code_dir: str | Path | None = None) -> Any:
+    """A fresh instance of the space ``name`` with ``space_args`` (a dict, so that a user's space may take its own
+    ``num_classes`` or ``input_shape`` there) for inputs of ``input_shape`` and ``num_classes`` classes.
 
     A user's space is built with ``space_args`` alone, plus ``input_shape`` and ``num_classes`` (or ``num_labels``,
     as NNI's hub spaces call it) where its constructor takes them and ``space_args`` does not give them (either may
@@ -157,9 +165,15 @@ def _build_user_space(name: str, input_shape: tuple[int, ...] | None, num_classe
     return space
 
 
-def space_factory(name: str, input_shape: tuple[int, ...] | None, num_classes: int | None, /, *,
+def space_factory(name: str, input_shape: tuple[int, ...] | None, num_classes: int | None, *,
                   code_dir: str | Path | None = None, **space_args: Any) -> Callable[[], Any]:
     """A function that builds a fresh instance of the space at every call (what :func:`nni_nas.arch.freeze`
     needs: two networks frozen from one instance would share their weights)."""
+    return factory(name, input_shape, num_classes, space_args, code_dir)
+
+
+def factory(name: str, input_shape: tuple[int, ...] | None, num_classes: int | None, space_args: dict[str, Any],
+            code_dir: str | Path | None = None) -> Callable[[], Any]:
+    """:func:`space_factory` with the space's arguments as a dict (see :func:`build`)."""
     shape = tuple(input_shape) if input_shape is not None else None
-    return functools.partial(build_space, name, shape, num_classes, code_dir=code_dir, **space_args)
+    return functools.partial(build, name, shape, num_classes, dict(space_args), code_dir)

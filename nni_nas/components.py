@@ -58,8 +58,8 @@ def space_factory(settings: NasSettings, info: Info | None = None, **space_args:
     import model_spaces
 
     input_shape, num_classes = space_info(settings, info)
-    return model_spaces.space_factory(settings.space, input_shape, num_classes, code_dir=settings.code_dir,
-                                      **{**settings.space_args, **space_args})
+    return model_spaces.factory(settings.space, input_shape, num_classes, {**settings.space_args, **space_args},
+                                settings.code_dir)
 
 
 def build_space(settings: NasSettings, info: Info | None = None, **space_args: Any) -> Any:

@@ -40,6 +40,7 @@ STRATEGIES: dict[str, Strategy] = {entry.name: entry for entry in (
     Strategy("pnas", "NasPnas", "strategies.pnas.PnasTuner", "multi-trial"),
     Strategy("darts", "NasDarts", "strategies.darts.DartsTuner", "one-shot"),
     Strategy("enas", "NasEnas", "strategies.enas.EnasTuner", "one-shot"),
+    Strategy("spos", "NasSpos", "strategies.spos.SposTuner", "one-shot"),
 )}
 
 

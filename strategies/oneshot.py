@@ -159,33 +159,37 @@ def finish_one_shot(settings: NasSettings, arch: dict[str, Any], out_dir: Path, 
     With ``retrain=False`` no network is trained here and the final dict carries only the search metrics and
     the derived architecture's cost, with ``default`` = the search-phase validation accuracy.
     """
-    import model_spaces
     from nni_nas import arch as arch_utils
-    from nni_nas.data import load_data
+    from nni_nas import components
     from nni_nas.evaluation.metrics import cost_metrics
+    from nni_nas.evaluation.modules import build_module
     from nni_nas.evaluation.nni_reporter import readable_result
     from nni_nas.evaluation.training import train_and_evaluate
     from nni_nas.trial_files import save_trial_files
 
-    bundle = load_data(settings.data, **settings.data_args)
+    bundle = components.load_bundle(settings)
     eval_args = {**settings.space_args, **(space_args or {})}
     eval_settings = dataclasses.replace(settings, space_args=eval_args)
-    factory = model_spaces.space_factory(settings.space, bundle.input_shape, bundle.num_classes, **eval_args)
+    factory = components.space_factory(eval_settings, (bundle.input_shape, bundle.num_classes))
     arch = arch_utils.validate_arch(arch_utils.search_choices(factory()), arch)
     save_trial_files(out_dir, arch=arch, settings=eval_settings, input_shape=bundle.input_shape,
                      num_classes=bundle.num_classes)
     model = arch_utils.freeze(factory, arch)
     if not retrain:
         costs = cost_metrics(model, bundle.input_shape, settings.train.latency_runs)
-        result = readable_result({"default": float(search_metrics["search_val_acc"]), **costs,
-                           **search_metrics, "retrained": False})
+        searched = search_metrics.get(f"search_{settings.monitor_name}", search_metrics.get("search_val_acc"))
+        result = readable_result({"default": float(searched), **costs, **search_metrics, "retrained": False})
         save_trial_files(out_dir, result=result)
         return result
     train = settings.train if retrain_epochs is None else dataclasses.replace(settings.train, epochs=retrain_epochs)
     # Only the supernet trains on several processes; the derived network retrains on one device, in rank 0.
     train = dataclasses.replace(train, devices=1, strategy="auto")
-    result, module = (train_fn or train_and_evaluate)(model, bundle, train, out_dir / "retrain",
-                                                      progress_bar=progress_bar, report=False)
+    if train_fn is not None:
+        result, _ = train_fn(model, bundle, train, out_dir / "retrain", progress_bar=progress_bar, report=False)
+    else:
+        result, _ = train_and_evaluate(model, bundle, train, out_dir / "retrain", progress_bar=progress_bar,
+                                       report=False, module=build_module(settings, model, bundle.num_classes),
+                                       monitor=settings.monitor_name)
     result = readable_result({**result, **search_metrics, "retrained": True})
-    save_trial_files(out_dir, model=module.model, result=result)
+    save_trial_files(out_dir, model=model, result=result)
     return result

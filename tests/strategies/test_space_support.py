@@ -36,6 +36,8 @@ QUICK = {
     "pnas": {"beam_size": 2, "candidate_pool": 8, "ensemble_size": 1, "predictor_epochs": 5},
     "darts": {"search_epochs": 1, "search_batch_size": 256, "order": 1, "retrain": False},
     "enas": {"controller_steps": 2, "controller_hidden": 8, "derive_samples": 2, "retrain": False},
+    "spos": {"search_epochs": 1, "population_size": 4, "generations": 2, "parents": 2, "bn_batches": 2,
+             "retrain": False},
 }
 # multi-trial tuners added after the trial path was covered by the evolution pairs (test time is scarce)
 SAME_TRIAL_AS_EVOLUTION = ("pareto",)
