@@ -1,4 +1,4 @@
-"""Does a one-shot search (DARTS, ENAS) find better architectures than sampling its space at random?
+"""Does a one-shot search (DARTS, ENAS, SPOS) find better architectures than sampling its space at random?
 
 On the embedded digits data, for each of ``--searches`` seeds: one search run derives an architecture (retraining
 off), ``--randoms`` architectures are drawn uniformly from the same space (for DARTS from the space the derivation
@@ -14,6 +14,9 @@ JSON object.
 
     python benchmarks/oneshot_vs_random.py --strategy darts --searches 4 --randoms 4
     python benchmarks/oneshot_vs_random.py --strategy enas --searches 4 --randoms 4
+    python benchmarks/oneshot_vs_random.py --strategy spos --searches 4 --randoms 4
+
+SPOS searches ENAS's macro space with the same ops, so the two rows compare one-shot searches on one space.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from nni_nas.data import load_data
 from nni_nas.evaluation.training import train_and_evaluate
 from strategies.darts import DartsTuner
 from strategies.enas import EnasTuner
+from strategies.spos import SposTuner
 
 # A space per strategy where some ops are clearly bad on digits: a cell or layer of pooling and identity learns
 # nothing beyond the stem, so a random draw is often poor; one convolution makes the difference.
@@ -59,6 +63,14 @@ SETUPS: dict[str, dict[str, Any]] = {
                        "ops": ["conv3x3", "maxpool3x3", "avgpool3x3"]},
         "strategy_args": {"controller_steps": 10, "controller_batch": 4, "controller_lr": 0.01,
                           "controller_hidden": 32, "derive_samples": 8, "retrain": False},
+        "exclude": set(),
+    },
+    "spos": {
+        "tuner": SposTuner,
+        "space": "enas_macro",
+        "space_args": {"num_layers": 4, "channels": 16, "pool_after": [1],
+                       "ops": ["conv3x3", "maxpool3x3", "avgpool3x3"]},
+        "strategy_args": {"population_size": 8, "generations": 3, "parents": 3, "bn_batches": 5, "retrain": False},
         "exclude": set(),
     },
 }

@@ -132,6 +132,13 @@ def trained_network(experiment_id: str, root: Path, trial_id: str) -> torch.nn.M
     return model.eval()
 
 
+def held_out_split(data_file: Path, task: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test split the example's data function ``load`` returns, loaded as nni-nas loads it."""
+    from nni_nas.data.user import load_user_data
+
+    return load_user_data(f"{data_file}:load", {}, task).test.tensors
+
+
 def test_own_space_module_and_data_search_reports_each_epoch_and_exports_without_nni(searches, tmp_path):
     started, root, env = searches
     experiment_id, port, config = started["own"]
@@ -150,12 +157,7 @@ def test_own_space_module_and_data_search_reports_each_epoch_and_exports_without
     folder = export(experiment_id, env, root / "own", tmp_path / "exported")
     readme = (folder / "README.md").read_text()
     assert "needs neither your space file nor `nni`" in readme and "my_data.py:load" in readme
-    sys.path.insert(0, str(root / "own"))
-    try:
-        from my_data import load
-    finally:
-        sys.path.remove(str(root / "own"))
-    x_test, y_test = load()[2].tensors
+    x_test, y_test = held_out_split(root / "own" / "my_data.py", "classification")
     network = trained_network(experiment_id, root, best.trial_id)
     with torch.no_grad():
         reference = network(x_test)
@@ -202,12 +204,7 @@ def test_regression_search_minimises_val_mse_and_exports_a_predictor(searches, t
     best = record.ranked()[0]
     folder = export(experiment_id, env, root / "regression", tmp_path / "exported")
     assert "predicted values" in (folder / "README.md").read_text()
-    sys.path.insert(0, str(root / "regression"))
-    try:
-        from diabetes import load
-    finally:
-        sys.path.remove(str(root / "regression"))
-    x_test, y_test = load()[2].tensors
+    x_test, y_test = held_out_split(root / "regression" / "diabetes.py", "regression")
     outputs = run_without_nni(tmp_path, {"test": x_test}, [folder])[folder]
     for name, predicted in outputs.items():
         mse = float(((predicted["test"].reshape(-1) - y_test) ** 2).mean())
