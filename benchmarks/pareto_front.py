@@ -43,8 +43,8 @@ import nni_nas  # noqa: E402, F401  (filters NNI's import warning)
 from nni_nas.evaluation.tabular import BenchmarkQuery, EvaluatorSettings, load_table, query_search  # noqa: E402
 from nni_nas.results.pareto import hypervolume, pareto_indices  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
-TABLES = {"nb201": SHARED / "nb201_cifar_12epoch.csv", "macro": SHARED / "nas_bench_macro_cifar10.json"}
+SHIPPED = Path(__file__).resolve().parents[1] / "data" / "benchmarks"
+TABLES = {"nb201": SHIPPED / "nb201_cifar_12epoch.csv", "macro": SHIPPED / "nas_bench_macro_cifar10.json"}
 # Tiny widths: the tuners build the space only to read its choices (as in search_quality.py).
 SPACE_ARGS = {"nasbench201": {"channels": 4, "cells_per_stage": 1},
               "nas_bench_macro": {"init_channels": 4, "head_channels": 8}}

@@ -7,7 +7,7 @@ test accuracy (``--test-metric``) as mean ± std over seeds, and the regret to t
 This is the query-style protocol of NAS-Bench-201 (Dong & Yang, ICLR 2020, Sec. 5). Also writes the
 best-so-far curve (PNG). The last line printed is one JSON object keyed by strategy name.
 
-    python benchmarks/search_quality.py --table ../shared/data/benchmarks/nb201_cifar_12epoch.csv \
+    python benchmarks/search_quality.py --table data/benchmarks/nb201_cifar_12epoch.csv \
         --budget 100 --seeds 20
 
 Our tuners are driven through their NNI tuner API (:func:`nni_nas.evaluation.tabular.query_search`); NNI's

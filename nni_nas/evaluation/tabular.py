@@ -3,7 +3,7 @@
 A tabular benchmark lists, for every architecture of a space, the accuracy its authors measured after full
 training; a search that queries the table runs in seconds, which is how NAS papers compare search strategies
 (Ying et al., "NAS-Bench-101", ICML 2019; Dong & Yang, "NAS-Bench-201", ICLR 2020). Two formats are read,
-those of the files in ``shared/data/benchmarks/``:
+those of the files in the repository's ``data/benchmarks/``:
 
 - NAS-Bench-201 CSV: one row per cell, the cell's string in column ``arch_str``, any accuracy column by name
   (``cifar10-val``, ``cifar10-test``, ``cifar100-val``, ...); space ``nasbench201``.
@@ -12,7 +12,7 @@ those of the files in ``shared/data/benchmarks/``:
 
 The same experiment config runs under ``nnictl create`` with, in ``tuner.classArgs``::
 
-    evaluator: {kind: benchmark, table: ../../shared/data/benchmarks/nb201_cifar_12epoch.csv,
+    evaluator: {kind: benchmark, table: ../data/benchmarks/nb201_cifar_12epoch.csv,
                 metric: cifar10-val, test_metric: cifar10-test}
 
 A relative ``table`` is resolved against the folder of the config file. :func:`run_benchmark_trial` is what the
@@ -100,7 +100,8 @@ class BenchmarkTable:
         self.path = Path(path)
         if not self.path.is_file():
             raise ConfigError(f"benchmark table not found: {self.path}; set evaluator.table to the path of "
-                              "nb201_cifar_12epoch.csv or nas_bench_macro_cifar10.json (see shared/data/benchmarks)")
+                              "nb201_cifar_12epoch.csv or nas_bench_macro_cifar10.json (the repository's "
+                              "data/benchmarks/ holds both)")
         if self.path.suffix == ".csv":
             self.format, self.rows = "nb201-csv", _read_nb201_csv(self.path)
         elif self.path.suffix == ".json":

@@ -14,19 +14,18 @@ from model_spaces import nasbench201 as nb201
 from nni_nas.checks import check_config
 from nni_nas.evaluation.tabular import BenchmarkTable
 from nni_nas.nnictl import trial_jobs, wait_until_finished
-from tests.conftest import REPO, SHARED
+from tests.conftest import REPO, TABLES
 from tests.e2e.portal import trial_folder
 
 pytestmark = pytest.mark.slow
 
-TABLE = SHARED / "data" / "benchmarks" / "nb201_cifar_12epoch.csv"
-MACRO_TABLE = SHARED / "data" / "benchmarks" / "nas_bench_macro_cifar10.json"
+TABLE = TABLES / "nb201_cifar_12epoch.csv"
+MACRO_TABLE = TABLES / "nas_bench_macro_cifar10.json"
 CONFIGS = ("digits_pnas.yml", "nb201_pnas.yml", "nb201_evolution.yml")
 
 
 def need_table():
-    if not TABLE.is_file():
-        pytest.skip(f"shared benchmark table not found at {TABLE}")
+    assert TABLE.is_file(), f"the benchmark table the repository ships is missing: {TABLE}"
 
 
 def shortened(config: str, directory: Path, trials: int) -> Path:
@@ -80,8 +79,7 @@ def test_pnas_on_nb201_through_nnictl_queries_the_table(tmp_path, nni_experiment
 def test_evolution_on_nas_bench_macro_through_nnictl(tmp_path, nni_experiment):
     # nb201_evolution.yml turned to the NAS-Bench-Macro JSON (the NB201 CSV goes through nnictl above): search on
     # one training seed's accuracy, report another's
-    if not MACRO_TABLE.is_file():
-        pytest.skip(f"shared benchmark table not found at {MACRO_TABLE}")
+    assert MACRO_TABLE.is_file(), f"the benchmark table the repository ships is missing: {MACRO_TABLE}"
     config = shortened("nb201_evolution.yml", tmp_path, trials=8)
     raw = yaml.safe_load(config.read_text())
     args = raw["tuner"]["classArgs"]

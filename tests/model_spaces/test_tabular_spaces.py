@@ -10,16 +10,15 @@ import model_spaces
 from model_spaces import nas_bench_macro as macro
 from model_spaces import nasbench201 as nb201
 from nni_nas.arch import freeze, search_choices
-from tests.conftest import SHARED
+from tests.conftest import TABLES
 
-TABLES = SHARED / "data" / "benchmarks"
+TABLES = TABLES
 SMALL_ARGS = {"nasbench201": {"channels": 8, "cells_per_stage": 1},
               "nas_bench_macro": {"init_channels": 8, "head_channels": 32}}
 
 
 def need_tables():
-    if not TABLES.is_dir():
-        pytest.skip(f"shared benchmark tables not found at {TABLES}")
+    assert TABLES.is_dir(), f"the benchmark table the repository ships is missing: {TABLES}"
 
 
 def test_nb201_string_round_trips_for_all_15625_cells():

@@ -24,9 +24,9 @@ from nni_nas.evaluation.tabular import (
 )
 from strategies.evolution import RegularizedEvolutionTuner
 from strategies.random_search import RandomTuner
-from tests.conftest import SHARED
+from tests.conftest import TABLES
 
-TABLES = SHARED / "data" / "benchmarks"
+TABLES = TABLES
 BEST_NB201 = "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 
 
@@ -121,8 +121,7 @@ def test_train_evaluator_is_the_default():
 
 
 def need_tables():
-    if not TABLES.is_dir():
-        pytest.skip(f"shared benchmark tables not found at {TABLES}")
+    assert TABLES.is_dir(), f"the benchmark table the repository ships is missing: {TABLES}"
 
 
 def test_shared_tables_read_with_their_defaults():
