@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import json
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,6 +24,7 @@ from nni_nas.errors import ConfigError
 
 _logger = logging.getLogger(__name__)
 RUN_KEYS = ("runs", "seed", "search_grid")  # classArgs of the tuner itself, not of the search
+MAX_RUNS = 10_000  # search runs one experiment hands out (each one trial)
 
 
 class OneShotTuner(Tuner):
@@ -56,8 +58,9 @@ class OneShotTuner(Tuner):
                  module: str = "classification", module_args: dict | None = None, monitor: str | None = None,
                  **strategy_args: Any):
         self.constraints = constraint_settings(constraints)  # the trial honours them (derivation, sampling)
-        if not is_int(runs, 1) or not is_int(seed, 0):
-            raise ConfigError(f"runs must be an integer >= 1 and seed an integer >= 0, got {runs!r} and {seed!r}")
+        if not (is_int(runs, 1) and runs <= MAX_RUNS) or not (is_int(seed, 0) and seed < 2**32):
+            raise ConfigError(f"runs must be an integer from 1 to {MAX_RUNS:,} and seed an integer in [0, 2**32), got "
+                              f"{runs!r} and {seed!r}")
         self.settings = self.settings_class.from_args(strategy_args)
         grid = search_grid or {}
         if not isinstance(grid, dict) or not all(isinstance(values, list) and values for values in grid.values()):
@@ -70,6 +73,10 @@ class OneShotTuner(Tuner):
         for key, values in grid.items():
             for value in values:
                 self.settings_class.from_args({**strategy_args, key: value})
+        size = runs * math.prod(len(values) for values in grid.values())
+        if size > MAX_RUNS:
+            raise ConfigError(f"runs x search_grid combinations = {size:,} search runs; at most {MAX_RUNS:,} (each "
+                              "is one trial)")
         combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
         self.queue = [{"seed": seed + i, **combo} for combo in combos for i in range(runs)]
         self.issued = 0

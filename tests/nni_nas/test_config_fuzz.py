@@ -19,15 +19,18 @@ from nni_nas.trial import main as trial_main
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ["digits_evolution.yml", "digits_random.yml", "digits_pnas.yml", "digits_darts.yml", "digits_enas.yml",
-           "digits_enas_micro.yml", "pydocs_evolution.yml", "nb201_evolution.yml", "nb201_pnas.yml"]
+           "digits_enas_micro.yml", "digits_spos.yml", "pydocs_evolution.yml", "nb201_evolution.yml",
+           "nb201_pnas.yml"]
 MUTANTS = 300
 TRIALS = 6  # passing mutants that also train (multi-trial configs on their own data)
-ONE_SHOT_TRIALS = 2  # passing DARTS / ENAS mutants that also run one search epoch and one retraining epoch
-ONE_SHOT = ("digits_darts.yml", "digits_enas.yml", "digits_enas_micro.yml")
+ONE_SHOT_TRIALS = 3  # passing DARTS / ENAS / SPOS mutants that also run one search epoch and one retraining epoch
+ONE_SHOT = ("digits_darts.yml", "digits_enas.yml", "digits_enas_micro.yml", "digits_spos.yml")
 # what bounds a one-shot run to a few seconds; set on a passing mutant before its run (its check passed as it was)
 ONE_SHOT_BOUNDS = {"digits_darts.yml": {"search_epochs": 1, "order": 1},  # (second order: 3.5 min under load)
                    "digits_enas.yml": {"search_epochs": 1, "retrain_epochs": 1, "controller_steps": 2,
-                                       "derive_samples": 2}}
+                                       "derive_samples": 2},
+                   "digits_spos.yml": {"search_epochs": 1, "retrain_epochs": 1, "population_size": 2,
+                                       "generations": 1, "parents": 1}}
 BAD_VALUES: list[Any] = [-1, 0, 1, 2.5, 1e9, 2**70, -0.5, "x", "", None, True, [], {}, [1, 2], {"a": 1}, "16"]
 
 
@@ -114,7 +117,7 @@ def test_three_hundred_mutants_are_passed_or_named_in_one_line_each(tmp_path, ca
           f"{ {key: round(value, 1) for key, value in seconds.items()} }")
     assert outcomes["refused"] > MUTANTS // 2 and outcomes["passed"] > 10  # the mutations are mostly mistakes
     assert sum(trained.values()) == min(len(passed), TRIALS) + len(one_shot) and len(one_shot) == ONE_SHOT_TRIALS
-    assert {name.split("_")[1].split(".")[0] for _, name, _ in one_shot} == {"darts", "enas"}
+    assert {name.split("_")[1].split(".")[0] for _, name, _ in one_shot} == {"darts", "enas", "spos"}
 
 
 def bounded(path: Path, source: str, raw: dict) -> Path:

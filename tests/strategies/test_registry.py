@@ -24,6 +24,7 @@ STORED_CLASS_PATHS = {
     "pnas": ("NasPnas", "strategies.pnas.PnasTuner", "digits_pnas.yml"),
     "darts": ("NasDarts", "strategies.darts.DartsTuner", "digits_darts.yml"),
     "enas": ("NasEnas", "strategies.enas.EnasTuner", "digits_enas.yml"),
+    "spos": ("NasSpos", "strategies.spos.SposTuner", "digits_spos.yml"),
 }
 
 # Run as NNI's dispatcher runs a tuner on `nnictl resume`: a fresh interpreter in the code directory, the class
@@ -101,3 +102,14 @@ def test_error_and_registry_modules_import_nothing_heavy():
     run = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+def test_a_one_shot_tuner_refuses_more_search_runs_than_it_can_hand_out():
+    """``runs: 2**70`` once built a list of 2**70 runs (the fuzz test's check ran out of 24 GiB)."""
+    from nni_nas.errors import ConfigError
+    from strategies.enas import EnasTuner
+
+    with pytest.raises(ConfigError, match="runs must be an integer from 1 to 10,000"):
+        EnasTuner(space="enas_macro", runs=2**70)
+    with pytest.raises(ConfigError, match="= 20,000 search runs; at most 10,000"):
+        EnasTuner(space="enas_macro", runs=10_000, search_grid={"controller_lr": [0.1, 0.01]})
