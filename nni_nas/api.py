@@ -49,8 +49,11 @@ def write_config(path: str | Path, space: Any, strategy: str, data: Any = "digit
     strategy_args = dict(strategy_args or {})
     if class_path == strategies.get_strategy("evolution").class_path and "population_size" not in strategy_args:
         # evolution's first population_size trials are random: leave room for children (``check`` insists)
-        strategy_args["population_size"] = max(2, min(20, trials // 2))
-        strategy_args.setdefault("sample_size", max(1, min(5, trials // 4)))
+        from strategies.evolution import RegularizedEvolutionTuner
+
+        defaults = RegularizedEvolutionTuner.settings_for_budget(trials, largest_population=20)
+        strategy_args["population_size"] = defaults["population_size"]
+        strategy_args.setdefault("sample_size", defaults["sample_size"])
     config: dict[str, Any] = {
         "experimentName": name or f"{_short(space)}-{strategy}",
         "trialCommand": f"python -m nni_nas.trial --config {path.name}",

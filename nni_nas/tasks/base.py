@@ -14,8 +14,14 @@ from nni_nas.errors import ConfigError, NasError
 from nni_nas.tasks import inputs
 from nni_nas.tasks.project import CONFIG_FILE, Project, clear, experiments_root, resume, same_home
 
-DEFAULT_STRATEGY_ARGS = {"evolution": lambda trials: {"population_size": max(2, min(6, trials // 2)),
-                                                      "sample_size": max(1, min(3, trials // 4))}}
+
+def _evolution_args(trials: int) -> dict[str, int]:
+    from strategies.evolution import RegularizedEvolutionTuner
+
+    return RegularizedEvolutionTuner.settings_for_budget(trials, largest_population=6)
+
+
+DEFAULT_STRATEGY_ARGS = {"evolution": _evolution_args}
 
 
 class BaseClassifier:
@@ -169,7 +175,7 @@ class BaseClassifier:
         finally:
             fmt.forget_source(module)
         network.load_state_dict(torch.load(result.folder / "weights.pt", weights_only=True))
-        model = self._wrap(network, project.preprocessing)
+        model = self._wrap(network, project.preprocessing, result.folder)
         model.eval()
         # the folder alone (model.py, weights.pt, this file) is enough to use the model without nni-nas
         (result.folder / "preprocessing.json").write_text(json.dumps(
@@ -177,7 +183,7 @@ class BaseClassifier:
         self.exported_folder = result.folder
         return model
 
-    def _wrap(self, network, preprocessing: dict):
+    def _wrap(self, network, preprocessing: dict, folder: Path):
         return network
 
     def _preprocessing(self) -> dict:

@@ -29,6 +29,29 @@ from nni_nas.tasks import inputs
 from nni_nas.tasks.base import BaseClassifier, check_fraction, listed, write_csv
 from nni_nas.tasks.project import fingerprint
 
+INPUTS_FILE = "inputs.py"
+INPUTS_SOURCE = '''"""Images as ImageClassifier.fit took them, as the exported network's (N, C, H, W) float input:
+(N, H, W), (N, C, H, W) with C of 1 or 3, or channels-last (N, H, W, C) with C of 1, 3 or 4 (the rule of
+nni-nas's tasks/inputs.py). Needs torch only."""
+
+import torch
+from torch import nn
+
+
+class AsImages(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = channels
+
+    def forward(self, x):
+        x = torch.as_tensor(x)
+        if x.dim() == 3:
+            x = x.unsqueeze(1)
+        elif x.dim() == 4 and x.shape[1] not in (1, 3) and x.shape[-1] in (1, 3, 4):
+            x = x.permute(0, 3, 1, 2)
+        return x.float()
+'''
+
 
 class ImageClassifier(BaseClassifier):
     """Search an image classifier (default space ``digits_cnn``, sized to the images) through nnictl.
@@ -125,7 +148,10 @@ class ImageClassifier(BaseClassifier):
         settings = json.loads((best.trial_dir / "settings.json").read_text())
         return settings.get("preprocessing") or {}
 
-    def _wrap(self, network, preprocessing: dict):
+    def _wrap(self, network, preprocessing: dict, folder: Path):
+        """``network`` behind the input scaling of ``fit`` and the image layouts ``fit`` accepts: the returned module
+        takes images exactly as ``fit`` took them. The layout module is written into ``folder`` (``inputs.py``), so
+        the exported folder stays usable without nni-nas."""
         from torch import nn
 
         pre = self._preprocessing()
@@ -133,14 +159,18 @@ class ImageClassifier(BaseClassifier):
             return network
         import torch
 
+        from nni_nas.export import formats as fmt
+
         channels = len(pre["mean"])
+        (folder / INPUTS_FILE).write_text(INPUTS_SOURCE)
+        layout = fmt.import_source(folder / INPUTS_FILE)  # (kept imported: the returned model's class lives there)
         scaler = nn.Conv2d(channels, channels, 1, groups=channels)
         with torch.no_grad():
             std = torch.tensor(pre["std"], dtype=torch.float32)
             scaler.weight.copy_((pre.get("scale", 1.0) / std).view(channels, 1, 1, 1))
             scaler.bias.copy_(-torch.tensor(pre["mean"], dtype=torch.float32) / std)
         scaler.requires_grad_(False)
-        return nn.Sequential(scaler, network)
+        return nn.Sequential(layout.AsImages(channels), scaler, network)
 
     def _inputs(self, x: Any, name: str):
         import torch

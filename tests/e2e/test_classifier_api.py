@@ -58,6 +58,11 @@ def test_image_classifier_on_digits_arrays_exports_and_resumes(tmp_path, nni_hom
 
     model = clf.export_model()
     assert not any(name.startswith(("nni", "model_spaces")) for name in {type(m).__module__ for m in model.modules()})
+    with torch.no_grad():  # images exactly as fit took them: (N, H, W), (N, 1, H, W), channels-last, numpy or torch
+        as_fit = model(x_test)
+        assert (np.asarray(clf._need_project().classes)[as_fit.argmax(1).numpy()] == predicted).all()
+        for layout in (x_test[:, None], x_test[..., None], torch.from_numpy(x_test)):
+            assert torch.equal(model(layout), as_fit)
     folder = clf.exported_folder
     pre = json.loads((folder / "preprocessing.json").read_text())
     assert pre["classes"] == list(range(10))

@@ -278,3 +278,21 @@ def test_random_search_draws_every_value_of_every_label_uniformly():
         assert set(counts) == {json.dumps(value) for value in values}, label
         if len(values) > 1:
             assert chisquare(list(counts.values())).pvalue > 1e-3, (label, counts)  # no value favoured
+
+
+@pytest.mark.parametrize("trials", [4, 5, 6, 8, 12, 20, 40, 100])
+def test_small_budget_defaults_select_parents(trials, tmp_path):
+    """The Python API's evolution for a small budget: a tournament of at least 2 (max_trials=6 once gave a sample of
+    1, a random parent) within the population, and room for children after the random start."""
+    import yaml
+
+    from nni_nas.api import write_config
+    from nni_nas.tasks.base import DEFAULT_STRATEGY_ARGS
+    from strategies.evolution import RegularizedEvolutionTuner
+
+    for largest in (6, 20):
+        args = RegularizedEvolutionTuner.settings_for_budget(trials, largest)
+        assert 2 <= args["sample_size"] <= args["population_size"] < trials
+    assert DEFAULT_STRATEGY_ARGS["evolution"](trials)["sample_size"] >= 2
+    config = write_config(tmp_path / "c.yml", "digits_cnn", "evolution", trials=trials)
+    assert yaml.safe_load(config.read_text())["tuner"]["classArgs"]["sample_size"] >= 2
