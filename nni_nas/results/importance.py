@@ -13,6 +13,10 @@ for Assessing Hyperparameter Importance", ICML 2014; Optuna's ``FanovaImportance
 trials themselves instead of from a random-forest surrogate, which needs far more trials than a NAS run has.
 Interactions are not separated; the spread of the value means is printed beside each label.
 
+Each label is taken alone. A search does not draw its labels independently (evolution's children share their
+parents' choices), so what two labels explain overlaps and the values need not add up to 1 (measured: 0.89 + 0.51
++ ... on one API search): they are each label's own effect, not shares of one whole, and are printed as such.
+
 A trial whose architecture leaves a label out (a layer beyond its depth: see
 :func:`nni_nas.arch.active_arch`) does not count for that label. Imports no numpy: the numbers are few.
 """
@@ -93,8 +97,8 @@ def importance_text(importances: list[LabelImportance], maximize: bool = True, l
     for item in importances[:limit]:
         best = (max if maximize else min)(item.means, key=item.means.get)
         parts.append(f"{item.label} {item.omega_squared:.2f} (best {best}: {item.means[best]:.4g})")
-    return ("label importance (share of the metric's variance each label's choice explains, omega squared): "
-            + ", ".join(parts))
+    return ("label importance (the metric's variance each label's choice explains taken alone, omega squared; "
+            "labels the search drew together overlap, so the values do not add up to 1): " + ", ".join(parts))
 
 
 def save_importance_plot(records: list[ExperimentRecord], out: Path, metric: str = "default",
@@ -117,7 +121,7 @@ def save_importance_plot(records: list[ExperimentRecord], out: Path, metric: str
                   f"{item.spread:.3g} over {len(item.means)} values, {item.trials} trials", va="center", fontsize=8)
     axes.set_xlim(0, 1.45)
     axes.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
-    axes.set_xlabel(f"share of the variance of {label} explained by the label's choice (omega squared)")
+    axes.set_xlabel(f"variance of {label} the label's choice explains taken alone (omega squared; labels overlap)")
     trials = sum(len(r.succeeded()) for r in records)
     axes.set_title(f"Which choices matter: main effects over {trials} succeeded trials")
     axes.grid(axis="x", alpha=0.3)

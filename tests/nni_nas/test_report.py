@@ -140,3 +140,17 @@ def test_top_table_cuts_the_architecture_unless_asked_for_it_whole(tmp_path, mon
     assert cli.main(["top", "longarch", "--full-arch"]) == 0
     whole = capsys.readouterr().out
     assert " ".join(f"{label}={value}" for label, value in arch.items()) in whole
+
+
+def test_importances_of_labels_drawn_together_are_not_called_shares():
+    """Two labels a search always changed together each explain the whole spread alone: 1 + 1, not shares of one
+    whole; the line says what the numbers are."""
+    from nni_nas.results.importance import LabelImportance, importance_text, omega_squared
+
+    groups = [[0.50, 0.51, 0.49], [0.90, 0.91, 0.89]]  # value a vs value b: both labels split the trials the same way
+    both = omega_squared(groups)
+    assert both > 0.95
+    rows = [LabelImportance(label, both, 6, {'"a"': 0.5, '"b"': 0.9}, {'"a"': 3, '"b"': 3}) for label in ("x", "y")]
+    text = importance_text(rows)
+    assert sum(r.omega_squared for r in rows) > 1.9
+    assert "taken alone" in text and "do not add up to 1" in text and "share" not in text
