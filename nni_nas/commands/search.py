@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         status = follow(args.port, args.timeout)
     except KeyboardInterrupt:
         print(f"\nthe search goes on in NNI; follow it at http://127.0.0.1:{args.port}, "
-              f"stop it with: {tool_command('nnictl')} stop {experiment_id}")
+              f"stop it with: {tool_command('nni-nas')} stop {experiment_id}")
         raise
     print(f"experiment {experiment_id} finished: {status.get('status')}")
     record = load_experiment(experiment_id)
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         stop_experiment(experiment_id)
         print(f"experiment {experiment_id} stopped")
     else:
-        print(f"the web portal stays up at http://127.0.0.1:{args.port}; stop it with: {tool_command('nnictl')} stop "
+        print(f"the web portal stays up at http://127.0.0.1:{args.port}; stop it with: {tool_command('nni-nas')} stop "
               f"{experiment_id}")
     return 0 if record.ranked() else 1
 
@@ -87,7 +87,7 @@ def port_taken_message(port: int) -> str:
         holder = rest_get(port, "experiment", timeout=3.0).get("id")
     except (OSError, HTTPException, ValueError, AttributeError):
         holder = None
-    who = (f"NNI experiment {holder} holds it (stop it with: {tool_command('nnictl')} stop {holder})" if holder
+    who = (f"NNI experiment {holder} holds it (stop it with: {tool_command('nni-nas')} stop {holder})" if holder
            else "a program that is not an NNI manager holds it")
     return (f"port {port} is already in use: {who}; pass --port with a free port (the quick start: PORT=8090 bash "
             "scripts/quickstart.sh)")

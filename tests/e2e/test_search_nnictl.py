@@ -15,7 +15,8 @@ import pytest
 
 import strategies
 from nni_nas.commands.search import port_taken_message
-from nni_nas.nnictl import nnictl_command, rest_get, trial_jobs, wait_until_finished
+from nni_nas.nnictl import rest_get, trial_jobs, wait_until_finished
+from nni_nas.results.records import experiment_status
 from tests.e2e.portal import metrics_by_trial, trial_folder
 
 pytestmark = pytest.mark.slow
@@ -128,9 +129,10 @@ def test_evolution_search_reports_to_the_portal_and_resumes(tmp_path, nni_experi
 
     # nnictl resume: the tuner imports the finished trials and continues, it does not restart
     nnictl = str(Path(sys.executable).parent / "nnictl")
-    stop = subprocess.run([*nnictl_command(), "stop", experiment_id], env=env, check=True, capture_output=True,
-                          text=True, timeout=120)
-    assert "pkg_resources" not in stop.stderr  # nnictl_command() silences nnictl's import warning
+    stop = subprocess.run([sys.executable, "-m", "nni_nas.cli", "stop", experiment_id], env=env, check=True,
+                          capture_output=True, text=True, timeout=120)
+    assert stop.stderr == "" and stop.stdout.startswith(f"experiment {experiment_id}: ")  # no pkg_resources warning
+    assert experiment_status(experiment_id, Path(env["HOME"]) / "nni-experiments")["status"] == "STOPPED"
     subprocess.run([nnictl, "resume", experiment_id, "--port", str(port)], env=env, check=True,
                    capture_output=True, timeout=120)
     subprocess.run([nnictl, "update", "trialnum", experiment_id, "--value", "6"], env=env, check=True,

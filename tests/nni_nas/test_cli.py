@@ -135,3 +135,12 @@ def test_zsh_completion_in_a_real_zsh(tmp_path):
                                             "nni-nas completion z"], tmp_path, env)
     assert completed == ["nni-nas export", "nni-nas export x --format onnx", "nni-nas report abc123",
                          "nni-nas completion zsh"]
+
+
+def test_stop_names_an_unknown_experiment_in_one_line(tmp_path, monkeypatch, capsys):
+    from nni_nas.cli import main
+
+    monkeypatch.setenv("NNI_EXPERIMENTS_DIR", str(tmp_path))
+    assert main(["stop", "nosuchid"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no experiment 'nosuchid' in" in err and "Traceback" not in err
