@@ -103,14 +103,15 @@ class BaseClassifier:
         NNI 3.0's manager gives its tuner process 10 s to connect, hard-coded (:mod:`nni_nas.nnictl` preloads a
         longer wait); when the tuner still does not connect, no trial has run, and only then is it started again
         (a new experiment, or the same one resumed)."""
-        from nni_nas.nnictl import free_port, stop_experiment, wait_until_finished
+        from nni_nas.commands.search import follow
+        from nni_nas.nnictl import free_port, stop_experiment
 
         for attempt in range(1, attempts + 1):
             port = self.port or free_port()
             experiment_id = start(port)
             print(f"experiment {experiment_id}: web portal http://127.0.0.1:{port}", flush=True)
             try:
-                wait_until_finished(port, self.timeout, on_poll=_Progress(port))
+                follow(port, self.timeout, poll=2.0)  # the CLI's progress: done / total, best so far, ETA
                 break
             except NasError as err:
                 if "Tuner did not connect" not in str(err) or attempt == attempts:
@@ -229,26 +230,6 @@ class BaseClassifier:
             inputs.same_length(x, labels, (x_name, name))
         classes = inputs.classes_of(labels, name) if classes is None else classes
         return inputs.class_ids(labels, classes, name), classes
-
-
-class _Progress:
-    """One line whenever the trials' statuses change."""
-
-    def __init__(self, port: int):
-        self.port, self.last = port, ""
-
-    def __call__(self, status: dict) -> None:
-        from nni_nas.nnictl import rest_get
-        from nni_nas.results.records import status_summary
-
-        try:
-            jobs = rest_get(self.port, "trial-jobs")
-        except (OSError, ValueError):
-            return
-        line = f"trials: {status_summary((job['status'] for job in jobs), empty='starting')}"
-        if line != self.last:
-            self.last = line
-            print(line, flush=True)
 
 
 def check_fraction(value: Any) -> None:

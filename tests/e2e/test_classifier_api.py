@@ -41,13 +41,15 @@ def _logits_without_nni(tmp_path: Path, folder: Path, batch: torch.Tensor) -> to
     return outputs[str(folder)]["model.py"]["test"]
 
 
-def test_image_classifier_on_digits_arrays_exports_and_resumes(tmp_path, nni_home):
+def test_image_classifier_on_digits_arrays_exports_and_resumes(tmp_path, nni_home, capsys):
     data = _digits()
     (x, y), (x_val, y_val), (x_test, y_test) = data["train"], data["val"], data["test"]
     settings = {"strategy": "random", "epochs": 3, "directory": tmp_path / "project",
                 "space_args": {"widths": [32, 64], "max_depth": 2, "ops": ["conv3x3", "conv5x5"]}}
     clf = ImageClassifier(max_trials=2, **settings)
     clf.fit(x, torch.from_numpy(y), validation_data=(torch.from_numpy(x_val), y_val))  # arrays and tensors mixed
+    printed = capsys.readouterr().out  # the CLI's progress: done / total, elapsed and ETA, the best so far
+    assert "2/2 trials | elapsed " in printed and "| ETA " in printed and "best val_acc 0." in printed, printed
 
     top = clf.top(5)
     assert len(top) == 2 and top[0]["val_acc"] >= top[1]["val_acc"]
