@@ -7,6 +7,7 @@ combination, a sorted list), so a tuner can treat every decision the same way.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -45,20 +46,62 @@ def space_size(choices: Choices) -> int:
     return math.prod(len(values) for values in choices.values())
 
 
-def canonical(space: nn.Module, choices: Choices, arch: dict[str, Any]) -> dict[str, Any]:
-    """``arch`` with the labels the network does not use set to their first value (added when missing, so the
-    active-only dict of :func:`active_arch` becomes a whole one again).
-
-    Spaces whose decisions can be inactive (layers beyond a chosen depth) say which through
-    :meth:`model_spaces.contract.SearchSpace.inactive_labels`; two dicts with the same canonical form are the same
-    network. A plain NNI ``ModelSpace`` declares none.
-    """
+def inactive_labels(space: nn.Module, arch: dict[str, Any]) -> list[str]:
+    """Labels whose value does not change the network of ``arch``: what an nni-nas space declares
+    (:meth:`model_spaces.contract.SearchSpace.inactive_labels`), and for any other NNI ``ModelSpace`` the labels used
+    only inside blocks of a ``Repeat`` beyond its chosen depth (:func:`repeat_only_labels`)."""
     from model_spaces.contract import SearchSpace  # torch: imported where used (tuners import this module)
 
+    if isinstance(space, SearchSpace):
+        return list(space.inactive_labels(arch))
+    return [label for label, places in repeat_only_labels(space).items()
+            if all(repeat in arch and block >= _depth(arch[repeat]) for repeat, block in places)]
+
+
+def _depth(value: Any) -> float:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else float("inf")
+
+
+def repeat_only_labels(space: nn.Module) -> dict[str, list[tuple[str, int]]]:
+    """Label -> every (Repeat label, block index) it is used in, for the labels of ``space`` used only inside the
+    blocks of ``Repeat`` modules with a searched depth (a label used anywhere else is always active). Computed once
+    per space instance."""
+    cached = getattr(space, "_nni_nas_repeat_only", None)
+    if cached is not None:
+        return cached
+    from nni.mutable import Categorical
+    from nni.nas.nn.pytorch import MutableModule, Repeat
+
+    def labels_in(module: nn.Module) -> set[str]:
+        return {label for sub in module.modules() if isinstance(sub, MutableModule) for label in sub.simplify()}
+
+    places: dict[str, list[tuple[str, int]]] = {}
+    inside: set[int] = set()
+    for module in space.modules():
+        if isinstance(module, Repeat) and isinstance(module.depth_choice, Categorical):
+            for index, block in enumerate(module.blocks):
+                inside.update(id(sub) for sub in block.modules())
+                for label in labels_in(block):
+                    places.setdefault(label, []).append((module.depth_choice.label, index))
+    outside = {label for sub in space.modules() if isinstance(sub, MutableModule) and id(sub) not in inside
+               and not isinstance(sub, Repeat) and sub is not space for label in _own_labels(sub)}
+    result = {label: where for label, where in places.items() if label not in outside}
+    with contextlib.suppress(AttributeError):
+        space._nni_nas_repeat_only = result  # a plain attribute: not a module, parameter or buffer
+    return result
+
+
+def _own_labels(module: nn.Module) -> set[str]:
+    """The labels of ``module``'s own mutables (not its children's): what it decides by itself."""
+    return {label for mutable in getattr(module, "mutables", []) for label in mutable.simplify()}
+
+
+def canonical(space: nn.Module, choices: Choices, arch: dict[str, Any]) -> dict[str, Any]:
+    """``arch`` with the labels the network does not use set to their first value (added when missing, so the
+    active-only dict of :func:`active_arch` becomes a whole one again); two dicts with the same canonical form are
+    the same network (:func:`inactive_labels`)."""
     out = dict(arch)
-    if not isinstance(space, SearchSpace):
-        return out
-    for label in space.inactive_labels(arch):
+    for label in inactive_labels(space, arch):
         if label in choices:
             out[label] = choices[label][0]
     return out
@@ -67,11 +110,7 @@ def canonical(space: nn.Module, choices: Choices, arch: dict[str, Any]) -> dict[
 def active_arch(space: nn.Module, arch: dict[str, Any]) -> dict[str, Any]:
     """``arch`` without the labels the network does not use: what the portal shows as the trial's parameters and
     ``arch.json`` holds (op3 of a depth-2 network is not part of it). :func:`canonical` restores the rest."""
-    from model_spaces.contract import SearchSpace
-
-    if not isinstance(space, SearchSpace):
-        return dict(arch)
-    inactive = set(space.inactive_labels(arch))
+    inactive = set(inactive_labels(space, arch))
     return {label: value for label, value in arch.items() if label not in inactive}
 
 
@@ -85,7 +124,8 @@ def count_networks(space: nn.Module, choices: Choices, limit: int = ENUMERATION_
     from model_spaces.contract import SearchSpace
 
     size = space_size(choices)
-    if not isinstance(space, SearchSpace) or type(space).inactive_labels is SearchSpace.inactive_labels:
+    declared = isinstance(space, SearchSpace) and type(space).inactive_labels is not SearchSpace.inactive_labels
+    if not declared and (isinstance(space, SearchSpace) or not repeat_only_labels(space)):
         return size  # no label is ever inactive: every dict is its own network
     if size > limit:
         return None

@@ -422,3 +422,25 @@ def test_the_space_verb_lists_your_spaces_labels_and_size(own, monkeypatch, caps
     assert main(["space", "my_space.py:MySpace"]) != 0  # not in this folder: one line, no traceback
     err = capsys.readouterr().err
     assert "file not found:" in err and "Traceback" not in err
+
+
+def test_labels_only_in_repeat_blocks_beyond_the_depth_are_inactive_in_a_plain_nni_space():
+    """A plain NNI space declares no inactive labels; nni-nas reads them off its Repeat: act1 and act2 of a depth-1
+    MLP change nothing, so the tuner must not train such twins and the portal shows the active labels only."""
+    from nni_nas.arch import active_arch, canonical, count_networks
+    from strategies.random_search import RandomTuner
+
+    space = model_spaces.build_space(f"{REGRESSION / 'mlp_space.py'}:MlpSpace", (10,), 1)
+    choices = search_choices(space)
+    twins = [{"width": 16, "depth": 1, "act0": 1, "act1": a, "act2": b} for a in (0, 2) for b in (1, 2)]
+    assert len({json.dumps(canonical(space, choices, arch), sort_keys=True) for arch in twins}) == 1
+    assert active_arch(space, twins[0]) == {"width": 16, "depth": 1, "act0": 1}
+    assert count_networks(space, choices) == 3 * (3 + 9 + 27)  # of 243 label settings
+    args = yaml.safe_load((REGRESSION / "config.yml").read_text())["tuner"]["classArgs"]
+    for key in ("population_size", "sample_size"):
+        args.pop(key)
+    tuner = RandomTuner(**args)
+    tuner.code_dir = REGRESSION
+    proposed = [json.dumps(canonical(space, choices, tuner.generate_parameters(i)), sort_keys=True)
+                for i in range(80)]
+    assert len(set(proposed)) == 80  # 80 of the 117 networks, none twice (by label settings, twins would recur)
