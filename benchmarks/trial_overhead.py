@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,8 +39,7 @@ def config_text(name: str, trials: int, epochs: int, worker: bool, machine: str 
     manager = ""
     if machine is not None:
         service = f"  platform: remote\n  machineList:\n    - {machine}\n"
-        out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
-        manager = "nniManagerIp: " + next((a for a in out if "." in a and not a.startswith("127.")), "127.0.0.1")
+        manager = "nniManagerIp: 127.0.0.2"  # a second loopback address: benchmarks reach 127.0.0.0/8 only
     return f"""
 trialCommand: python -m nni_nas.trial --config {name}{flag}
 trialCodeDirectory: .

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import nni_nas.user_code as user_code
 from model_spaces.contract import CellSpace, ProgressiveSpace, SearchSpace, TabularSpace, capabilities
-from nni_nas import user_code
 from nni_nas.errors import ConfigError, UnknownSpaceError, did_you_mean
 
 __all__ = ["CellSpace", "ProgressiveSpace", "SearchSpace", "TabularSpace", "build", "build_space", "capabilities",

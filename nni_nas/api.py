@@ -28,6 +28,14 @@ import yaml
 from nni_nas.results.records import ExperimentRecord
 
 
+def evolution_settings_for_budget(trials: int, largest_population: int) -> dict[str, int]:
+    """Evolution's ``population_size`` and ``sample_size`` for a search of ``trials`` (the Python API's default):
+    half the trials random (at most ``largest_population``), and a tournament of at least 2 whenever the population
+    allows, so that parents are selected (a sample of 1 picks a random parent: random search with mutation)."""
+    population = max(2, min(largest_population, trials // 2))
+    return {"population_size": population, "sample_size": min(population, max(2, min(5, trials // 4)))}
+
+
 def write_config(path: str | Path, space: Any, strategy: str, data: Any = "digits", trials: int = 10,
                  epochs: int = 3, concurrency: int = 1, space_args: dict | None = None,
                  data_args: dict | None = None, train: dict | None = None,
@@ -49,9 +57,7 @@ def write_config(path: str | Path, space: Any, strategy: str, data: Any = "digit
     strategy_args = dict(strategy_args or {})
     if class_path == strategies.get_strategy("evolution").class_path and "population_size" not in strategy_args:
         # evolution's first population_size trials are random: leave room for children (``check`` insists)
-        from strategies.evolution import RegularizedEvolutionTuner
-
-        defaults = RegularizedEvolutionTuner.settings_for_budget(trials, largest_population=20)
+        defaults = evolution_settings_for_budget(trials, largest_population=20)
         strategy_args["population_size"] = defaults["population_size"]
         strategy_args.setdefault("sample_size", defaults["sample_size"])
     config: dict[str, Any] = {

@@ -178,7 +178,7 @@ def _budget_problems(raw: dict[str, Any], settings: NasSettings, tuner_cls: type
 
 
 def _space_and_data_problems(settings: NasSettings, tuner_cls: type | None) -> list[str]:
-    from nni_nas import user_code
+    import nni_nas.user_code as user_code
 
     problems = []
     reason = tuner_cls.settings_problem(settings) if tuner_cls is not None else None
@@ -208,7 +208,9 @@ def _data_problems(settings: NasSettings) -> tuple[tuple | None, Any, list[str]]
     on), and what is wrong with the data settings."""
     import inspect
 
-    from nni_nas import components, data, user_code
+    import nni_nas.components as components
+    import nni_nas.data as data
+    import nni_nas.user_code as user_code
 
     if user_code.is_reference(settings.data):
         try:
@@ -231,7 +233,7 @@ def _data_problems(settings: NasSettings) -> tuple[tuple | None, Any, list[str]]
 
 
 def _module_problems(settings: NasSettings) -> list[str]:
-    from nni_nas import user_code
+    import nni_nas.user_code as user_code
     from nni_nas.config import MODULES
     from nni_nas.errors import did_you_mean
 
@@ -256,7 +258,7 @@ def _built_space(settings: NasSettings, info: tuple | None) -> Any:
     """The configured space (a few hundred milliseconds), for the data's ``info``; when the data could not be read,
     for 8x8 single-channel images of 10 classes, so that the space's own arguments are still checked."""
     import model_spaces
-    from nni_nas import components
+    import nni_nas.components as components
 
     if info is None and model_spaces.data_needed(settings.space, settings.space_args, settings.code_dir):
         info = ((1, 8, 8), 10)
@@ -267,7 +269,7 @@ def _forward_problems(settings: NasSettings, space: Any, batch: Any, outputs: in
     """A user's space or data: the first architecture of the space (each label's first value) runs on two
     training samples, so that a shape mismatch is found now, with the user's file and line; with a built-in module,
     its output must have one value per class (classification) or target (regression), ``outputs``."""
-    from nni_nas import user_code
+    import nni_nas.user_code as user_code
     from nni_nas.arch import search_choices
 
     if not (user_code.is_reference(settings.space) or user_code.is_reference(settings.data)):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from nni_nas import user_code
+import nni_nas.user_code as user_code
 
 if TYPE_CHECKING:
     from nni_nas.config import NasSettings

@@ -81,9 +81,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import pytorch_lightning as pl
     import torch
 
+    import nni_nas.components as components
     import strategies
     from nni_nas import arch as arch_utils
-    from nni_nas import components
     from nni_nas.constraints import check_before_training
     from nni_nas.errors import ConfigError
     from nni_nas.evaluation.modules import build_module
@@ -215,7 +215,7 @@ def experiment_settings(config: str) -> Any:
 
 def _check_space_support(tuner_cls: type, settings) -> None:
     """The one-line refusal ``nni-nas check`` gives, for a trial started without the check (nnictl runs none)."""
-    from nni_nas import components
+    import nni_nas.components as components
     from nni_nas.errors import UnsupportedSpaceError
 
     reason = tuner_cls.settings_problem(settings) or tuner_cls.space_problem(components.build_space(settings))

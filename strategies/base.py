@@ -177,7 +177,7 @@ class NasTuner(Tuner):
     def space(self):
         """The model space (built on first use)."""
         if self._space is None:
-            from nni_nas import components
+            import nni_nas.components as components
 
             self._space = components.build_space(self.nas_settings)
         return self._space
@@ -197,7 +197,7 @@ class NasTuner(Tuner):
         """One input's shape: the space's own, or (a user's space keeps none) the data's, read on first use."""
         shape = getattr(self.space, "input_shape", None)
         if shape is None:
-            from nni_nas import components
+            import nni_nas.components as components
 
             shape = components.data_shape(self.nas_settings)[0]
             self.space.input_shape = tuple(shape)  # read once

@@ -64,14 +64,6 @@ class RegularizedEvolutionTuner(NasTuner):
         self.sample_size = self.settings.sample_size
         self.population: collections.deque[Individual] = collections.deque()
 
-    @staticmethod
-    def settings_for_budget(trials: int, largest_population: int) -> dict[str, int]:
-        """``population_size`` and ``sample_size`` for a search of ``trials`` (the Python API's default): half the
-        trials random (at most ``largest_population``), and a tournament of at least 2 whenever the population
-        allows, so that parents are selected (a sample of 1 picks a random parent: random search with mutation)."""
-        population = max(2, min(largest_population, trials // 2))
-        return {"population_size": population, "sample_size": min(population, max(2, min(5, trials // 4)))}
-
     def budget_problem(self, max_trials: int) -> str | None:
         """Why ``max_trials`` cannot run this evolution, or None: the first ``population_size`` trials are random,
         so with no more trials than that no child is ever mutated (random search under another name)."""

@@ -166,8 +166,8 @@ def finish_one_shot(settings: NasSettings, arch: dict[str, Any], out_dir: Path, 
     With ``retrain=False`` no network is trained here and the final dict carries only the search metrics and
     the derived architecture's cost, with ``default`` = the search-phase validation accuracy.
     """
+    import nni_nas.components as components
     from nni_nas import arch as arch_utils
-    from nni_nas import components
     from nni_nas.evaluation.metrics import cost_metrics
     from nni_nas.evaluation.modules import build_module
     from nni_nas.evaluation.nni_reporter import readable_result

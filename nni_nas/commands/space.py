@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import model_spaces
-    from nni_nas import components, user_code
+    import nni_nas.components as components
+    import nni_nas.user_code as user_code
     from nni_nas.arch import count_networks, search_choices, space_size
     from nni_nas.config import NasSettings
     from nni_nas.errors import ConfigError

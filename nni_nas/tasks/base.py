@@ -16,9 +16,9 @@ from nni_nas.tasks.project import CONFIG_FILE, Project, clear, experiments_root,
 
 
 def _evolution_args(trials: int) -> dict[str, int]:
-    from strategies.evolution import RegularizedEvolutionTuner
+    from nni_nas.api import evolution_settings_for_budget
 
-    return RegularizedEvolutionTuner.settings_for_budget(trials, largest_population=6)
+    return evolution_settings_for_budget(trials, largest_population=6)
 
 
 DEFAULT_STRATEGY_ARGS = {"evolution": _evolution_args}

@@ -26,7 +26,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from nni_nas import components
+import nni_nas.components as components
 from nni_nas.arch import arch_key
 from nni_nas.config import NasSettings
 from nni_nas.evaluation.modules import build_module

@@ -108,10 +108,9 @@ def machine_entries(servers: list[sshd.SshServer], python_bin: Path) -> str:
 
 
 def manager_address() -> str:
-    """This machine's first non-loopback address, so that trial keepers connect back through the address the
-    manager also listens on (NNI_NAS_ALSO_LISTEN), not through loopback; 127.0.0.1 where there is none."""
-    out = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
-    return next((a for a in out if "." in a and not a.startswith("127.")), "127.0.0.1")
+    """A second loopback address, so that trial keepers connect back through the address the manager also listens
+    on (NNI_NAS_ALSO_LISTEN), not through the 127.0.0.1 it listens on itself; tests reach 127.0.0.0/8 only."""
+    return "127.0.0.2"
 
 
 @pytest.fixture(scope="module")

@@ -286,12 +286,11 @@ def test_small_budget_defaults_select_parents(trials, tmp_path):
     1, a random parent) within the population, and room for children after the random start."""
     import yaml
 
-    from nni_nas.api import write_config
+    from nni_nas.api import evolution_settings_for_budget, write_config
     from nni_nas.tasks.base import DEFAULT_STRATEGY_ARGS
-    from strategies.evolution import RegularizedEvolutionTuner
 
     for largest in (6, 20):
-        args = RegularizedEvolutionTuner.settings_for_budget(trials, largest)
+        args = evolution_settings_for_budget(trials, largest)
         assert 2 <= args["sample_size"] <= args["population_size"] < trials
     assert DEFAULT_STRATEGY_ARGS["evolution"](trials)["sample_size"] >= 2
     config = write_config(tmp_path / "c.yml", "digits_cnn", "evolution", trials=trials)
