@@ -41,6 +41,8 @@ STRATEGIES: dict[str, Strategy] = {entry.name: entry for entry in (
     Strategy("darts", "NasDarts", "strategies.darts.DartsTuner", "one-shot"),
     Strategy("enas", "NasEnas", "strategies.enas.EnasTuner", "one-shot"),
     Strategy("spos", "NasSpos", "strategies.spos.SposTuner", "one-shot"),
+    Strategy("gdas", "NasGdas", "strategies.gdas.GdasTuner", "one-shot"),
+    Strategy("proxyless", "NasProxyless", "strategies.proxyless.ProxylessTuner", "one-shot"),
 )}
 
 

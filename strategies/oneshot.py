@@ -88,20 +88,16 @@ class OneShotTuner(Tuner):
 
     @classmethod
     def settings_problem(cls, settings: NasSettings) -> str | None:
-        """Why this strategy cannot run with these settings, or None: one-shot search trains nni-nas's own
-        spaces with the built-in classification module on registered data sets (your own space, module or data
-        are searched by the multi-trial strategies: evolution, random, PNAS, Pareto evolution)."""
-        from nni_nas.user_code import is_reference
+        """Why this strategy cannot run with these settings, or None: one-shot search scores its supernet with the
+        built-in modules' loss and metric (``classification`` or ``regression``); your own Lightning module is
+        searched by the multi-trial strategies (evolution, random, PNAS, Pareto evolution)."""
+        from nni_nas.config import MODULES
 
         name = cls.__name__.removesuffix("Tuner")
-        own = [f"{key} {value!r}" for key, value in (("space", settings.space), ("data", settings.data))
-               if is_reference(value)]
-        if settings.module != "classification":
-            own.append(f"module {settings.module!r}")
-        if own:
-            return (f"{name} (one-shot) searches nni-nas's own spaces on registered data sets with the built-in "
-                    f"classification module; {', '.join(own)} can be searched by a multi-trial strategy (evolution, "
-                    "random, pnas, pareto_evolution)")
+        if settings.module not in MODULES:
+            return (f"{name} (one-shot) trains its supernet with the built-in modules' loss and metric; module "
+                    f"{settings.module!r} can be searched by a multi-trial strategy (evolution, random, pnas, "
+                    "pareto_evolution)")
         return None
 
     def update_search_space(self, search_space: Any) -> None:

@@ -38,9 +38,11 @@ class DartsTuner(OneShotTuner):
     Parameters (``tuner.classArgs``; the DARTS ones are the fields of :class:`DartsSettings`, with their defaults)
     ----------
     space, space_args, data, data_args, train
-        The common settings (:mod:`nni_nas.config`). The space must be a cell space DARTS can relax
-        (:class:`model_spaces.contract.CellSpace`, ``space: darts``); the search network is built from
-        ``space_args`` with ``affine: false``.
+        The common settings (:mod:`nni_nas.config`). A cell space (:class:`model_spaces.contract.CellSpace`,
+        ``space: darts``) is searched as in the paper: the search network built from ``space_args`` with ``affine:
+        false``, each node's two strongest inputs derived (Sec. 2.4). Any other NNI space (yours, NNI's hub
+        spaces) is relaxed mutable by mutable (:mod:`strategies.supernet.relaxed`): every label's strongest value
+        is derived; ``module`` may then be ``classification`` or ``regression``.
     runs, seed, search_grid
         See :class:`strategies.oneshot.OneShotTuner`; ``search_grid`` may vary any setting below.
     search_epochs
@@ -72,11 +74,30 @@ class DartsTuner(OneShotTuner):
     @classmethod
     def space_problem(cls, space: Any) -> str | None:
         from model_spaces.contract import CellSpace  # torch: not in NNI's dispatcher
+        from strategies.supernet.relaxed import describe_unsupported, relaxation_problems
 
-        if not isinstance(space, CellSpace):
-            name = getattr(space, "space_name", type(space).__name__)
-            return (f"DARTS needs a cell space it can relax; space {name!r} is not one (use space: darts, or a "
-                    "multi-trial strategy)")
+        if isinstance(space, CellSpace):
+            return None
+        layers = relaxation_problems(space, "darts")
+        if layers:
+            return (f"DARTS relaxes every mutable through a mixed operation, and {describe_unsupported(layers)} "
+                    "have none: fix those labels through space_args, or search with a multi-trial strategy")
+        return None
+
+    @classmethod
+    def settings_problem(cls, settings: NasSettings) -> str | None:
+        problem = super().settings_problem(settings)
+        if problem:
+            return problem
+        from strategies.darts.search import is_cell_space  # torch: not in NNI's dispatcher
+
+        cell = is_cell_space(settings)
+        if cell and settings.module != "classification":
+            return (f"DARTS's cell space retrains with the classification module; module {settings.module!r} "
+                    "is searched on other spaces (DARTS relaxes any NNI space)")
+        if not cell and settings.train.devices > 1:
+            return ("DARTS searches on several devices (train.devices > 1) in the darts cell space only; on other "
+                    "spaces its mixed operations run in one process (train.devices: 1)")
         return None
 
     @classmethod

@@ -27,9 +27,9 @@ import torchmetrics
 from torch.utils.data import DataLoader, Subset
 
 import model_spaces
+import nni_nas.components as components
 from nni_nas import distributed
 from nni_nas.config import NasSettings
-from nni_nas.data import data_info, load_data
 from nni_nas.errors import ConfigError
 from nni_nas.evaluation.classifier import check_finite
 from nni_nas.evaluation.nni_reporter import NniReporter
@@ -159,7 +159,14 @@ class SearchRecorder(pl.Callback):
 # ------------------------------------------------------------------------------------------------ one run
 def run_darts(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path,
               progress_bar: bool = True) -> dict[str, Any]:
-    """One DARTS run: search, derive the genotype, draw it, retrain it (unless switched off); the final dict."""
+    """One DARTS run: search, derive the genotype, draw it, retrain it (unless switched off); the final dict.
+
+    A space that is not a cell space (:class:`model_spaces.contract.CellSpace`: any NNI space, the user's own and
+    NNI's hub spaces) is searched through the generic relaxation (:mod:`strategies.supernet.relaxed_search`)."""
+    if not is_cell_space(settings):
+        from strategies.supernet.relaxed_search import run_relaxed
+
+        return run_relaxed(settings, params, out_dir, "darts", DartsSettings, progress_bar)
     settings, darts, run_params = run_settings(settings, params, DartsSettings)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -181,6 +188,13 @@ def run_darts(settings: NasSettings, params: dict[str, Any] | None, out_dir: Pat
                            train_fn=functools.partial(train_with_options, options=darts))
 
 
+def is_cell_space(settings: NasSettings) -> bool:
+    """Whether the configured space is a cell space, searched with DARTS's own cell derivation."""
+    from model_spaces.contract import CellSpace
+
+    return issubclass(model_spaces.get_space_class(settings.space, settings.code_dir), CellSpace)
+
+
 def derive_in_budget(settings: NasSettings, darts: DartsSettings, supernet: DartsSupernet,
                      argmax: dict[str, Any]) -> dict[str, Any]:
     """Under ``max_params`` / ``max_flops``: the strongest derivation whose evaluation network is within them
@@ -192,9 +206,9 @@ def derive_in_budget(settings: NasSettings, darts: DartsSettings, supernet: Dart
     from model_spaces.costs import CostModel
     from nni_nas.constraints import LIMITS
 
-    input_shape, num_classes = data_info(settings.data, **settings.data_args)
+    info = components.data_shape(settings)
     eval_args = {**settings.space_args, **darts.evaluation_space_args()}
-    costs = CostModel(model_spaces.build_space(settings.space, input_shape, num_classes, **eval_args), eval_args)
+    costs = CostModel(components.build_space(settings, info, **eval_args), eval_args, info[0])
     keys = [LIMITS[key] for key in constraints.static]
     over = constraints.violations(costs.costs_of(argmax, keys))
     if not over:
@@ -214,10 +228,9 @@ def derive_in_budget(settings: NasSettings, darts: DartsSettings, supernet: Dart
 def search(settings: NasSettings, darts: DartsSettings, out_dir: Path, progress_bar: bool = True):
     """Train the supernet; return it, the space's genotype function and the per-epoch records."""
     pl.seed_everything(settings.train.seed, workers=True, verbose=False)
-    bundle = load_data(settings.data, **settings.data_args)
+    bundle = components.load_bundle(settings)
     # The paper's search network: no auxiliary head, batch norm without affine parameters.
-    space = model_spaces.build_space(settings.space, bundle.input_shape, bundle.num_classes,
-                                     **{**settings.space_args, "affine": False, "auxiliary": False})
+    space = components.build_space(settings, (bundle.input_shape, bundle.num_classes), affine=False, auxiliary=False)
     supernet = DartsSupernet(space)
     module = DartsSearchModule(supernet, bundle.num_classes, darts, epochs=darts.search_epochs)
     recorder = SearchRecorder(out_dir, space.genotype)

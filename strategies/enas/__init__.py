@@ -26,7 +26,11 @@ class EnasTuner(OneShotTuner):
 
     Follows Pham et al. (2018): shared weights trained with SGD on children sampled per batch, an LSTM controller
     trained with REINFORCE on validation batches, the final architecture the best of several sampled children.
-    The reward is ``ACC_val - param_penalty * Params`` (Params in millions).
+    The reward is ``ACC_val - param_penalty * Params`` (Params in millions). A space of ``LayerChoice`` and
+    ``InputChoice`` only routes each child through the shared candidates (:class:`strategies.enas.supernet
+    .SharedWeightSupernet`, DDP possible); any other NNI space (searched widths, kernel sizes, Repeat depths, Cells,
+    your own and NNI's hub spaces) through NNI's path-sampling mixed operations, a child a slice of the largest
+    candidate's weights (:class:`strategies.enas.search.SlicedEnasSupernet`, one device).
 
     Parameters (``tuner.classArgs``; the ENAS ones are the fields of :class:`EnasSettings`, with their defaults)
     ----------
@@ -72,14 +76,20 @@ class EnasTuner(OneShotTuner):
 
     @classmethod
     def space_problem(cls, space: Any) -> str | None:
-        from strategies.enas.supernet import unshareable_labels  # torch: not in NNI's dispatcher
+        from strategies.supernet.sampling import describe_unsupported, unsupported_layers  # torch: not in the tuner
 
-        labels = unshareable_labels(space)
-        if labels:
-            name = getattr(space, "space_name", type(space).__name__)
-            return (f"ENAS shares weights between LayerChoice and InputChoice candidates only; labels {labels} of "
-                    f"space {name!r} are other choices (a width, a depth); fix them through space_args or search "
-                    "this space with a multi-trial strategy")
+        layers = unsupported_layers(space)
+        if layers:
+            return (f"ENAS shares weights through NNI's mixed operations, which {describe_unsupported(layers)} have "
+                    "none: fix those labels through space_args, or search with a multi-trial strategy")
+        return None
+
+    @classmethod
+    def settings_problem(cls, settings: NasSettings) -> str | None:
+        if settings.module != "classification":
+            return (f"ENAS's reward is the child's accuracy (ACC - c * Params), so it searches with the "
+                    f"classification module; module {settings.module!r} can be searched by DARTS, GDAS, Proxyless, "
+                    "SPOS or a multi-trial strategy")
         return None
 
     @classmethod

@@ -27,11 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-import model_spaces
+import nni_nas.components as components
 from nni_nas import distributed
 from nni_nas.arch import arch_key
 from nni_nas.config import NasSettings, TrainSettings
-from nni_nas.data import load_data
 from nni_nas.errors import ConfigError
 from nni_nas.evaluation.classifier import build_optimizer, check_finite
 from nni_nas.evaluation.nni_reporter import NniReporter
@@ -44,8 +43,9 @@ from strategies.enas.controller import (
     uniform_entropy,
 )
 from strategies.enas.settings import EnasSettings
-from strategies.enas.supernet import SharedWeightSupernet
+from strategies.enas.supernet import SharedWeightSupernet, unshareable_labels
 from strategies.oneshot import finish_one_shot, run_settings, write_epoch_record
+from strategies.supernet.sampling import SamplingSupernet
 
 BUDGET_RESAMPLES = 20  # extra rounds of derive_samples children when none of the first is within the budget
 
@@ -332,9 +332,16 @@ def run_enas(settings: NasSettings, params: dict[str, Any] | None, out_dir: Path
     settings, enas, run_params = run_settings(settings, params, EnasSettings)
     out_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(settings.train.seed, workers=True, verbose=False)
-    bundle = load_data(settings.data, **settings.data_args)
-    space = model_spaces.build_space(settings.space, bundle.input_shape, bundle.num_classes, **settings.space_args)
-    supernet = SharedWeightSupernet(space)
+    bundle = components.load_bundle(settings)
+    info = (bundle.input_shape, bundle.num_classes)
+    space = components.build_space(settings, info)
+    if unshareable_labels(space):  # a width, a depth: NNI's path-sampling mixed operations share their weights
+        if settings.train.devices > 1:
+            raise ConfigError("ENAS runs on several devices (train.devices > 1) on spaces of LayerChoice and "
+                              "InputChoice only; this space has searched widths or depths: train.devices: 1")
+        supernet = SlicedEnasSupernet(space, components.space_factory(settings, info))
+    else:
+        supernet = SharedWeightSupernet(space)
     controller = EnasController(supernet.choices, enas.controller_hidden, enas.temperature, enas.tanh_constant)
     epochs = enas.search_epochs or settings.train.epochs
     search = EnasSearch(supernet, controller, enas, settings.train, epochs, out_dir=out_dir)
@@ -380,9 +387,30 @@ def budget_check(settings: NasSettings, bundle: Any, retrain_space_args: dict[st
     from nni_nas.constraints import LIMITS
 
     args = {**settings.space_args, **(retrain_space_args or {})}
-    costs = CostModel(model_spaces.build_space(settings.space, bundle.input_shape, bundle.num_classes, **args), args)
+    info = (bundle.input_shape, bundle.num_classes)
+    costs = CostModel(components.build_space(settings, info, **args), args, bundle.input_shape)
     keys = [LIMITS[key] for key in constraints.static]
     return lambda arch: constraints.violations(costs.costs_of(arch, keys))
+
+
+class SlicedEnasSupernet(SamplingSupernet):
+    """ENAS's supernet for a space with searched widths or depths: NNI's path-sampling supernet
+    (:class:`strategies.supernet.sampling.SamplingSupernet`: a sampled slice of the largest candidate's weights, the
+    first blocks of a Repeat), with the parameter count ENAS's reward needs (of the child as a network of its own)."""
+
+    def __init__(self, space: Any, factory: Any):
+        super().__init__(space)
+        self.factory = factory
+        self._param_cache: dict[str, int] = {}
+
+    def count_params(self, arch: dict[str, Any]) -> int:
+        from nni_nas.arch import arch_key, freeze
+        from nni_nas.evaluation.metrics import count_params
+
+        key = arch_key(arch)
+        if key not in self._param_cache:
+            self._param_cache[key] = count_params(freeze(self.factory, arch))
+        return self._param_cache[key]
 
 
 def _device(accelerator: str) -> torch.device:
