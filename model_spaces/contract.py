@@ -39,10 +39,14 @@ class SearchSpace(ModelSpace):
         Dimensions of one input: 3 for images ``(C, H, W)``, 1 for byte-encoded texts ``(max_len,)``.
     input_shape
         The shape of one input, set by the constructor.
+    not_relaxable
+        Why a weighted mix of candidates (DARTS, GDAS, ProxylessNAS on a space that is not a cell space) cannot
+        run this space, or None when it can.
     """
 
     space_name: ClassVar[str]
     input_rank: ClassVar[int] = 3
+    not_relaxable: ClassVar[str | None] = None
     input_shape: tuple[int, ...]
 
     def example_input(self, batch_size: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -17,6 +17,7 @@ Defaults are the paper's CIFAR-10 search sizes; the digits configs pass small ``
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 import torch
 from nni.nas.nn.pytorch import InputChoice, LayerChoice
@@ -290,6 +291,10 @@ class EnasMicro(SearchSpace):
     ops
         Candidate operations, a subset of ``MICRO_OPS`` (paper: all five).
     """
+    not_relaxable: ClassVar[str | None] = (
+        "its cells find their outputs (the loose ends) by which state each InputChoice returned, and a weighted mix "
+        "of states is none of them")
+
 
     def __init__(self, input_shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10,
                  num_nodes: int = 5, cells_per_stage: int = 2, channels: int = 20, stem_multiplier: int = 3,

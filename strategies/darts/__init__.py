@@ -74,15 +74,9 @@ class DartsTuner(OneShotTuner):
     @classmethod
     def space_problem(cls, space: Any) -> str | None:
         from model_spaces.contract import CellSpace  # torch: not in NNI's dispatcher
-        from strategies.supernet.relaxed import describe_unsupported, relaxation_problems
+        from strategies.supernet.relaxed import relaxed_problem
 
-        if isinstance(space, CellSpace):
-            return None
-        layers = relaxation_problems(space, "darts")
-        if layers:
-            return (f"DARTS relaxes every mutable through a mixed operation, and {describe_unsupported(layers)} "
-                    "have none: fix those labels through space_args, or search with a multi-trial strategy")
-        return None
+        return None if isinstance(space, CellSpace) else relaxed_problem("DARTS", "darts", space)
 
     @classmethod
     def settings_problem(cls, settings: NasSettings) -> str | None:

@@ -22,13 +22,9 @@ __all__ = ["GdasSettings", "GdasTuner", "relaxed_space_problem", "relaxed_settin
 
 def relaxed_space_problem(name: str, method: str, space: Any) -> str | None:
     """Why ``method``'s relaxation cannot search ``space``, in one line naming the layers and labels."""
-    from strategies.supernet.relaxed import describe_unsupported, relaxation_problems  # torch: not in the tuner
+    from strategies.supernet.relaxed import relaxed_problem  # torch: not in the tuner
 
-    layers = relaxation_problems(space, method)
-    if layers:
-        return (f"{name} relaxes every mutable through a mixed operation, and {describe_unsupported(layers)} have "
-                "none: fix those labels through space_args, or search with a multi-trial strategy")
-    return None
+    return relaxed_problem(name, method, space)
 
 
 def relaxed_settings_problem(name: str, settings: NasSettings) -> str | None:

@@ -154,6 +154,21 @@ def relaxation_problems(space: nn.Module, method: str) -> list[str]:
     return problems
 
 
+def relaxed_problem(name: str, method: str, space: nn.Module) -> str | None:
+    """Why ``method``'s relaxation cannot search ``space``, in one line naming the layers and labels (or what the
+    space declares: :attr:`model_spaces.contract.SearchSpace.not_relaxable`), or None."""
+    declared = getattr(space, "not_relaxable", None)
+    if declared:
+        return (f"{name} relaxes each choice into a weighted mix of its candidates, and space "
+                f"{getattr(space, 'space_name', type(space).__name__)!r} cannot run that: {declared}; search it with "
+                "ENAS, SPOS or a multi-trial strategy")
+    layers = relaxation_problems(space, method)
+    if layers:
+        return (f"{name} relaxes every mutable through a mixed operation, and {describe_unsupported(layers)} have "
+                "none: fix those labels through space_args, or search with a multi-trial strategy")
+    return None
+
+
 class RelaxedSupernet(nn.Module):
     """A model space relaxed in place for ``method`` (``darts``, ``gdas`` or ``proxyless``).
 
@@ -174,9 +189,9 @@ class RelaxedSupernet(nn.Module):
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         self.method = method
         self.choices: Choices = search_choices(space)
-        problems = relaxation_problems(space, method)
-        if problems:
-            raise UnsupportedSpaceError(f"{method} cannot relax {describe_unsupported(problems)}")
+        problem = relaxed_problem(method, method, space)
+        if problem:
+            raise UnsupportedSpaceError(problem)
         from nni.mutable import CategoricalMultiple
 
         simplified = space.simplify()
@@ -468,4 +483,4 @@ def latency_table(supernet: RelaxedSupernet, example: torch.Tensor, runs: int,
 
 
 __all__ = ["METHODS", "LabelWeights", "MixedChoice", "RelaxedSupernet", "best_first", "expected_latency",
-           "latency_table", "relaxation_problems"]
+           "latency_table", "plain_copy", "relaxation_problems", "relaxed_problem"]

@@ -81,7 +81,6 @@ class RelaxedSearch(pl.LightningModule):
         self.automatic_optimization = False
         self.supernet, self.hp, self.task, self.epochs, self.latency = supernet, hp, task, epochs, latency
         self.metric = "val_mse" if task == "regression" else "val_acc"
-        self._val: list[float] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.supernet(x)
@@ -147,7 +146,6 @@ class RelaxedSearch(pl.LightningModule):
         self.lr_schedulers().step()
 
     def on_validation_epoch_start(self) -> None:
-        self._val = []
         if self.supernet.method != "darts":
             self.supernet.fix(self.supernet.derive())
 
@@ -156,16 +154,16 @@ class RelaxedSearch(pl.LightningModule):
         out = self.supernet(x)
         if self.task == "regression":
             out = out.reshape(y.shape) if out.numel() == y.numel() else out
-            self._val.append(float(((out - y.to(out.dtype)) ** 2).sum()) / max(1, out[0].numel()))
+            value = F.mse_loss(out, y.to(out.dtype))
         else:
-            self._val.append(float((out.argmax(1) == y).sum()))
-        self._val.append(len(y))
+            value = (out.argmax(1) == y).float().mean()
+        # logged per batch, averaged over the epoch by Lightning (weighted by batch size) before the callbacks
+        # (the NNI reporter, the recorder) read it
+        self.log(self.metric, value, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
 
     def on_validation_epoch_end(self) -> None:
         if self.supernet.method != "darts":
             self.supernet.fix(None)
-        total, count = sum(self._val[0::2]), sum(self._val[1::2])
-        self.log(self.metric, total / max(1, count), prog_bar=True)
 
 
 class RelaxedRecorder(pl.Callback):
