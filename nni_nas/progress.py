@@ -62,10 +62,11 @@ class SearchProgress:
 
     def parts(self, jobs: list[dict[str, Any]]) -> tuple[str, str, str]:
         """(counts, timing, best and states) for the current jobs, e.g. ``3/8 trials``, ``elapsed 0:30 | ETA
-        0:50``, ``best val_acc 0.9123 | 1 running, 1 failed``."""
+        0:50``, ``best val_acc 0.9123 | 1 running, 1 failed, 1 stopped`` (by NNI: its time limit or a cancel)."""
         ended = sum(job.get("status") in ENDED for job in jobs)
         failed = sum(job.get("status") in ("FAILED", "SYS_CANCELED") for job in jobs)
         running = sum(job.get("status") == "RUNNING" for job in jobs)
+        stopped = sum(job.get("status") in ("USER_CANCELED", "EARLY_STOPPED") for job in jobs)  # maxTrialDuration
         counts = f"{ended}/{self.total} trials" if self.total else f"{ended} trials"
         elapsed = self.clock() - self.start
         timing = f"elapsed {clock_text(elapsed)}"
@@ -74,7 +75,8 @@ class SearchProgress:
             timing += f" | ETA {clock_text(left) if left is not None else '--:--'}"
         best = best_result(jobs, self.key, self.maximize)
         rest = [f"best {self.label} {best:.4g}"] if best is not None else []
-        states = [f"{running} running"] * bool(running) + [f"{failed} failed"] * bool(failed)
+        states = ([f"{running} running"] * bool(running) + [f"{failed} failed"] * bool(failed)
+                  + [f"{stopped} stopped"] * bool(stopped))
         if states:
             rest.append(", ".join(states))
         return counts, timing, " | ".join(rest)
