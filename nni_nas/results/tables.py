@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from nni_nas.arch import describe
+from nni_nas.results.failures import failure_summary
 from nni_nas.results.records import ExperimentRecord
 
 COLUMNS = ("rank", "trial", "val_acc", "test_acc", "params", "flops", "latency_ms", "architecture")
@@ -15,8 +16,16 @@ def top_table(record: ExperimentRecord, k: int = 5, arch_width: int | None = 70,
     architecture column is cut to ``arch_width`` characters (None: whole)."""
     trials = record.ranked(key)[:k]
     if not trials:
-        return f"experiment {record.experiment_id}: no succeeded trial yet"
+        why = failure_summary(record)
+        return f"experiment {record.experiment_id}: no succeeded trial" + (f": {why}" if why else " yet")
     return trial_table(trials, arch_width)
+
+
+def unranked_note(record: ExperimentRecord) -> str | None:
+    """Under a table of the succeeded trials: why the others have no result (``not ranked: 2 of 5 trials stopped by
+    maxTrialDuration ...``), or None when every ended trial succeeded or none did (the table says it then)."""
+    why = failure_summary(record) if record.ranked() else None
+    return f"not ranked: {why}" if why else None
 
 
 def pareto_table(record: ExperimentRecord, objectives: str | None = None, arch_width: int | None = 70) -> str:
