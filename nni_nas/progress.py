@@ -26,10 +26,13 @@ def clock_text(seconds: float) -> str:
 
 
 def best_result(jobs: Iterable[dict[str, Any]], key: str = "default", maximize: bool = True) -> float | None:
-    """The best final ``key`` among the trials' decoded final results (``job["final"]``), or None."""
+    """The best final ``key`` among the trials' decoded final results (``job["final"]``), or None; a trial over the
+    experiment's budget has no result (:func:`nni_nas.constraints.is_over_budget`)."""
     values = []
     for job in jobs:
         for final in job.get("final") or []:
+            if isinstance(final, dict) and final.get("over_budget"):  # its default is the worst value, no result
+                continue
             value = final.get(key) if isinstance(final, dict) else final
             if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
                 values.append(float(value))

@@ -75,7 +75,8 @@ def test_each_trial_says_it_was_stopped_by_the_time_limit(stopped_search):
 def test_search_and_top_name_the_time_limit(stopped_search):
     experiment_id, _, search, env = stopped_search
     assert search.returncode == 1, search.stdout + search.stderr
-    assert f"no succeeded trial: 2 of 2 trials stopped by maxTrialDuration ({LIMIT_S} s)" in search.stdout, search.stdout
+    expected = f"no succeeded trial: 2 of 2 trials stopped by maxTrialDuration ({LIMIT_S} s)"
+    assert expected in search.stdout, search.stdout
     top = subprocess.run([sys.executable, "-m", "nni_nas.cli", "top", experiment_id], env=env, capture_output=True,
                          text=True, timeout=120)
     assert top.returncode == 1, top.stdout + top.stderr
