@@ -55,8 +55,24 @@ def trial_table(trials: list, arch_width: int | None = 70, extra: tuple[str, ...
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    for number, trial in enumerate(trials, start=1):
+        missing = missing_weights(trial)
+        if missing:
+            lines[number] += f"  <- {missing}"
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def missing_weights(trial) -> str | None:
+    """Why ``trial``'s row needs a word: its ``model.pt`` is not in its folder (deleted, or never saved), so export
+    gives its architecture only; None when the weights are there, or when the trial trains none (a benchmark table's
+    lookup) or its folder is unknown."""
+    from nni_nas.trial_files import TRAINED_WEIGHTS_FILE
+
+    final = trial.final or {}
+    if trial.trial_dir is None or "benchmark_key" in final or (trial.trial_dir / TRAINED_WEIGHTS_FILE).is_file():
+        return None
+    return f"no {TRAINED_WEIGHTS_FILE} in its folder (deleted?): export gives its architecture only"
 
 
 def format_number(value, digits: int = 4) -> str:
