@@ -31,20 +31,55 @@ def check_config(path: str | Path) -> list[str]:
     other files given to ``nni-nas check`` are still checked.
     """
     try:
-        return _problems(Path(path))
+        return [cut_long_values(problem) for problem in _problems(Path(path))]
     except Exception as err:  # noqa: BLE001 - a bug in a check must not hide the other files' problems
-        return [f"the check itself failed on this file ({type(err).__name__}: {one_line(err)}); please report it"]
+        return [cut_long_values(f"the check itself failed on this file ({type(err).__name__}: {one_line(err)}); "
+                                "please report it")]
+
+
+ECHO_LIMIT = 200  # characters of a value a problem echoes back (a 200,000-item list made a 1.5 MB line)
+
+
+def cut_long_values(line: str, limit: int = ECHO_LIMIT) -> str:
+    """``line`` with every bracketed value (``[...]``, ``{...}``, ``(...)``) longer than ``limit`` characters cut to
+    about ``limit``, saying how long it was; and, should a line still be long, its middle."""
+    pairs = {"[": "]", "{": "}", "(": ")"}
+    out, i = [], 0
+    while i < len(line):
+        char = line[i]
+        end = _closing(line, i, pairs[char]) if char in pairs else None
+        if end is not None and end - i + 1 > limit:
+            out.append(f"{line[i:i + limit - 30]}... ({end - i + 1:,} characters){pairs[char]}")
+            i = end + 1
+            continue
+        out.append(char)
+        i += 1
+    text = "".join(out)
+    return text if len(text) <= 4 * limit else f"{text[:2 * limit]} ... {text[-limit:]}"
+
+
+def _closing(text: str, start: int, close: str) -> int | None:
+    """Where the bracket opened at ``start`` closes (nesting of the same kind counted), or None."""
+    depth = 0
+    for index in range(start, len(text)):
+        if text[index] == text[start]:
+            depth += 1
+        elif text[index] == close:
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
 
 
 def _problems(path: Path) -> list[str]:
     try:
         raw = read_yaml(path)
     except ConfigError as err:
-        return [str(err)]
+        return err.problems
     missing = [key for key in REQUIRED_NNI_KEYS if key not in raw]
     if missing:
         return [f"{key} is missing; {REQUIRED_NNI_KEYS[key]}" for key in missing]
-    problems = _nni_schema_problems(path)
+    problems = _nni_schema_problems(path, raw)
     try:
         tuner = tuner_section(raw, path)
         class_path = tuner_class_path(tuner)
@@ -71,8 +106,9 @@ def _problems(path: Path) -> list[str]:
     problems += _evaluator_problems(settings)
     problems += _trial_command_problems(raw, path)
     problems += _remote_problems(raw, settings)
-    from nni_nas.gpu_check import gpu_problems
+    from nni_nas.gpu_check import device_problems, gpu_problems
 
+    problems += device_problems(raw, settings.train.accelerator)
     problems += gpu_problems(raw, settings.train.accelerator, settings.train.devices)
     return problems
 
@@ -87,9 +123,11 @@ REQUIRED_NNI_KEYS = {
 }
 
 
-def _nni_schema_problems(path: Path) -> list[str]:
+def _nni_schema_problems(path: Path, raw: dict[str, Any]) -> list[str]:
     from nni.experiment.config import ExperimentConfig
     from nni.experiment.config.utils import unset_base_path
+
+    from nni_nas.nni_messages import translate
 
     # NNI 3.0's ConfigBase.load sets a module-global base path and only clears it when loading succeeds: after one
     # rejected config every later load in the process fails with a bare AssertionError. Clear it on both sides.
@@ -97,7 +135,7 @@ def _nni_schema_problems(path: Path) -> list[str]:
     try:
         ExperimentConfig.load(path).validate()
     except Exception as err:  # NNI raises AssertionError, ValueError or TypeError for schema errors
-        return [f"NNI rejects the config: {nni_message(err)}"]
+        return [f"NNI rejects the config: {translate(nni_message(err), raw)}"]
     finally:
         unset_base_path()
     return []

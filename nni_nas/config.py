@@ -32,8 +32,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-import yaml
-
 from nni_nas.errors import ConfigError, did_you_mean
 
 COMMON_KEYS = ("space", "space_args", "data", "data_args", "module", "module_args", "monitor", "train", "evaluator",
@@ -368,14 +366,12 @@ def constraint_settings(values: Any) -> ConstraintSettings:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """The config file as a dict; a clear error for a missing or malformed file."""
+    """The config file as a dict; a clear error for a missing, malformed or binary file, a key given twice, a path
+    that is not a file (:mod:`nni_nas.input_files`)."""
+    from nni_nas.input_files import load_config_text
+
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    raw = load_config_text(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping of NNI experiment fields")
     return raw

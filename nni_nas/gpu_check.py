@@ -18,6 +18,36 @@ from typing import Any
 GPU_ACCELERATORS = ("gpu", "cuda")
 
 
+def device_problems(raw: dict[str, Any], accelerator: str, available: dict[str, bool] | None = None) -> list[str]:
+    """``train.accelerator: gpu`` (``cuda``, ``mps``) on a local search where this machine has no such device: every
+    trial would fail with Lightning's 25-line traceback. ``available``: ``{"cuda": ..., "mps": ...}`` (asked from torch
+    when not given). Remote searches train elsewhere: not judged by this machine."""
+    service = raw.get("trainingService")
+    if not isinstance(service, dict) or service.get("platform") != "local":
+        return []
+    kind = "cuda" if accelerator in GPU_ACCELERATORS else "mps" if accelerator == "mps" else None
+    if kind is None:
+        return []
+    if (available if available is not None else devices_available()).get(kind):
+        return []
+    import socket
+
+    device = "CUDA GPU" if kind == "cuda" else "Apple MPS device"
+    return [f"tuner.classArgs.train.accelerator: {accelerator}, but this machine ({socket.gethostname()}) has no "
+            f"{device} torch can use (torch.{'cuda' if kind == 'cuda' else 'backends.mps'}.is_available() is False), "
+            "and platform: local trains here: every trial would fail; use accelerator: cpu (or auto: a GPU where "
+            "there is one). For another machine's GPU, run nni-nas check and the search there, or list it under "
+            "trainingService: {platform: remote, machineList: [...]}"]
+
+
+def devices_available() -> dict[str, bool]:
+    """``{"cuda": ..., "mps": ...}``: the accelerators torch can use on this machine."""
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return {"cuda": torch.cuda.is_available(), "mps": bool(mps is not None and mps.is_available())}
+
+
 def gpu_problems(raw: dict[str, Any], accelerator: str, devices: int, gpu_count: int | None = None) -> list[str]:
     """Problems (and ``warning: `` lines) of a config's GPU settings. ``gpu_count``: GPUs on this machine as NNI
     sees them (asked from NNI's own collector when needed and not given)."""

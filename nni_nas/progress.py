@@ -26,10 +26,13 @@ def clock_text(seconds: float) -> str:
 
 
 def best_result(jobs: Iterable[dict[str, Any]], key: str = "default", maximize: bool = True) -> float | None:
-    """The best final ``key`` among the trials' decoded final results (``job["final"]``), or None."""
+    """The best final ``key`` among the trials' decoded final results (``job["final"]``), or None; a trial over the
+    experiment's budget has no result (:func:`nni_nas.constraints.is_over_budget`)."""
     values = []
     for job in jobs:
         for final in job.get("final") or []:
+            if isinstance(final, dict) and final.get("over_budget"):  # its default is the worst value, no result
+                continue
             value = final.get(key) if isinstance(final, dict) else final
             if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
                 values.append(float(value))
@@ -62,10 +65,11 @@ class SearchProgress:
 
     def parts(self, jobs: list[dict[str, Any]]) -> tuple[str, str, str]:
         """(counts, timing, best and states) for the current jobs, e.g. ``3/8 trials``, ``elapsed 0:30 | ETA
-        0:50``, ``best val_acc 0.9123 | 1 running, 1 failed``."""
+        0:50``, ``best val_acc 0.9123 | 1 running, 1 failed, 1 stopped`` (by NNI: its time limit or a cancel)."""
         ended = sum(job.get("status") in ENDED for job in jobs)
         failed = sum(job.get("status") in ("FAILED", "SYS_CANCELED") for job in jobs)
         running = sum(job.get("status") == "RUNNING" for job in jobs)
+        stopped = sum(job.get("status") in ("USER_CANCELED", "EARLY_STOPPED") for job in jobs)  # maxTrialDuration
         counts = f"{ended}/{self.total} trials" if self.total else f"{ended} trials"
         elapsed = self.clock() - self.start
         timing = f"elapsed {clock_text(elapsed)}"
@@ -74,7 +78,8 @@ class SearchProgress:
             timing += f" | ETA {clock_text(left) if left is not None else '--:--'}"
         best = best_result(jobs, self.key, self.maximize)
         rest = [f"best {self.label} {best:.4g}"] if best is not None else []
-        states = [f"{running} running"] * bool(running) + [f"{failed} failed"] * bool(failed)
+        states = ([f"{running} running"] * bool(running) + [f"{failed} failed"] * bool(failed)
+                  + [f"{stopped} stopped"] * bool(stopped))
         if states:
             rest.append(", ".join(states))
         return counts, timing, " | ".join(rest)

@@ -10,9 +10,11 @@ nni_nas, versions other than this machine's, a data folder that is not there.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shlex
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +45,38 @@ def remote_problems(raw: dict[str, Any], data_args: dict[str, Any] | None = None
     if not machines:
         return []
     problems = []
-    if not str(raw.get("nniManagerIp") or "").strip():
+    manager_ip = str(raw.get("nniManagerIp") or "").strip()
+    if not manager_ip:
         problems.append("nniManagerIp is missing: trials on remote machines connect back to the NNI manager; set it "
                         "to this machine's address as those machines reach it (the manager then also listens there)")
+    elif not is_local_address(manager_ip):
+        problems.append(f"nniManagerIp {manager_ip!r} is not an address of this machine ({socket.gethostname()}): the "
+                        "manager cannot listen there, so the remote machines would dial an address nobody answers "
+                        "on; set it to one of this machine's addresses that they reach (`hostname -I` lists them)")
     paths = sorted({str(value) for source in (data_args or {}, evaluator or {}) for key, value in source.items()
                     if key in DATA_PATH_KEYS and isinstance(value, str | os.PathLike)})
     for index, machine in enumerate(machines, 1):
         problems += [f"machine {index} ({machine_label(machine)}): {line}"
                      for line in machine_problems(machine, paths, timeout)]
     return problems
+
+
+def is_local_address(address: str) -> bool:
+    """Whether ``address`` (an IP; a host name is resolved as the system resolves it) belongs to
+    this machine: binding a socket to it succeeds (nothing is sent; a port in use still counts)."""
+    try:
+        infos = socket.getaddrinfo(address, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, ValueError):
+        return False
+    for family, _, _, _, sockaddr in infos:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((sockaddr[0], 0))
+                return True
+            except OSError as err:
+                if err.errno == errno.EADDRINUSE:
+                    return True
+    return False
 
 
 def machine_problems(machine: dict[str, Any], paths: list[str], timeout: float = 60.0) -> list[str]:

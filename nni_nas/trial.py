@@ -13,6 +13,7 @@ Outside NNI the same command trains one given architecture, for debugging::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -236,10 +237,18 @@ def main(argv: list[str] | None = None, use_worker: bool = True) -> int:
     from nni_nas.errors import NasError, one_line
     from nni_nas.ranks import SecondaryRankDone
 
+    if under_nni() and not is_secondary_process():
+        _name_the_stop(args)
     try:
         result = run(args)
     except SecondaryRankDone:  # a DDP rank other than 0: its share of the supernet is trained; rank 0 goes on
         return 0
+    except (KeyboardInterrupt, SystemExit):  # Lightning turns the interrupt into exit(1) after its own clean-up
+        if not _stopped_by_nni:
+            raise
+        from nni_nas.trial_stop import die_by_sigint
+
+        die_by_sigint()  # the cause is recorded already (_name_the_stop); NNI records the trial as cancelled
     except (NasError, OSError) as err:  # a user's mistake, or a file that cannot be read or written
         message = one_line(err)
         _record_error(args, message)
@@ -250,6 +259,27 @@ def main(argv: list[str] | None = None, use_worker: bool = True) -> int:
         raise
     print(json.dumps(result))
     return 0
+
+
+_stopped_by_nni = False  # set by _name_the_stop's handler
+
+
+def _name_the_stop(args: argparse.Namespace) -> None:
+    """NNI stops a trial with SIGINT (maxTrialDuration, a cancel): record the cause in one line before the
+    interrupt unwinds the training (Lightning catches it, stops its DDP ranks and calls ``exit(1)``)."""
+    import signal
+
+    def on_sigint(*_: object) -> None:
+        global _stopped_by_nni
+        from nni_nas.trial_stop import record_stop
+
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second interrupt interrupts the recording
+        _stopped_by_nni = True
+        record_stop(output_dir(args.out))
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread (a notebook's worker thread): nothing to name
+        signal.signal(signal.SIGINT, on_sigint)
 
 
 def _record_error(args: argparse.Namespace, message: str) -> None:

@@ -12,7 +12,8 @@ time.
 
 The fork happens before the parent ever runs a torch operation, so no OpenMP thread pool exists to be broken
 by it. When the client dies (NNI kills a trial), the child notices the closed socket and kills itself. The
-worker exits after ``--idle`` seconds without trials, or as soon as its NNI manager stops answering.
+worker exits after ``--idle`` seconds without trials, as soon as its NNI manager stops answering, or once the
+manager says the experiment will run no more trials (its portal may stay up for hours).
 
 Switch it off with ``--no-worker`` on the trial command line or ``NNI_NAS_WORKER=0``. This module is the worker
 (``python -m nni_nas.worker``); the trial's side of the socket is :mod:`nni_nas.worker_client`.
@@ -56,7 +57,8 @@ def serve(path: Path, idle: float, manager_url: str) -> None:
             except TimeoutError:
                 if _children:
                     last_active = time.monotonic()
-                elif time.monotonic() - last_active > idle or not _manager_alive(manager_url):
+                elif (time.monotonic() - last_active > idle or not _manager_alive(manager_url)
+                      or _experiment_over(manager_url)):
                     return
                 continue
             last_active = time.monotonic()
@@ -137,6 +139,32 @@ def _manager_alive(url: str) -> bool:
     with socket.socket() as probe:
         probe.settimeout(2.0)
         return probe.connect_ex((parsed.hostname, parsed.port)) == 0
+
+
+def _experiment_over(url: str) -> bool:
+    """True once the NNI manager says no trial of this experiment will run any more: DONE, STOPPED or ERROR, or no
+    more trials to propose and none waiting or running. The manager and its portal stay up after a search (for
+    hours), the worker need not. False when that cannot be asked (a remote trial's channel is its trial keeper,
+    which has no REST API): the idle limit and the manager's end still apply."""
+    parsed = urllib.parse.urlparse(url.replace("ws://", "http://", 1))
+    if parsed.scheme != "http" or not parsed.netloc:
+        return False
+    api = f"http://{parsed.netloc}/api/v1/nni"
+    try:
+        status = _get_json(f"{api}/check-status").get("status")
+        if status in ("DONE", "STOPPED", "ERROR"):
+            return True
+        return status == "NO_MORE_TRIAL" and not any(
+            job.get("status") in ("WAITING", "RUNNING", "UNKNOWN") for job in _get_json(f"{api}/trial-jobs"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _get_json(url: str):
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=2.0) as response:
+        return json.loads(response.read())
 
 
 def main() -> None:

@@ -63,9 +63,15 @@ def run_via_worker(argv: list[str]) -> int | None:
     request = json.dumps({"argv": argv, "env": dict(os.environ), "cwd": os.getcwd()}).encode()
     with conn:
         worker_pid = _peer_pid(conn)
-        socket.send_fds(conn, [struct.pack("!I", len(request)) + request], [0, 1, 2])
-        child = _recv_exactly(conn, 4)
-        reply = _recv_exactly(conn, 4) if child is not None else None
+        try:
+            socket.send_fds(conn, [struct.pack("!I", len(request)) + request], [0, 1, 2])
+            child = _recv_exactly(conn, 4)
+            reply = _recv_exactly(conn, 4) if child is not None else None
+        except KeyboardInterrupt:  # NNI stops the trial (maxTrialDuration, a cancel): say why, not where it was
+            from nni_nas.trial_stop import die_by_sigint, record_stop
+
+            record_stop()
+            die_by_sigint()  # the closed socket ends the training process (it dies with its client)
     if reply is None:
         message = what_died(worker_pid, struct.unpack("!i", child)[0] if child is not None else None)
         print(f"nni-nas trial: error: {message}", file=sys.stderr)

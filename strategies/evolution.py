@@ -24,12 +24,15 @@ class EvolutionSettings(Settings):
     sample_size: int = 5
 
     def value_problems(self) -> list[str]:
-        if not is_int(self.population_size, 2) or self.population_size > 1_000_000:
-            return [f"population_size must be an integer from 2 to 1,000,000, got {self.population_size!r}"]
-        if not is_int(self.sample_size, 1) or self.sample_size > self.population_size:
-            return [f"sample_size must be an integer from 1 to population_size ({self.population_size}), got "
-                    f"{self.sample_size!r}"]
-        return []
+        problems = []
+        population_ok = is_int(self.population_size, 2) and self.population_size <= 1_000_000
+        if not population_ok:
+            problems.append(f"population_size must be an integer from 2 to 1,000,000, got {self.population_size!r}")
+        if not is_int(self.sample_size, 1) or (population_ok and self.sample_size > self.population_size):
+            problems.append(f"sample_size must be an integer from 1 to population_size "
+                            f"({self.population_size if population_ok else 'at most 1,000,000'}), got "
+                            f"{self.sample_size!r}")
+        return problems
 
 
 class RegularizedEvolutionTuner(NasTuner):

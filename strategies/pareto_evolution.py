@@ -49,16 +49,19 @@ class ParetoEvolutionSettings(Settings):
     objectives: list[dict[str, str]] = field(default_factory=_default_objectives)
 
     def value_problems(self) -> list[str]:
-        if not is_int(self.population_size, 2) or self.population_size > 100_000:
-            return [f"need population_size from 2 to 100000 (an integer), got {self.population_size!r}"]
-        if not is_int(self.sample_size, 2) or self.sample_size > self.population_size:
-            return [f"need 2 <= sample_size <= population_size ({self.population_size}), got {self.sample_size!r} "
-                    "(a tournament of one is random selection)"]
+        problems = []
+        population_ok = is_int(self.population_size, 2) and self.population_size <= 100_000
+        if not population_ok:
+            problems.append(f"need population_size from 2 to 100000 (an integer), got {self.population_size!r}")
+        if not is_int(self.sample_size, 2) or (population_ok and self.sample_size > self.population_size):
+            problems.append(f"need 2 <= sample_size <= population_size "
+                            f"({self.population_size if population_ok else 'at most 100000'}), got "
+                            f"{self.sample_size!r} (a tournament of one is random selection)")
         try:
             parse_objectives(self.objectives)
         except ConfigError as err:
-            return [str(err)]
-        return []
+            problems.append(str(err))
+        return problems
 
 
 class ParetoEvolutionTuner(RegularizedEvolutionTuner):

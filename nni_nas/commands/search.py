@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from nni_nas.errors import NasError
     from nni_nas.nnictl import create_experiment, nni_env, stop_experiment
     from nni_nas.results.records import load_experiment
-    from nni_nas.results.tables import top_table
+    from nni_nas.results.tables import top_table, unranked_note
 
     found = check_config(args.config)
     for warning in [p for p in found if p.startswith("warning: ")]:
@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"experiment {experiment_id} finished: {status.get('status')}")
     record = load_experiment(experiment_id)
     print(top_table(record, args.top))
+    note = unranked_note(record)
+    if note:
+        print(note)
     if not args.no_export and record.ranked():
         from nni_nas.export import export_trials
 

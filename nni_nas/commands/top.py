@@ -20,12 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nni_nas.results.records import load_experiment
-    from nni_nas.results.tables import pareto_table, top_table
+    from nni_nas.results.tables import pareto_table, top_table, unranked_note
 
     record = load_experiment(args.experiment_id)
     pareto = pareto_choice(args)
     if pareto:
         print(pareto_table(record, None if pareto is True else pareto))
-    else:
-        print(top_table(record, args.top, arch_width=None if args.full_arch else 70))
-    return 0
+        return 0
+    print(top_table(record, args.top, arch_width=None if args.full_arch else 70))
+    note = unranked_note(record)
+    if note:
+        print(note)
+    return 0 if record.ranked() else 1  # nothing to rank: a script reading the table must not take it as a result

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nni_nas.errors import ConfigError, UnknownDataError, did_you_mean
+from nni_nas.input_files import not_a_regular_file
 
 
 @dataclass
@@ -69,8 +70,12 @@ def data_info(name: str, **data_args: Any) -> tuple[tuple[int, ...], int]:
     return _INFO[name](**data_args)
 
 
+PATH_KEYS = ("path", "test_path", "root")  # what data sets read: files, and a folder (root)
+
+
 def check_common_args(name: str, data_args: dict[str, Any]) -> None:
-    """The arguments several data sets share, by value: a seed numpy and scikit-learn accept, fractions in (0, 1)."""
+    """The arguments several data sets share, by value: a seed numpy and scikit-learn accept, fractions in (0, 1),
+    paths that are what they must be (a path that is a FIFO, a device or a folder is named as such)."""
     problems = []
     seed = data_args.get("split_seed", 0)
     if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32):
@@ -79,6 +84,12 @@ def check_common_args(name: str, data_args: dict[str, Any]) -> None:
         value = data_args.get(key, 0.2)
         if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1):
             problems.append(f"{key} must be a number between 0 and 1, got {value!r}")
+    for key in PATH_KEYS:  # a FIFO would block the reader for ever (a search that hangs without a word)
+        kind = not_a_regular_file(data_args[key]) if isinstance(data_args.get(key), str) else None
+        wanted = "a folder" if key == "root" else "a file"
+        if kind is not None and kind != wanted:
+            problems.append(f"{key} {data_args[key]!r} is {kind}, not {wanted}; set data_args.{key} to {wanted} "
+                            f"{name} can read")
     if problems:
         raise ConfigError(f"data_args of {name}: " + "; ".join(problems))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from nni_nas.arch import describe
+from nni_nas.results.failures import failure_summary
 from nni_nas.results.records import ExperimentRecord
 
 COLUMNS = ("rank", "trial", "val_acc", "test_acc", "params", "flops", "latency_ms", "architecture")
@@ -15,8 +16,16 @@ def top_table(record: ExperimentRecord, k: int = 5, arch_width: int | None = 70,
     architecture column is cut to ``arch_width`` characters (None: whole)."""
     trials = record.ranked(key)[:k]
     if not trials:
-        return f"experiment {record.experiment_id}: no succeeded trial yet"
+        why = failure_summary(record)
+        return f"experiment {record.experiment_id}: no succeeded trial" + (f": {why}" if why else " yet")
     return trial_table(trials, arch_width)
+
+
+def unranked_note(record: ExperimentRecord) -> str | None:
+    """Under a table of the succeeded trials: why the others have no result (``not ranked: 2 of 5 trials stopped by
+    maxTrialDuration ...``), or None when every ended trial succeeded or none did (the table says it then)."""
+    why = failure_summary(record) if record.ranked() else None
+    return f"not ranked: {why}" if why else None
 
 
 def pareto_table(record: ExperimentRecord, objectives: str | None = None, arch_width: int | None = 70) -> str:
@@ -46,8 +55,24 @@ def trial_table(trials: list, arch_width: int | None = 70, extra: tuple[str, ...
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    for number, trial in enumerate(trials, start=1):
+        missing = missing_weights(trial)
+        if missing:
+            lines[number] += f"  <- {missing}"
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def missing_weights(trial) -> str | None:
+    """Why ``trial``'s row needs a word: its ``model.pt`` is not in its folder (deleted, or never saved), so export
+    gives its architecture only; None when the weights are there, or when the trial trains none (a benchmark table's
+    lookup) or its folder is unknown."""
+    from nni_nas.trial_files import TRAINED_WEIGHTS_FILE
+
+    final = trial.final or {}
+    if trial.trial_dir is None or "benchmark_key" in final or (trial.trial_dir / TRAINED_WEIGHTS_FILE).is_file():
+        return None
+    return f"no {TRAINED_WEIGHTS_FILE} in its folder (deleted?): export gives its architecture only"
 
 
 def format_number(value, digits: int = 4) -> str:

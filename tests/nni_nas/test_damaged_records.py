@@ -78,3 +78,21 @@ def test_an_unwritable_output_folder_is_one_line(records, capsys, tmp_path):
     blocker.write_text("not a folder")
     err = one_line_error(capsys, "export", "good", "--out", str(blocker / "sub"), "--format", "source")
     assert str(blocker) in err
+
+
+def test_a_ranked_trial_whose_weights_were_deleted_is_marked_and_does_not_export(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "nni-experiments"
+    make_experiment(root, "gone", [FakeTrial("best", arch=ARCH, final={**FINAL, "default": 0.95}),
+                                   FakeTrial("second", arch=ARCH, final=FINAL)], class_args(space_args=SPACE_ARGS))
+    weights = root / "gone" / "environments" / "local-env" / "trials" / "best" / "model.pt"
+    weights.unlink()
+    monkeypatch.setenv("NNI_EXPERIMENTS_DIR", str(root))
+    assert cli.main(["top", "gone"]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert rows[0].split()[:2] == ["1", "best"] and rows[0].endswith(
+        "<- no model.pt in its folder (deleted?): export gives its architecture only")
+    assert "<-" not in rows[1]
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["export", "gone", "--trial", "best", "--out", "out"]) != 0
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and f"no model.pt in {weights.parent}" in err, err

@@ -59,3 +59,11 @@ def test_minimised_metric_and_unknown_total():
     assert out.getvalue().startswith("\r3 trials | elapsed 0:00 | best latency 1.5")
     assert "ETA" not in out.getvalue()
     assert clock_text(3725) == "1:02:05" and clock_text(65) == "1:05"
+
+
+def test_over_budget_and_stopped_trials_are_not_results():
+    over = {"status": "SUCCEEDED", "final": [{"default": 0.0, "over_budget": True, "violations": ["..."]}]}
+    out = io.StringIO()
+    SearchProgress(3, stream=out, terminal=False).update([over, job("USER_CANCELED"), job("RUNNING")])
+    assert out.getvalue() == "2/3 trials | elapsed 0:00 | ETA 0:00 | 1 running, 1 stopped\n"
+    assert best_result([over]) is None

@@ -117,7 +117,7 @@ def test_pareto_front_matches_brute_force_in_both_modes():
 
 def test_no_succeeded_trial_fails_in_one_line(report):
     code, out, err = report("empty")
-    assert code == 2 and "no succeeded trial yet" in out
+    assert code == 2 and "no succeeded trial: 1 of 1 trials failed: no reason recorded" in out
     assert len(err.strip().splitlines()) == 1 and "nothing to plot" in err
 
 
