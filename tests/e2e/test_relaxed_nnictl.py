@@ -101,7 +101,7 @@ def test_each_searches_reports_every_epoch_and_a_retrained_architecture(searches
     assert trial.status == "SUCCEEDED", trial.status
     final = trial.final
     assert set(final["arch"]) == labels_of(strategy)  # a value for every label
-    assert final["retrained"] is True and final["default"] > 0.25  # retrained from scratch, 3 epochs: above chance (0.1)
+    assert final["retrained"] is True and final["default"] > 0.25  # retrained 3 epochs: above chance (0.1)
     assert len(trial.intermediate) == SEARCH_EPOCHS  # the portal's curve: one point per search epoch
     if strategy != "enas":
         assert final["method"] == strategy and final["search_epochs"] == SEARCH_EPOCHS

@@ -9,7 +9,15 @@ import nni
 import pytest
 import torch
 import torch.nn.functional as F
-from nni.nas.nn.pytorch import InputChoice, LayerChoice, ModelSpace, MutableConv2d, MutableDropout, MutableLinear, Repeat
+from nni.nas.nn.pytorch import (
+    InputChoice,
+    LayerChoice,
+    ModelSpace,
+    MutableConv2d,
+    MutableDropout,
+    MutableLinear,
+    Repeat,
+)
 from torch import nn
 
 from nni_nas.arch import search_choices, validate_arch
