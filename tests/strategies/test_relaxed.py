@@ -209,7 +209,7 @@ def test_proxyless_latency_table_times_the_candidates_and_the_loss_prefers_the_f
 def test_best_first_walks_architectures_in_order_of_probability():
     supernet = RelaxedSupernet(Mixed(), "darts")
     with torch.no_grad():
-        for label, alpha in zip(supernet.labels, supernet.alpha_list):
+        for alpha in supernet.alpha_list:
             alpha.copy_(torch.arange(len(alpha), dtype=torch.float32))  # the last value is the most probable
     assert supernet.derive()["width"] == 8 and supernet.derive()["depth"] == 3
     arch, looked = best_first(supernet, lambda a: a["width"] == 4)
