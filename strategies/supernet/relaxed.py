@@ -212,6 +212,9 @@ class RelaxedSupernet(nn.Module):
         self._fixed_arch: dict[str, Any] | None = None
 
     def _mutate(self, space: nn.Module) -> nn.Module:
+        # NNI's strategy package first: importing its one-shot module directly before it leaves the package with
+        # placeholder classes (an import cycle inside NNI 3.0), and RandomOneShot (SPOS) then fails to build
+        import nni.nas.strategy  # noqa: F401
         from nni.nas.oneshot.pytorch.strategy import OneShotStrategy, no_default_hook
         from nni.nas.oneshot.pytorch.supermodule import differentiable as diff
         from nni.nas.oneshot.pytorch.supermodule import proxyless
@@ -221,7 +224,9 @@ class RelaxedSupernet(nn.Module):
         proxy = self.method == "proxyless"
         layer_weights = self.sampled_weights if proxy else self.label_weights
         soft = nn.Softmax(-1)  # NNI's Proxyless layers sample from the softmax of alpha themselves
-        mixed_ops = {operation.mutate for operation in NATIVE_MIXED_OPERATIONS}
+        from strategies.supernet.mixed_1d import MIXED_1D
+
+        mixed_ops = {operation.mutate for operation in (*NATIVE_MIXED_OPERATIONS, *MIXED_1D)}
         if proxy:
             structural = [proxyless.suppress_already_mutated, proxyless.ProxylessMixedLayer.mutate,
                           proxyless.ProxylessMixedInput.mutate, proxyless.ProxylessMixedRepeat.mutate]

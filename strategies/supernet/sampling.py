@@ -81,7 +81,9 @@ def unsupported_layers(space: nn.Module) -> list[str]:
     from nni.nas.nn.pytorch import Cell, InputChoice, LayerChoice, Repeat
     from nni.nas.oneshot.pytorch.supermodule.operation import NATIVE_MIXED_OPERATIONS
 
-    mixed = tuple(operation.bound_type for operation in NATIVE_MIXED_OPERATIONS)
+    from strategies.supernet.mixed_1d import MIXED_1D
+
+    mixed = tuple(operation.bound_type for operation in (*NATIVE_MIXED_OPERATIONS, *MIXED_1D))
     structural = (LayerChoice, InputChoice, Repeat, Cell)
     out = []
     for name, module in space.named_modules():
@@ -140,7 +142,10 @@ class SamplingSupernet(nn.Module):
         from nni.nas.strategy import RandomOneShot
 
         try:  # NNI's path-sampling hooks (its RandomOneShot's), ours for weight-free layers first
-            self.space = RandomOneShot(mutation_hooks=[SampledParametrized.mutate]).mutate_model(space)
+            from strategies.supernet.mixed_1d import MIXED_1D
+
+            hooks = [SampledParametrized.mutate, *(operation.mutate for operation in MIXED_1D)]
+            self.space = RandomOneShot(mutation_hooks=hooks).mutate_model(space)
         except (TypeError, ValueError) as err:  # NNI names a mutable argument its mixed operation does not slice
             raise UnsupportedSpaceError(f"a weight-sharing supernet of {type(space).__name__} cannot be built: "
                                         f"{' '.join(str(err).split())}") from None

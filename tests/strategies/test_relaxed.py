@@ -219,15 +219,54 @@ def test_best_first_walks_architectures_in_order_of_probability():
 
 
 def test_a_space_that_cannot_be_relaxed_is_refused_naming_the_layer():
-    class Conv1dWidth(ModelSpace):
+    class Conv3dWidth(ModelSpace):
         def __init__(self):
             super().__init__()
-            from nni.nas.nn.pytorch import MutableConv1d
+            from nni.nas.nn.pytorch import MutableConv3d
 
-            self.conv = MutableConv1d(1, nni.choice("c", [2, 4]), 3)
+            self.conv = MutableConv3d(1, nni.choice("c", [2, 4]), 3)
 
         def forward(self, x):
             return self.conv(x)
 
-    with pytest.raises(UnsupportedSpaceError, match=r"conv \(MutableConv1d: c\)|MutableConv1d \(conv: c\)"):
-        RelaxedSupernet(Conv1dWidth(), "gdas")
+    with pytest.raises(UnsupportedSpaceError, match=r"MutableConv3d \(conv: c\)"):
+        RelaxedSupernet(Conv3dWidth(), "gdas")
+
+
+class Signal(ModelSpace):
+    """A 1-D convolution with a searched width and kernel size (padding "same" for each), then a searched
+    1-D batch norm: the layers NNI 3.0 has no mixed operation for."""
+
+    def __init__(self):
+        super().__init__()
+        width, kernel = nni.choice("width", [2, 4]), nni.choice("kernel", [3, 5])
+        from nni.nas.nn.pytorch import MutableBatchNorm1d, MutableConv1d
+
+        self.conv = MutableConv1d(1, width, kernel, padding=(kernel - 1) // 2)
+        self.bn = MutableBatchNorm1d(width)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+@pytest.mark.parametrize("width, kernel", [(2, 3), (4, 3), (2, 5), (4, 5)])
+def test_mixed_conv1d_takes_the_channel_prefix_and_the_kernel_centre(width, kernel):
+    from strategies.supernet.sampling import SamplingSupernet
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 1, 16)
+    sampling = SamplingSupernet(Signal())
+    sampling.activate({"width": width, "kernel": kernel})
+    conv = sampling.space.conv
+    start = (5 - kernel) // 2
+    expected = F.conv1d(x, conv.weight[:width, :, start:start + kernel], conv.bias[:width], padding=(kernel - 1) // 2)
+    sampling.eval()  # running statistics 0 and 1: the batch norm is the identity up to eps
+    assert torch.allclose(sampling(x), expected / (1 + 1e-5) ** 0.5, atol=1e-5)
+    relaxed = RelaxedSupernet(Signal(), "darts")
+    relaxed.fix({"width": width, "kernel": kernel})
+    relaxed.eval()
+    conv = relaxed.space.conv
+    out = relaxed(x)
+    expected = F.conv1d(x, conv.weight[:width, :, start:start + kernel], conv.bias[:width], padding=(kernel - 1) // 2)
+    assert torch.allclose(out[:, :width], expected / (1 + 1e-5) ** 0.5, atol=1e-5)
+    assert bool((out[:, width:] == 0).all())

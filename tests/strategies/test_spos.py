@@ -78,18 +78,18 @@ def test_the_supernet_accepts_every_mutable_kind_of_a_mixed_space_and_names_what
         supernet.activate(supernet.random_arch(rng))
         assert supernet(torch.randn(2, 1, 8, 8)).shape == (2, 10)
     import nni
-    from nni.nas.nn.pytorch import ModelSpace, MutableConv1d
+    from nni.nas.nn.pytorch import ModelSpace, MutableConv3d
 
     class Unshareable(ModelSpace):
         def __init__(self):
             super().__init__()
-            self.conv = MutableConv1d(1, nni.choice("channels", [4, 8]), 3)
+            self.conv = MutableConv3d(1, nni.choice("channels", [4, 8]), 3)
 
         def forward(self, x):
             return self.conv(x)
 
-    assert unsupported_layers(Unshareable()) == ["conv (MutableConv1d: channels)"]
-    assert describe_unsupported(unsupported_layers(Unshareable())) == "MutableConv1d (conv: channels)"
+    assert unsupported_layers(Unshareable()) == ["conv (MutableConv3d: channels)"]
+    assert describe_unsupported(unsupported_layers(Unshareable())) == "MutableConv3d (conv: channels)"
 
 
 def test_batchnorm_is_recalibrated_on_the_active_path():
