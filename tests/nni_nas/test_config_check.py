@@ -100,7 +100,7 @@ def test_each_mistake_is_named(tmp_path, change, expected):
     ("digits_evolution.yml", lambda r: class_args(r).update(population_size=1),
      "tuner.classArgs.population_size: must be an integer from 2"),
     ("digits_darts.yml", lambda r: class_args(r).update(order=3), "tuner.classArgs.order: must be 1"),
-    ("digits_darts.yml", lambda r: class_args(r).update(space="digits_cnn", space_args={}), "space: darts"),
+    ("digits_darts.yml", lambda r: class_args(r).update(space="enas_micro", space_args={}), "loose ends"),
     ("digits_enas.yml", lambda r: class_args(r).update(baseline_decay=1.5), "tuner.classArgs.baseline_decay: must be"),
     ("digits_pnas.yml", lambda r: class_args(r).update(beam_size=0),
      "tuner.classArgs.beam_size: must be an integer from 1"),

@@ -25,6 +25,8 @@ STORED_CLASS_PATHS = {
     "darts": ("NasDarts", "strategies.darts.DartsTuner", "digits_darts.yml"),
     "enas": ("NasEnas", "strategies.enas.EnasTuner", "digits_enas.yml"),
     "spos": ("NasSpos", "strategies.spos.SposTuner", "digits_spos.yml"),
+    "gdas": ("NasGdas", "strategies.gdas.GdasTuner", "digits_gdas.yml"),
+    "proxyless": ("NasProxyless", "strategies.proxyless.ProxylessTuner", "digits_proxyless.yml"),
 }
 
 # Run as NNI's dispatcher runs a tuner on `nnictl resume`: a fresh interpreter in the code directory, the class
