@@ -16,7 +16,9 @@ JSON object.
     python benchmarks/oneshot_vs_random.py --strategy enas --searches 4 --randoms 4
     python benchmarks/oneshot_vs_random.py --strategy spos --searches 4 --randoms 4
 
-SPOS searches ENAS's macro space with the same ops, so the two rows compare one-shot searches on one space.
+SPOS, GDAS, ProxylessNAS and DARTS on a non-cell space (``darts_any``) search ENAS's macro space with the same ops,
+so those rows compare one-shot searches on one space. ``--data pydocs`` runs every strategy but the DARTS cell one
+on the embedded pydocs texts in ``text_cnn`` (a searched width and depth), the harder data set.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from nni_nas.data import load_data
 from nni_nas.evaluation.training import train_and_evaluate
 from strategies.darts import DartsTuner
 from strategies.enas import EnasTuner
+from strategies.gdas import GdasTuner
+from strategies.proxyless import ProxylessTuner
 from strategies.spos import SposTuner
 
 # A space per strategy where some ops are clearly bad on digits: a cell or layer of pooling and identity learns
@@ -65,6 +69,31 @@ SETUPS: dict[str, dict[str, Any]] = {
                           "controller_hidden": 32, "derive_samples": 8, "retrain": False},
         "exclude": set(),
     },
+    "darts_any": {  # DARTS on a space that is not a cell space: the generic relaxation (strategies.supernet.relaxed)
+        "tuner": DartsTuner,
+        "space": "enas_macro",
+        "space_args": {"num_layers": 4, "channels": 16, "pool_after": [1],
+                       "ops": ["conv3x3", "maxpool3x3", "avgpool3x3"]},
+        "strategy_args": {"order": 1, "w_lr": 0.05, "arch_lr": 0.01, "search_batch_size": 64, "retrain": False},
+        "exclude": set(),
+    },
+    "gdas": {
+        "tuner": GdasTuner,
+        "space": "enas_macro",
+        "space_args": {"num_layers": 4, "channels": 16, "pool_after": [1],
+                       "ops": ["conv3x3", "maxpool3x3", "avgpool3x3"]},
+        "strategy_args": {"w_lr": 0.05, "arch_lr": 0.01, "search_batch_size": 64, "tau_max": 10.0, "tau_min": 0.1,
+                          "retrain": False},
+        "exclude": set(),
+    },
+    "proxyless": {
+        "tuner": ProxylessTuner,
+        "space": "enas_macro",
+        "space_args": {"num_layers": 4, "channels": 16, "pool_after": [1],
+                       "ops": ["conv3x3", "maxpool3x3", "avgpool3x3"]},
+        "strategy_args": {"w_lr": 0.05, "arch_lr": 0.01, "search_batch_size": 64, "retrain": False},
+        "exclude": set(),
+    },
     "spos": {
         "tuner": SposTuner,
         "space": "enas_macro",
@@ -76,6 +105,12 @@ SETUPS: dict[str, dict[str, Any]] = {
 }
 
 
+# The harder data set: the embedded pydocs texts (Python docstrings of 8 classes) in text_cnn, a 1-D space with a
+# searched width and depth (no strategy but the DARTS cell one needs other arguments than these).
+TEXT = {"data": "pydocs", "space": "text_cnn",
+        "space_args": {"widths": [16, 32], "max_depth": 3, "embed_dim": 16}}
+
+
 def random_arch(choices: dict[str, list[Any]], rng: random.Random, exclude: set[str]) -> dict[str, Any]:
     """A uniformly random architecture of the space, leaving out the values in ``exclude``."""
     return {label: rng.choice([v for v in values if not (isinstance(v, str) and v in exclude)])
@@ -83,13 +118,15 @@ def random_arch(choices: dict[str, list[Any]], rng: random.Random, exclude: set[
 
 
 def settings_for(strategy: str, search_epochs: int, retrain_epochs: int,
-                 space_args: dict[str, Any] | None = None) -> NasSettings:
-    """The config of one comparison: the strategy's space (``space_args`` over its defaults), retraining off."""
-    setup = SETUPS[strategy]
+                 space_args: dict[str, Any] | None = None, data: str = "digits",
+                 strategy_args: dict[str, Any] | None = None) -> NasSettings:
+    """The config of one comparison: the strategy's space (``space_args`` over its defaults), retraining off; on
+    ``pydocs`` the text space :data:`TEXT` for every strategy."""
+    setup = SETUPS[strategy] if data == "digits" else {**SETUPS[strategy], **TEXT}
     return NasSettings.from_class_args({
-        "space": setup["space"], "space_args": {**setup["space_args"], **(space_args or {})}, "data": "digits",
+        "space": setup["space"], "space_args": {**setup["space_args"], **(space_args or {})}, "data": data,
         "train": {"epochs": retrain_epochs, "batch_size": 64, "lr": 0.05, "latency_runs": 1},
-        "search_epochs": search_epochs, **setup["strategy_args"],
+        "search_epochs": search_epochs, **setup["strategy_args"], **(strategy_args or {}),
     }, tuner_class=f"{setup['tuner'].__module__}.{setup['tuner'].__name__}")
 
 
@@ -188,17 +225,24 @@ def main() -> None:
     parser.add_argument("--search-epochs", type=int, default=6)
     parser.add_argument("--retrain-epochs", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--strategy-args", type=json.loads, default=None,
+                        help="JSON over the strategy's settings, e.g. '{\"arch_lr\": 0.05}'")
+    parser.add_argument("--data", choices=("digits", "pydocs"), default="digits",
+                        help="pydocs: the embedded texts in text_cnn for every strategy (not the DARTS cell space)")
     parser.add_argument("--space-args", type=json.loads, default=None,
                         help="JSON over the strategy's default space arguments, e.g. '{\"width\": 4}'")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
     logging.disable(logging.WARNING)
-    out: dict[str, Any] = {"searches": args.searches, "randoms": args.randoms, "search_epochs": args.search_epochs,
-                           "retrain_epochs": args.retrain_epochs}
+    out: dict[str, Any] = {"data": args.data, "searches": args.searches, "randoms": args.randoms,
+                           "search_epochs": args.search_epochs, "retrain_epochs": args.retrain_epochs}
     with tempfile.TemporaryDirectory() as tmp:
         for strategy in args.strategy or sorted(SETUPS):
-            settings = settings_for(strategy, args.search_epochs, args.retrain_epochs, args.space_args)
+            if args.data != "digits" and strategy == "darts":
+                parser.error("--strategy darts is DARTS's cell space; on pydocs use darts_any")
+            settings = settings_for(strategy, args.search_epochs, args.retrain_epochs, args.space_args, args.data,
+                                    args.strategy_args)
             out[f"{strategy}_space_args"] = settings.space_args
             rows = []
             for seed in range(args.first_seed, args.first_seed + args.searches):

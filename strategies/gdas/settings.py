@@ -8,7 +8,8 @@ their own. Both are first order: the architecture step reads the current weights
 - Dong & Yang, "Searching for A Robust Neural Architecture in Four GPU Hours", CVPR 2019 (GDAS): the Gumbel-softmax
   temperature decays linearly from 10 to 0.1 over the search (Section 4.1).
 - Cai, Zhu, Han, "ProxylessNAS: Direct Neural Architecture Search on Target Task and Hardware", ICLR 2019: Adam on
-  the architecture parameters with learning rate 1e-3 (Appendix), the latency term of Section 3.3.
+  the architecture parameters with learning rate 1e-3 (Appendix), the latency term of Section 3.3, and a warm-up of
+  the weights on sampled paths before the architecture parameters start learning (``warmup_epochs``).
 """
 
 from __future__ import annotations
@@ -57,9 +58,13 @@ class ProxylessSettings(DartsSettings):
     latency_beta: float = 0.6
     latency_lambda: float = 0.1
     latency_runs: int = 10
+    warmup_epochs: int = 0
 
     def value_problems(self) -> list[str]:
         problems = [p for p in super().value_problems() if not p.startswith("order")]
+        if not (is_int(self.warmup_epochs, 0) and self.warmup_epochs < self.search_epochs):
+            problems.append(f"warmup_epochs must be an integer from 0 to search_epochs - 1 ({self.search_epochs - 1}), "
+                            f"got {self.warmup_epochs!r}")
         if self.order != 1:
             problems.append(f"order must be 1: {self.section} updates its architecture parameters with first-order "
                             f"gradients (second order is DARTS's), got {self.order!r}")

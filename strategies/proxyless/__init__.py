@@ -49,6 +49,9 @@ class ProxylessTuner(OneShotTuner):
         Timed runs per candidate in the latency table (the median is kept).
     arch_lr
         Adam's learning rate of the architecture parameters (paper: 1e-3).
+    warmup_epochs
+        Search epochs that train only the weights, on paths sampled from the (still uniform) architecture
+        parameters, before those start learning (the paper warms the weights up first).
     search_epochs, search_batch_size, train_portion, w_lr, w_lr_min, w_momentum, w_weight_decay, grad_clip,
     arch_betas, arch_weight_decay, retrain, eval_space_args
         As DARTS's (:class:`strategies.darts.DartsTuner`); ``order`` must stay 1.

@@ -114,7 +114,9 @@ class RelaxedSearch(pl.LightningModule):
         method = self.supernet.method
 
         arch_opt.zero_grad()
-        if method == "darts":
+        if self.current_epoch < getattr(self.hp, "warmup_epochs", 0):  # ProxylessNAS: the weights warm up first
+            arch_loss = torch.zeros(())
+        elif method == "darts":
             xi = self.hp.xi if self.hp.xi is not None else lr
             arch_loss = architecture_gradient(self.loss, weights, alphas, batch["weights"], batch["arch"],
                                               self.hp.order, xi)
@@ -127,7 +129,8 @@ class RelaxedSearch(pl.LightningModule):
             self.manual_backward(arch_loss)
             arch_loss = arch_loss.detach()
         check_finite(arch_loss, self.current_epoch, self.hp.arch_lr)
-        arch_opt.step()
+        if self.current_epoch >= getattr(self.hp, "warmup_epochs", 0):
+            arch_opt.step()
 
         w_opt.zero_grad()  # also what the architecture step left on the weights
         if method == "proxyless":
