@@ -3,11 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-# The remote-training tests start a real OpenSSH server (tests/e2e/sshd.py) and the completion test types into a
-# real zsh; CI runs as root and installs what is missing once.
+# The remote-training tests start a real OpenSSH server (tests/e2e/sshd.py), the completion test types into a
+# real zsh, and the portal's icons are checked in a headless chromium (tests/e2e/test_portal_icons.py; 25 packages,
+# 103 MB, 14 s here); CI runs as root and installs what is missing once.
 missing=""
 [ -x /usr/sbin/sshd ] || missing="openssh-server"
 command -v zsh >/dev/null || missing="$missing zsh"
+command -v chromium >/dev/null || missing="$missing chromium"
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   # shellcheck disable=SC2086
   apt-get install -y -q --no-install-recommends $missing >/dev/null \
