@@ -175,6 +175,40 @@ def _child(args, variant: str) -> dict:
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
+def against_baseline(args) -> dict:
+    """First and second order of this checkout against the same variants of ``args.baseline``'s, alternating."""
+    passthrough, skip = [], False
+    for item in args.passthrough:
+        if skip or item == "--baseline":
+            skip = not skip
+            continue
+        passthrough.append(item)
+    script = args.baseline.resolve() / "benchmarks" / "darts_step.py"
+    runs: dict[str, list[float]] = {}
+    for _ in range(args.repeats):
+        for order in ("first", "second"):
+            for side, path in (("baseline", script), ("ours", Path(__file__))):
+                output = subprocess.run([sys.executable, str(path), "--variant", order, *passthrough],
+                                        capture_output=True, text=True, check=False)
+                if output.returncode != 0:
+                    raise RuntimeError(f"{side} {order} failed:\n{output.stderr[-3000:]}")
+                row = json.loads(output.stdout.strip().splitlines()[-1])
+                runs.setdefault(f"{side}_{order}", []).append(statistics.median(row["epochs_s"][1:]))
+                print(f"{side} {order}: {runs[f'{side}_{order}'][-1]:.3f} s per epoch", file=sys.stderr)
+    out: dict = {"benchmark": "darts_step against a baseline", "baseline": str(args.baseline),
+                 "repeats": args.repeats, "threads": args.threads, "load_average_end": round(os.getloadavg()[0], 1)}
+    for key, values in runs.items():
+        out[f"{key}_epoch_s"] = [round(v, 3) for v in values]
+    for order in ("first", "second"):
+        ratios = [o / b for o, b in zip(runs[f"ours_{order}"], runs[f"baseline_{order}"])]
+        out[f"{order}_ours_vs_baseline"] = [round(statistics.fmean(ratios), 3), round(_se(ratios), 3)]
+    second_vs_first = [s / f for s, f in zip(runs["ours_second"], runs["ours_first"])]
+    out["ours_second_vs_first"] = [round(statistics.fmean(second_vs_first), 3), round(_se(second_vs_first), 3)]
+    print(f"ours / baseline: first order {out['first_ours_vs_baseline']}, second order "
+          f"{out['second_ours_vs_baseline']} (mean, SE over {args.repeats} repeats)", file=sys.stderr)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", choices=("digits", "cifar"), default="digits")
@@ -186,6 +220,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs of the three variants")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: comparable on a shared machine)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a checkout of another revision (e.g. `git worktree add /tmp/main main`): its first and "
+                        "second order run in the same alternation, and the figures add ours / baseline per order")
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.epochs < 2:
@@ -195,6 +232,9 @@ def main() -> None:
         return
 
     args.passthrough = [a for a in sys.argv[1:]]
+    if args.baseline is not None:
+        print(json.dumps(against_baseline(args)))
+        return
     runs: dict[str, list[dict]] = {variant: [] for variant in VARIANTS}
     for _ in range(args.repeats):
         for variant in VARIANTS:

@@ -356,3 +356,37 @@ def test_retrain_with_the_papers_evaluation_options(tmp_path):
     settings_file = json.loads((tmp_path / "settings.json").read_text())
     assert settings_file["class_args"]["space_args"] == {"width": 6, "num_cells": 3, "num_nodes": 2,
                                                          "auxiliary": True}
+
+
+def test_mixed_op_gives_the_plain_weighted_sum_and_its_gradients():
+    """MixedOp's shortcuts (skipping `none`, one shared ReLU, one stacked sum) change no value and no gradient:
+    the same supernet against each candidate called on its own and summed with the softmax weights."""
+    import copy
+
+    import model_spaces
+    from strategies.darts.supernet import DartsSupernet, MixedOp
+
+    torch.manual_seed(0)
+    space = model_spaces.build_space("darts", (1, 8, 8), 10, width=4, num_cells=3, num_nodes=2, affine=False,
+                                     auxiliary=False)
+    fast = DartsSupernet(space)
+    plain = copy.deepcopy(fast)
+    for module in plain.modules():
+        if isinstance(module, MixedOp):
+            module.forward = (lambda m: lambda x: sum(w * op(x) for w, op in
+                                                      zip(torch.softmax(m._alpha[0], -1), m.ops)))(module)
+    with torch.no_grad():
+        for a in list(fast.alphas.values()) + list(plain.alphas.values()):
+            a.copy_(torch.arange(len(a), dtype=torch.float32) / 4)
+    x, y = torch.randn(6, 1, 8, 8), torch.randint(0, 10, (6,))
+    outs = []
+    for net in (fast, plain):
+        out = net(x)
+        torch.nn.functional.cross_entropy(out, y).backward()
+        outs.append(out)
+    assert torch.allclose(outs[0], outs[1], atol=1e-5)
+    for p, q in zip(fast.parameters(), plain.parameters()):
+        assert (p.grad is None) == (q.grad is None)
+        if p.grad is not None:
+            assert torch.allclose(p.grad, q.grad, atol=1e-5), p.shape
+    assert all(a.grad is not None and bool(a.grad.abs().sum() > 0) for a in fast.alphas.values())
