@@ -73,6 +73,22 @@ def test_a_contradicting_or_unknown_kind_is_named(tmp_path):
         data.data_info("npz", path=save(tmp_path, x=np.zeros((40, 1, 64)), y=labels(40)))
 
 
+def test_a_signal_space_on_image_data_is_one_problem_naming_kind_signal(tmp_path):
+    from nni_nas.api import write_config
+    from nni_nas.checks import check_config
+
+    path = save(tmp_path, x=np.zeros((40, 6, 64)), y=labels(40))  # (N, C, L) read as 6x64 one-channel images
+    config = write_config(tmp_path / "c.yml", "signal_cnn", "evolution", data="npz", data_args={"path": path})
+    [problem] = check_config(config)
+    assert "space 'signal_cnn' takes signals" in problem and "data_args.kind: signal" in problem
+    np.savez(path, x=np.zeros((40, 3, 64)), y=labels(40))  # too small as images: the data's own error, alone
+    [problem] = check_config(config)
+    assert "x images are 3x64" in problem and "set data_args.kind: signal" in problem
+    config = write_config(tmp_path / "c.yml", "signal_cnn", "evolution", data="npz",
+                          data_args={"path": path, "kind": "signal"})
+    assert check_config(config) == []
+
+
 def test_waveforms_are_seeded_balanced_and_written_by_the_module(tmp_path, capsys):
     x, y = waveforms(samples_per_class=10, length=32, channels=2, seed=3)
     again, _ = waveforms(samples_per_class=10, length=32, channels=2, seed=3)
