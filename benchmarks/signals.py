@@ -20,7 +20,8 @@ Routes, each on the archive's split (trained on TRAIN, measured on TEST):
   forest of 500 trees.
 
 Figures: each route's test accuracy and seconds, the best baseline, and nni-nas's accuracy minus and over it. The
-last line printed is one JSON object with the figures.
+last line printed is one JSON object with the figures; its ``home`` is the private HOME holding the experiment and
+the project folder (kept for inspection, e.g. ``HOME=<home> nni-nas top <experiment>``; delete it when done).
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def search(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test:
     best = clf.top(1)[0]
     return {"test_acc": round(score["accuracy"], 4), "val_acc": best["val_acc"], "params": best["params"],
             "arch": best["arch"], "trials": len(clf._record().trials), "seconds": round(seconds, 1),
-            "experiment": clf.project.experiment_id}
+            "experiment": clf.project.experiment_id, "home": home}  # kept for nni-nas top / export; delete at will
 
 
 def main() -> None:
