@@ -1,7 +1,7 @@
 """Search spaces written with NNI's mutable layers, registered by name, and the contract they keep.
 
 Every space is a :class:`model_spaces.contract.SearchSpace` (an NNI ``ModelSpace``) whose constructor takes
-``input_shape`` (C, H, W) or (max_len,), ``num_classes`` and its own keyword arguments, so a config can say
+``input_shape`` (C, H, W), (C, L) or (max_len,), ``num_classes`` and its own keyword arguments, so a config can say
 ``space: digits_cnn`` and ``space_args: {...}`` and a test can parametrise over every entry. What a space offers
 beyond that (cells, blocks, benchmark keys) it declares by subclassing a capability of :mod:`model_spaces.contract`.
 Layers shared by several spaces are in :mod:`model_spaces.layers`.
@@ -122,11 +122,12 @@ def build(name: str, input_shape: tuple[int, ...] | None, num_classes: int | Non
     if input_shape is None or num_classes is None:
         raise ConfigError(f"space {name!r} needs the data's input shape and classes")
     if len(input_shape) != cls.input_rank:
-        wanted = ("images, input_shape (C, H, W)" if cls.input_rank == 3
-                  else "byte-encoded texts, input_shape (max_len,)")
-        raise ConfigError(f"space {name!r} takes {wanted}, but the data gives input_shape {tuple(input_shape)}: "
-                          "pair image spaces with image data (digits, cifar10, npz) and text_cnn with text data "
-                          "(pydocs, text_csv)")
+        wanted = INPUT_KINDS.get(cls.input_rank, f"inputs of rank {cls.input_rank}")
+        given = INPUT_KINDS.get(len(input_shape), f"inputs of rank {len(input_shape)}").split(",")[0]
+        raise ConfigError(f"space {name!r} takes {wanted}, but the data gives {given}, input_shape "
+                          f"{tuple(input_shape)}: pair image spaces with image data (digits, cifar10, image_folder, "
+                          "npz), text_cnn with text data (pydocs, text_csv), signal_cnn with signals (npz of (N, L), "
+                          "or of (N, C, L) with data_args.kind: signal)")
     oversized = [f"{key}={value!r}" for key, value in space_args.items() if _too_large(value)]
     if oversized:
         raise ConfigError(f"space {name!r}: space_args {', '.join(oversized)} too large (sizes, counts and depths "
@@ -136,6 +137,10 @@ def build(name: str, input_shape: tuple[int, ...] | None, num_classes: int | Non
     except TypeError as err:
         raise ConfigError(f"space {name!r} rejected space_args {space_args}: {err}") from None
 
+
+# what a registered space's input_rank means (SearchSpace.input_rank)
+INPUT_KINDS = {3: "images, input_shape (C, H, W)", 2: "signals, input_shape (C, L)",
+               1: "byte-encoded texts, input_shape (max_len,)"}
 
 MAX_SPACE_ARG = 65_536  # no width, depth or count of a space is larger: a bigger one would allocate without end
 

@@ -36,7 +36,8 @@ class SearchSpace(ModelSpace):
     space_name
         The name the space is registered under (set by :func:`model_spaces.register_space`).
     input_rank
-        Dimensions of one input: 3 for images ``(C, H, W)``, 1 for byte-encoded texts ``(max_len,)``.
+        Dimensions of one input: 3 for images ``(C, H, W)``, 2 for signals ``(C, L)``, 1 for byte-encoded texts
+        ``(max_len,)``.
     input_shape
         The shape of one input, set by the constructor.
     not_relaxable

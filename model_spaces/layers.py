@@ -1,5 +1,5 @@
 """Layers shared by several spaces: the searched layer of the repeated-layer spaces (``digits_cnn``, ``text_cnn``)
-and their common base."""
+and their common base; global pooling over time (``text_cnn``, ``signal_cnn``)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,20 @@ def check_layer_args(ops: Any, known_ops: tuple[str, ...], activations: Any, wid
         problems.append(f"need 1 <= min_depth <= max_depth <= 64 (integers), got {min_depth!r} and {max_depth!r}")
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+class GlobalMaxPool(nn.Module):
+    """Max over time: ``(N, C, L) -> (N, C)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax(dim=2)
+
+
+class GlobalAvgPool(nn.Module):
+    """Mean over time: ``(N, C, L) -> (N, C)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=2)
 
 
 class RepeatedLayersSpace(SearchSpace):

@@ -32,7 +32,7 @@ from nni.nas.nn.pytorch import (
 from torch import nn
 
 from model_spaces import register_space
-from model_spaces.layers import RepeatedLayersSpace, SearchLayer, check_layer_args
+from model_spaces.layers import GlobalAvgPool, GlobalMaxPool, RepeatedLayersSpace, SearchLayer, check_layer_args
 
 VOCAB_SIZE = 257  # as nni_nas.data.text: 256 byte values + padding (0)
 OPS = ("conv3", "conv5", "conv7", "dilconv3", "sepconv5", "maxpool3", "avgpool3", "identity")
@@ -53,20 +53,6 @@ def _candidate_ops(width: Any) -> dict[str, nn.Module]:
         "avgpool3": nn.AvgPool1d(3, stride=1, padding=1, count_include_pad=False),
         "identity": nn.Identity(),
     }
-
-
-class GlobalMaxPool(nn.Module):
-    """Max over time: ``(N, C, L) -> (N, C)``."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.amax(dim=2)
-
-
-class GlobalAvgPool(nn.Module):
-    """Mean over time: ``(N, C, L) -> (N, C)``."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=2)
 
 
 @register_space("text_cnn")

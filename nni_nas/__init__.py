@@ -11,7 +11,7 @@ warnings.filterwarnings("ignore", message=".*is found to be not a nn.Module.*")
 
 __version__ = "0.1.0"
 
-__all__ = ["ImageClassifier", "TextClassifier", "__version__"]
+__all__ = ["ImageClassifier", "SignalClassifier", "TextClassifier", "__version__"]
 
 
 def __getattr__(name: str):
@@ -21,4 +21,8 @@ def __getattr__(name: str):
         from nni_nas.tasks import classifiers
 
         return getattr(classifiers, name)
+    if name == "SignalClassifier":
+        from nni_nas.tasks.signal_classifier import SignalClassifier
+
+        return SignalClassifier
     raise AttributeError(f"module 'nni_nas' has no attribute {name!r}")

@@ -294,12 +294,17 @@ def _module_problems(settings: NasSettings) -> list[str]:
 
 def _built_space(settings: NasSettings, info: tuple | None) -> Any:
     """The configured space (a few hundred milliseconds), for the data's ``info``; when the data could not be read,
-    for 8x8 single-channel images of 10 classes, so that the space's own arguments are still checked."""
+    for 8x8 single-channel images of 10 classes (one-channel signals of 64 steps for a signal space: an npz of signals
+    read without ``kind: signal`` is named once, by the data's own error), so that the space's own arguments are
+    still checked."""
     import model_spaces
     import nni_nas.components as components
+    import nni_nas.user_code as user_code
 
     if info is None and model_spaces.data_needed(settings.space, settings.space_args, settings.code_dir):
-        info = ((1, 8, 8), 10)
+        signals = (not user_code.is_reference(settings.space)
+                   and model_spaces.get_space_class(settings.space).input_rank == 2)
+        info = ((1, 64) if signals else (1, 8, 8), 10)
     return components.build_space(settings, info)
 
 

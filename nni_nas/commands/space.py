@@ -11,7 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                 "(omit to list every registered space)")
     parser.add_argument("--data", help="data set whose input shape and classes to use: a registered name or your "
                                        "own file.py:function (default: digits for image spaces, pydocs for text "
-                                       "spaces; none for your own space unless it takes input_shape or num_classes)")
+                                       "spaces, the space's default input_shape and num_classes for signal spaces; "
+                                       "none for your own space unless it takes input_shape or num_classes)")
     parser.add_argument("--module", default="classification",
                         help="the module the data is for: classification (labels are classes) or regression (targets "
                              "are real values; their number per sample is the network's output size)")
@@ -33,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:20s} {doc}")
         return 0
     cls = model_spaces.get_space_class(args.name)
-    default_data = "pydocs" if getattr(cls, "input_rank", 3) == 1 else "digits"
+    rank = getattr(cls, "input_rank", 3)
+    default_data = "pydocs" if rank == 1 else "digits"
     try:
         space_args = json.loads(args.space_args)
     except json.JSONDecodeError as err:
@@ -42,8 +44,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--space-args must be a JSON object of space arguments, got {args.space_args}")
     settings = NasSettings(space=args.name, data=args.data or default_data, space_args=space_args,
                            module=args.module, code_dir=user_code.code_dir())
-    input_shape, num_classes = components.space_info(settings) if args.data is None else \
-        components.data_shape(settings)
+    if args.data is None and rank == 2:  # no signal data set is embedded: the space's own default signal size
+        input_shape, num_classes = _constructor_defaults(cls)
+    else:
+        input_shape, num_classes = components.space_info(settings) if args.data is None else \
+            components.data_shape(settings)
     space = components.build_space(settings, (input_shape, num_classes) if input_shape is not None else None)
     choices = search_choices(space)
     if args.json:
@@ -70,3 +75,11 @@ def run(args: argparse.Namespace) -> int:
               "settings that differ only in unused labels are one network (too many settings to count them one by "
               "one)")
     return 0
+
+
+def _constructor_defaults(cls: type) -> tuple[tuple[int, ...], int]:
+    """The ``input_shape`` and ``num_classes`` a registered space is built with when none are given."""
+    import inspect
+
+    parameters = inspect.signature(getattr(cls, "_init_wrapped", cls.__init__)).parameters
+    return tuple(parameters["input_shape"].default), parameters["num_classes"].default

@@ -1,4 +1,5 @@
-"""Image data sets: ``digits`` (embedded, the default), ``cifar10`` (a local folder) and ``npz`` (your arrays).
+"""Image data sets: ``digits`` (embedded, the default), ``cifar10`` (a local folder) and ``npz`` (your arrays: images,
+or signals and sequences by the rule of :mod:`nni_nas.data.signals`).
 
 The dataset classes are ``nni.trace``-d so NNI's own evaluators can serialise them by their arguments
 (NNI's multi-trial route refuses an untraced data set: "payload too large").
@@ -17,9 +18,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from nni_nas.data import splits
+from nni_nas.data import signals, splits
 from nni_nas.data.registry import DataBundle, register_data
-from nni_nas.errors import DataFormatError, DataNotFoundError
+from nni_nas.errors import ConfigError, DataFormatError, DataNotFoundError
 
 DIGITS_SPLIT_SEED = 0
 DIGITS_FRACTIONS = (0.6, 0.2, 0.2)  # train / val / test, stratified by class
@@ -121,14 +122,15 @@ def load_cifar10(root: str = "~/data/cifar10", download: bool = False, val_size:
 # ------------------------------------------------------------------------------------------------ npz
 @nni.trace
 class NpzDataset(TensorDataset):
-    """One split of a user's ``.npz`` file with arrays ``x`` (N, H, W) or (N, C, H, W), integer ``y`` and
-    optionally ``x_val``, ``y_val`` and ``x_test``, ``y_test``. Without a test set, ``test_fraction`` of the data is
-    held out; then, without a validation set, ``val_fraction`` of the rest becomes validation. Splits are
-    stratified and seeded. ``x`` is used as given (scale it beforehand)."""
+    """One split of a user's ``.npz`` file with arrays ``x``, integer ``y`` and optionally ``x_val``, ``y_val`` and
+    ``x_test``, ``y_test``. ``x`` holds images, (N, H, W) or (N, C, H, W), or with ``kind="signal"`` signals, (N, L)
+    or (N, C, L) (:mod:`nni_nas.data.signals`; a rank-2 ``x`` is signals whatever ``kind``). Without a test set,
+    ``test_fraction`` of the data is held out; then, without a validation set, ``val_fraction`` of the rest becomes
+    validation. Splits are stratified and seeded. ``x`` is used as given (scale it beforehand)."""
 
     def __init__(self, path: str, split: str, val_fraction: float = 0.2, test_fraction: float = 0.2,
-                 split_seed: int = 0):
-        x, y, x_test, y_test, x_val, y_val = _read_npz(path)
+                 split_seed: int = 0, kind: str | None = None):
+        x, y, x_test, y_test, x_val, y_val = _read_npz(path, kind)
         idx = np.arange(len(y))
         if x_test is None:
             idx, test_idx = splits.holdout(idx, y, test_fraction, split_seed)
@@ -144,7 +146,8 @@ MAX_CLASSES = 10_000  # a label bound: one-hot metrics allocate num_classes entr
 MIN_SIDE = 4  # smaller images leave no room for a convolution to see a neighbourhood
 
 
-def _read_npz(path: str):
+def _read_npz(path: str, kind: str | None = None):
+    signals.check_kind(kind)
     path = os.path.expanduser(path)
     if not Path(path).is_file():
         raise DataNotFoundError(f"npz file not found: {path!r}; set data_args.path to an existing .npz file")
@@ -152,15 +155,16 @@ def _read_npz(path: str):
         with np.load(path, allow_pickle=False) as arrays:
             missing = [key for key in ("x", "y") if key not in arrays]
             if missing:
-                raise DataFormatError(f"{path} lacks arrays {missing}; it needs x (N,[C,]H,W) and y (N,) integer "
-                                      "labels")
-            x, y = _images(arrays["x"], path, "x"), _labels(arrays["y"], path, "y")
+                raise DataFormatError(f"{path} lacks arrays {missing}; it needs x (N,[C,]H,W) images or (N,[C,]L) "
+                                      "signals, and y (N,) integer labels")
+            samples = _signals if _is_signal(arrays["x"], kind, path) else _images
+            x, y = samples(arrays["x"], path, "x"), _labels(arrays["y"], path, "y")
             held = {}
             for name in ("x_val", "y_val", "x_test", "y_test"):
                 if name in arrays:
-                    held[name] = (_images if name.startswith("x") else _labels)(arrays[name], path, name)
+                    held[name] = (samples if name.startswith("x") else _labels)(arrays[name], path, name)
     except (OSError, ValueError, zipfile.BadZipFile) as err:
-        if isinstance(err, DataFormatError):
+        if isinstance(err, DataFormatError | ConfigError):
             raise
         raise DataFormatError(f"{path} is not a readable .npz of plain arrays ({err}); write it with "
                               "numpy.savez(path, x=images, y=labels)") from None
@@ -173,13 +177,30 @@ def _read_npz(path: str):
         if xs is None:
             continue
         if xs.shape[1:] != x.shape[1:]:
-            raise DataFormatError(f"{path}: x_{part} images are {xs.shape[1:]} but x images are {x.shape[1:]}; "
-                                  "both must have the same (C, H, W)")
+            what, axes = ("signals", "(C, L)") if samples is _signals else ("images", "(C, H, W)")
+            raise DataFormatError(f"{path}: x_{part} {what} are {xs.shape[1:]} but x {what} are {x.shape[1:]}; "
+                                  f"both must have the same {axes}")
         if len(xs) != len(ys):
             raise DataFormatError(f"{path}: x_{part} has {len(xs)} rows but y_{part} has {len(ys)}")
     if len(np.unique(y)) < 2:
         raise DataFormatError(f"{path}: y holds a single class; classification needs at least two")
     return x, y, held.get("x_test"), held.get("y_test"), held.get("x_val"), held.get("y_val")
+
+
+def _is_signal(x: np.ndarray, kind: str | None, path: str) -> bool:
+    """Whether ``x`` holds signals: a rank-2 ``x`` always, a rank-3 one only with ``kind: signal`` (it is read as
+    (N, H, W) images otherwise); ``kind: image`` on a rank-2 ``x`` is a contradiction, named."""
+    if kind == "image" and x.ndim == 2:
+        raise DataFormatError(f"{path}: x is {x.shape}, sequences (N, L), but data_args.kind is image; drop kind or "
+                              "set it to signal")
+    if kind == "signal" and x.ndim == 4:
+        raise DataFormatError(f"{path}: x is {x.shape}, images (N, C, H, W), but data_args.kind is signal; signals "
+                              "are (N, L) or (N, C, L)")
+    return x.ndim == 2 or kind == "signal"
+
+
+def _signals(x: np.ndarray, path: str, name: str) -> np.ndarray:
+    return signals.as_signals(x, f"{path}: {name}")
 
 
 def _images(x: np.ndarray, path: str, name: str) -> np.ndarray:
@@ -188,7 +209,7 @@ def _images(x: np.ndarray, path: str, name: str) -> np.ndarray:
     x = _as_nchw(x, path)
     if min(x.shape[2:]) < MIN_SIDE:
         raise DataFormatError(f"{path}: {name} images are {x.shape[2]}x{x.shape[3]}; at least {MIN_SIDE}x{MIN_SIDE} "
-                              "pixels are needed")
+                              "pixels are needed (signals (N, C, L)? set data_args.kind: signal)")
     if not np.isfinite(x).all():
         raise DataFormatError(f"{path}: {name} holds NaN or infinite values ({int((~np.isfinite(x)).sum())} of them)")
     return x
@@ -215,15 +236,17 @@ def _as_nchw(x: np.ndarray, path: str) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def _npz_info(path: str, **_: Any):
-    x, y, _, y_test, _, y_val = _read_npz(path)
+def _npz_info(path: str, kind: str | None = None, **_: Any):
+    x, y, _, y_test, _, y_val = _read_npz(path, kind)
     num_classes = int(max(labels.max() for labels in (y, y_test, y_val) if labels is not None)) + 1
     return tuple(x.shape[1:]), num_classes
 
 
 @register_data("npz", info=_npz_info)
-def load_npz(path: str, val_fraction: float = 0.2, test_fraction: float = 0.2, split_seed: int = 0) -> DataBundle:
-    """A local ``.npz`` of images (see :class:`NpzDataset`); classes are ``max(y) + 1``."""
-    input_shape, num_classes = _npz_info(path)
-    make = lambda split: NpzDataset(path, split, val_fraction, test_fraction, split_seed)  # noqa: E731
+def load_npz(path: str, val_fraction: float = 0.2, test_fraction: float = 0.2, split_seed: int = 0,
+             kind: str | None = None) -> DataBundle:
+    """A local ``.npz`` of images, or of signals (``kind: signal``; see :class:`NpzDataset`); classes are
+    ``max(y) + 1``. Input shape ``(C, H, W)`` for images, ``(C, L)`` for signals."""
+    input_shape, num_classes = _npz_info(path, kind)
+    make = lambda split: NpzDataset(path, split, val_fraction, test_fraction, split_seed, kind)  # noqa: E731
     return DataBundle("npz", make("train"), make("val"), make("test"), input_shape, num_classes)

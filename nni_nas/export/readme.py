@@ -85,7 +85,7 @@ def input_scaling(loaded) -> str:
                 f"`(x - mean) / std` with mean {CIFAR_MEAN} and std {CIFAR_STD} (`T.Normalize`).")
     if loaded.data == "npz":
         return ("the npz file's `x` exactly as stored, cast to float32 (nni-nas does not rescale it; an (N, H, W) "
-                "array gets a channel axis: `x[:, None]`).")
+                "image or (N, L) sequence array gets a channel axis: `x[:, None]`).")
     from nni_nas.user_code import is_reference
 
     if is_reference(loaded.data):

@@ -1,4 +1,4 @@
-"""What the Python API accepts as data, checked before anything starts: images, texts and labels.
+"""What the Python API accepts as data, checked before anything starts: images, signals, texts and labels.
 
 Every mistake is one :class:`nni_nas.errors.DataFormatError` naming the argument and what is wrong with it.
 """
@@ -15,8 +15,13 @@ MIN_SIDE = 4  # as for npz files: smaller images leave a convolution no neighbou
 MAX_CLASSES = 10_000
 
 
-def to_numpy(value: Any, name: str) -> np.ndarray:
-    """A numpy view of a numpy array, a torch tensor or a (nested) list."""
+IMAGES_FIX = ("resize them to one size, or put them in class folders and pass the folder (image_size resizes "
+              "them)")
+
+
+def to_numpy(value: Any, name: str, items: str = "images", fix: str = IMAGES_FIX) -> np.ndarray:
+    """A numpy view of a numpy array, a torch tensor or a (nested) list; a list of ``items`` of mixed sizes is an
+    error that says ``fix``."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, without importing torch here
         return value.detach().cpu().numpy()
     if isinstance(value, np.ndarray):
@@ -24,8 +29,7 @@ def to_numpy(value: Any, name: str) -> np.ndarray:
     if isinstance(value, list | tuple):
         shapes = {np.shape(item) for item in value}
         if len(shapes) > 1:
-            raise DataFormatError(f"{name} holds images of mixed sizes {sorted(shapes)[:3]}; resize them to one size, "
-                                  "or put them in class folders and pass the folder (image_size resizes them)")
+            raise DataFormatError(f"{name} holds {items} of mixed sizes {sorted(shapes)[:3]}; {fix}")
         try:
             return np.asarray(value)
         except (TypeError, ValueError) as err:
@@ -47,7 +51,8 @@ def images(value: Any, name: str = "x") -> np.ndarray:
     elif x.ndim == 4 and x.shape[1] not in (1, 3) and x.shape[-1] in (1, 3, 4):
         x = x.transpose(0, 3, 1, 2)  # channels last
     if x.ndim != 4:
-        raise DataFormatError(f"{name} must have shape (N, H, W), (N, C, H, W) or (N, H, W, C), got {x.shape}")
+        hint = "; sequences or signals, (N, L) or (N, C, L), go to SignalClassifier" if x.ndim == 2 else ""
+        raise DataFormatError(f"{name} must have shape (N, H, W), (N, C, H, W) or (N, H, W, C), got {x.shape}{hint}")
     if len(x) == 0:
         raise DataFormatError(f"{name} holds no images")
     if min(x.shape[2:]) < MIN_SIDE:
@@ -58,6 +63,18 @@ def images(value: Any, name: str = "x") -> np.ndarray:
     if bad:
         raise DataFormatError(f"{name} holds NaN or infinite values ({bad} of them)")
     return x
+
+
+def signals(value: Any, name: str = "x") -> np.ndarray:
+    """Signals as float32 ``(N, C, L)``: ``(N, L)`` sequences (one channel) or ``(N, C, L)`` channels first, at least
+    :data:`nni_nas.data.signals.MIN_LENGTH` steps, finite (the npz data set's rule, :mod:`nni_nas.data.signals`)."""
+    from nni_nas.data.signals import as_signals
+
+    x = to_numpy(value, name, "sequences", "pad or cut them to one length")
+    if x.dtype == object:
+        raise DataFormatError(f"{name} holds sequences of mixed lengths or non-numbers (an object array); pad or cut "
+                              "them to one length and give one array of shape (N, L) or (N, C, L)")
+    return as_signals(x, name)
 
 
 def texts(value: Any, name: str = "x") -> list[str]:

@@ -31,7 +31,7 @@ OWN_FILES = (PROJECT_FILE, CONFIG_FILE, "data.npz", "train.csv", "val.csv", "tes
 class Project:
     """What ``project.json`` records."""
 
-    task: str  # "image" or "text"
+    task: str  # "image", "text" or "signal"
     experiment_id: str
     experiments_root: str  # NNI's experiment folder at creation (HOME may differ later)
     classes: list[Any]

@@ -4,10 +4,14 @@ The space/strategy table of docs/strategies.md is the one :func:`strategies.unsu
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
+import shutil
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import model_spaces
@@ -17,6 +21,7 @@ from nni_nas.arch import freeze, validate_arch
 from nni_nas.checks import check_config
 from nni_nas.config import load_settings
 from nni_nas.data import data_info
+from nni_nas.data.signals import waveforms
 from nni_nas.trial import main as trial_main
 from nni_nas.trial import parse_args, run
 
@@ -30,6 +35,7 @@ SMALL = {
     "enas_micro": {"num_nodes": 2, "cells_per_stage": 1, "channels": 4},
     "nas_bench_macro": {"init_channels": 8, "head_channels": 16},
     "nasbench201": {"channels": 8, "cells_per_stage": 1},
+    "signal_cnn": {"widths": [8, 16], "max_depth": 2},
     "text_cnn": {"widths": [8, 16], "max_depth": 2, "embed_dim": 8},
 }
 QUICK = {
@@ -44,12 +50,24 @@ SAME_TRIAL_AS_EVOLUTION = ("pareto",)
 PAIRS = [(space, strategy) for space in model_spaces.space_names() for strategy in strategies.strategy_names()]
 
 
-def data_of(space: str) -> str:
-    return "pydocs" if model_spaces.get_space_class(space).input_rank == 1 else "digits"
+SIGNALS = Path(tempfile.mkdtemp(prefix="nni-nas-signals-")) / "waveforms.npz"
+atexit.register(shutil.rmtree, SIGNALS.parent, True)
+
+
+def data_of(space: str) -> tuple[str, dict]:
+    """A data set of the space's kind: embedded images or texts, or a small npz of signals written once."""
+    rank = model_spaces.get_space_class(space).input_rank
+    if rank == 2:
+        if not SIGNALS.is_file():
+            x, y = waveforms(samples_per_class=20, length=32)
+            np.savez(SIGNALS, x=x, y=y)
+        return "npz", {"path": str(SIGNALS), "kind": "signal"}
+    return ("pydocs" if rank == 1 else "digits"), {}
 
 
 def reason_for(space: str, strategy: str, space_args: dict) -> str | None:
-    input_shape, num_classes = data_info(data_of(space))
+    data, data_args = data_of(space)
+    input_shape, num_classes = data_info(data, **data_args)
     return strategies.unsupported_reason(strategy, model_spaces.build_space(space, input_shape, num_classes,
                                                                             **space_args))
 
@@ -60,7 +78,9 @@ def test_every_registered_space_has_small_arguments_here():
 
 @pytest.mark.parametrize("space, strategy", PAIRS, ids=[f"{s}-{t}" for s, t in PAIRS])
 def test_each_pair_runs_or_is_refused_in_one_line(tmp_path, capsys, space, strategy):
-    config = api.write_config(tmp_path / "pair.yml", space, strategy, data=data_of(space), trials=50, epochs=1,
+    data, data_args = data_of(space)
+    config = api.write_config(tmp_path / "pair.yml", space, strategy, data=data, data_args=data_args, trials=50,
+                              epochs=1,
                               space_args=SMALL[space], train={"batch_size": 256, "latency_runs": 1},
                               strategy_args=QUICK.get(strategy, {}))
     reason = reason_for(space, strategy, SMALL[space])
@@ -86,7 +106,7 @@ def test_each_pair_runs_or_is_refused_in_one_line(tmp_path, capsys, space, strat
         # The trial nnictl runs does not depend on the multi-trial tuner (the evolution pair trains it): check that
         # this tuner's proposals are valid architectures of the space, and build one, instead of training again.
         more = [tuner.generate_parameters(i) for i in range(1, 4)]
-        input_shape, num_classes = data_info(data_of(space))
+        input_shape, num_classes = data_info(data, **data_args)
         for arch in more:  # (what NNI is handed, ``params``, leaves out inactive labels; the trial restores them)
             assert validate_arch(tuner.choices, arch) == arch
         model = freeze(lambda: model_spaces.build_space(space, input_shape, num_classes, **SMALL[space]), more[0])
