@@ -1,7 +1,8 @@
 """Search quality on a tabular NAS benchmark: every strategy gets the same number of table queries.
 
-For random search, our regularised evolution, our PNAS and NNI 3.0's built-in strategies (RegularizedEvolution,
-Random; PolicyBasedRL when ``tianshou`` is installed), each run with ``--seeds`` seeds of ``--budget`` queries:
+For our multi-trial strategies (random search, regularised evolution, PNAS, local search, TPE, grid; ``--strategies
+all`` runs every multi-trial strategy of the registry) and NNI 3.0's built-in strategies (RegularizedEvolution,
+Random, TPE; PolicyBasedRL when ``tianshou`` is installed), each run with ``--seeds`` seeds of ``--budget`` queries:
 the architecture a user would pick (best by ``--metric``, the validation accuracy where the table has one), its
 test accuracy (``--test-metric``) as mean ± std over seeds, and the regret to the table's best test accuracy.
 This is the query-style protocol of NAS-Bench-201 (Dong & Yang, ICLR 2020, Sec. 5). Also writes the
@@ -52,22 +53,30 @@ POPULATION, SAMPLE, BEAM = 20, 5, 10
 Runner = Callable[[BenchmarkQuery, int, int], list[QueryRecord]]
 
 
+# The settings each registered multi-trial strategy runs with here (the registry's defaults otherwise), and extra
+# variants of ours under their own names: name -> (registered strategy, settings).
+OURS: dict[str, tuple[str, dict[str, Any]]] = {
+    "random": ("random", {}),
+    "evolution": ("evolution", {"population_size": POPULATION, "sample_size": SAMPLE}),
+    "pareto": ("pareto", {"population_size": POPULATION, "sample_size": SAMPLE}),
+    "pnas": ("pnas", {"beam_size": BEAM}),
+    "pnas_lstm": ("pnas", {"beam_size": BEAM, "predictor": "lstm"}),
+    "local_search": ("local_search", {}),
+    "local_search_first": ("local_search", {"improvement": "first"}),
+    "tpe": ("tpe", {}),
+    "grid": ("grid", {}),
+}
+
+
 def ours(kind: str) -> Runner:
-    """A runner for one of our tuners."""
+    """A runner for one of our tuners, built from the registry."""
 
     def run(query: BenchmarkQuery, budget: int, seed: int) -> list[QueryRecord]:
-        from strategies.evolution import RegularizedEvolutionTuner
-        from strategies.pnas import PnasTuner
-        from strategies.random_search import RandomTuner
+        import strategies
 
-        common = {"space_args": SPACE_ARGS[query.space], "seed": seed}
-        tuner = {
-            "random": lambda: RandomTuner(query.space, **common),
-            "evolution": lambda: RegularizedEvolutionTuner(query.space, population_size=POPULATION,
-                                                           sample_size=SAMPLE, **common),
-            "pnas": lambda: PnasTuner(query.space, beam_size=BEAM, **common),
-            "pnas_lstm": lambda: PnasTuner(query.space, beam_size=BEAM, predictor="lstm", **common),
-        }[kind]()
+        name, settings = OURS[kind]
+        tuner_cls = strategies.get_strategy(name).tuner_class()
+        tuner = tuner_cls(query.space, space_args=SPACE_ARGS[query.space], seed=seed, **settings)
         return query_search(tuner, query, budget)
 
     return run
@@ -81,7 +90,8 @@ def nni_builtin(kind: str) -> Runner:
         from nni.nas.evaluator import Evaluator
         from nni.nas.execution import SequentialExecutionEngine
         from nni.nas.space import RawFormatModelSpace
-        from nni.nas.strategy import PolicyBasedRL, Random, RegularizedEvolution
+        from nni.nas.strategy import TPE, PolicyBasedRL, Random, RegularizedEvolution
+        from nni.nas.strategy import hpo as nni_hpo
 
         import model_spaces
 
@@ -106,7 +116,12 @@ def nni_builtin(kind: str) -> Runner:
                                                           mutation_prob=1.0 / labels, seed=seed),
             "nni_random": lambda: Random(seed=seed),
             "nni_rl": lambda: PolicyBasedRL(),
+            # NNI's TpeTuner (its default minimises: told to maximise the table's accuracy here)
+            "nni_tpe": lambda: TPE(optimize_mode="maximize", seed=seed),
         }[kind]()
+        # HPOTunerStrategy (NNI's TPE) sleeps 1 s between submissions, for trials that run elsewhere; a table lookup
+        # is done before the next loop turn, so the wait only costs wall time here
+        nni_hpo.time = _NoSleep
         if kind == "nni_rl":
             torch.manual_seed(seed)
         engine = SequentialExecutionEngine(max_model_count=budget, continue_on_failure=True)
@@ -121,12 +136,39 @@ def nni_builtin(kind: str) -> Runner:
     return run
 
 
-STRATEGIES: dict[str, Runner] = {
-    "random": ours("random"), "evolution": ours("evolution"), "pnas": ours("pnas"), "pnas_lstm": ours("pnas_lstm"),
-    "nni_evolution": nni_builtin("nni_evolution"), "nni_random": nni_builtin("nni_random"),
-    "nni_rl": nni_builtin("nni_rl"),
-}
+class _NoSleep:
+    """``time`` for NNI's HPOTunerStrategy loop: no wait between submissions to the sequential engine."""
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        return None
+
+
+NNI_BASELINES = ("nni_evolution", "nni_random", "nni_rl", "nni_tpe")
+STRATEGIES: dict[str, Runner] = {**{name: ours(name) for name in OURS},
+                                 **{name: nni_builtin(name) for name in NNI_BASELINES}}
 DEFAULT = ("random", "evolution", "pnas", "nni_evolution", "nni_random", "nni_rl")
+
+
+def all_strategies() -> list[str]:
+    """``--strategies all``: every multi-trial strategy of the registry (with the settings above), then NNI's."""
+    import strategies
+
+    ours_ = [entry.name for entry in strategies.STRATEGIES.values() if entry.kind == "multi-trial"]
+    missing = [name for name in ours_ if name not in OURS]
+    if missing:
+        raise SystemExit(f"search_quality.py has no settings for the registered strategies {missing}: add them to OURS")
+    return ours_ + list(NNI_BASELINES)
+
+
+def skip_reason(name: str, table: Any) -> str | None:
+    """Why ``name`` cannot run on ``table`` here, or None."""
+    if name == "nni_rl" and not rl_available():
+        return "NNI's PolicyBasedRL needs tianshou, which is not installed"
+    if OURS.get(name, ("",))[0] == "pareto" and "params" not in table.columns:
+        return ("a multi-objective search (validation accuracy against params), and this table has no params "
+                "column")
+    return None
 
 
 def rl_available() -> bool:
@@ -177,7 +219,10 @@ def plot_curves(curves: dict[str, np.ndarray], optimum: float, title: str, path:
         ax.plot(x, mean, label=name)
         ax.fill_between(x, mean - std, mean + std, alpha=0.15)
     ax.axhline(optimum, color="black", linestyle="--", linewidth=0.8, label=f"optimum {optimum:.2f}")
-    lows = [curve.mean(0)[min(9, curve.shape[1] - 1)] for curve in curves.values()]
+    # the y range follows the contenders: a curve ending 3 points below the best (a grid's first corner) may leave it
+    finals = {name: curve.mean(0)[-1] for name, curve in curves.items()}
+    lows = [curve.mean(0)[min(9, curve.shape[1] - 1)] for name, curve in curves.items()
+            if finals[name] >= max(finals.values()) - 3]
     ax.set_ylim(min(lows) - 0.5, optimum + 0.3)
     ax.set_xlabel("queries")
     ax.set_ylabel("test accuracy of the pick so far (%)")
@@ -195,7 +240,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--metric", help="column to optimise (default: cifar10-val / mean_acc)")
     parser.add_argument("--test-metric", help="column reported for the pick (default: cifar10-test / mean_acc)")
-    parser.add_argument("--strategies", default=",".join(DEFAULT), help=f"comma list of {', '.join(STRATEGIES)}")
+    parser.add_argument("--strategies", default=",".join(DEFAULT),
+                        help=f"comma list of {', '.join(STRATEGIES)}, or all (every multi-trial strategy of the "
+                             "registry and NNI's baselines)")
     parser.add_argument("--plot", help="PNG path (default: benchmarks/search_quality_<table>.png)")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)  # NNI's strategies log every sample
@@ -212,11 +259,16 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     summary: dict[str, Any] = {}
     all_picks: dict[str, list[float]] = {}
     curves: dict[str, np.ndarray] = {}
-    for name in [s.strip() for s in args.strategies.split(",") if s.strip()]:
-        if name not in STRATEGIES:
-            parser.error(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
-        if name == "nni_rl" and not rl_available():
-            print(f"{name:14s} skipped: NNI's PolicyBasedRL needs tianshou, which is not installed")
+    names = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if "all" in names:  # every multi-trial strategy of the registry and NNI's, then any other named variant
+        names = list(dict.fromkeys(all_strategies() + [name for name in names if name != "all"]))
+    unknown = [name for name in names if name not in STRATEGIES]
+    if unknown:
+        parser.error(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}, or all")
+    for name in names:
+        reason = skip_reason(name, table)
+        if reason:
+            print(f"{name:20s} skipped: {reason}")
             continue
         start = time.perf_counter()
         picks, curves[name] = evaluate_strategy(STRATEGIES[name], query, args.budget, args.seeds)
@@ -224,7 +276,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         summary[name] = {"mean": round(mean, 2), "std": round(std, 2), "se": round(std / len(picks) ** 0.5, 3),
                          "regret": round(optimum - mean, 2), "seconds": round(time.perf_counter() - start, 1)}
         all_picks[name] = picks
-        print(f"{name:14s} {mean:6.2f} ± {std:4.2f} (SE {summary[name]['se']:.3f})  regret {optimum - mean:5.2f}  "
+        print(f"{name:20s} {mean:6.2f} ± {std:4.2f} (SE {summary[name]['se']:.3f})  regret {optimum - mean:5.2f}  "
               f"({summary[name]['seconds']:5.1f} s)", flush=True)
 
     differences = mean_differences(all_picks)

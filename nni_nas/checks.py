@@ -236,9 +236,24 @@ def _space_and_data_problems(settings: NasSettings, tuner_cls: type | None) -> l
     reason = tuner_cls.space_problem(space) if tuner_cls is not None else None
     if reason:
         problems.append(reason)
+    else:
+        problems += _search_problems(settings, tuner_cls, space)
     if batch is not None and not problems:
         problems += _forward_problems(settings, space, batch, info[1] if info else None)
     return problems + _constraint_problems(settings, space, info[0] if info else None)
+
+
+def _search_problems(settings: NasSettings, tuner_cls: type | None, space: Any) -> list[str]:
+    """What the tuner, built with its settings, refuses of the built space (a grid larger than its ``max_size``)."""
+    from strategies.base import NasTuner
+
+    if tuner_cls is None or not issubclass(tuner_cls, NasTuner):
+        return []
+    try:
+        reason = tuner_cls(**settings.class_args()).search_problem(space)
+    except NasError:
+        return []  # a mistake of the strategy's settings: named by _strategy_problems
+    return [reason] if reason else []
 
 
 def _data_problems(settings: NasSettings) -> tuple[tuple | None, Any, list[str]]:

@@ -222,6 +222,11 @@ class NasTuner(Tuner):
         """Why this strategy cannot run with these settings (space, data, module), or None: any for multi-trial."""
         return None
 
+    def search_problem(self, space: Any) -> str | None:
+        """Why this tuner, with its own settings, cannot search ``space`` (a built space), or None (``nni-nas check``
+        asks; a grid refuses a space larger than its ``max_size``)."""
+        return None
+
     def budget_problem(self, max_trials: int) -> str | None:
         """Why a search of ``max_trials`` trials would never leave this strategy's random start, or None
         (``nni-nas check`` asks, with the config's ``maxTrialNumber``)."""

@@ -42,11 +42,12 @@ QUICK = {
     "pnas": {"beam_size": 2, "candidate_pool": 8, "ensemble_size": 1, "predictor_epochs": 5},
     "darts": {"search_epochs": 1, "search_batch_size": 256, "order": 1, "retrain": False},
     "enas": {"controller_steps": 2, "controller_hidden": 8, "derive_samples": 2, "retrain": False},
+    "grid": {"max_size": 10**15},  # a grid searches any space whose size it is allowed: darts's small one has 1e10
     "spos": {"search_epochs": 1, "population_size": 4, "generations": 2, "parents": 2, "bn_batches": 2,
              "retrain": False},
 }
 # multi-trial tuners added after the trial path was covered by the evolution pairs (test time is scarce)
-SAME_TRIAL_AS_EVOLUTION = ("pareto",)
+SAME_TRIAL_AS_EVOLUTION = ("pareto", "local_search", "tpe", "grid")
 PAIRS = [(space, strategy) for space in model_spaces.space_names() for strategy in strategies.strategy_names()]
 
 
