@@ -86,6 +86,9 @@ class EnasTuner(OneShotTuner):
 
     @classmethod
     def settings_problem(cls, settings: NasSettings) -> str | None:
+        problem = super().settings_problem(settings)  # your own module: the multi-trial strategies
+        if problem:
+            return problem
         if settings.module != "classification":
             return (f"ENAS's reward is the child's accuracy (ACC - c * Params), so it searches with the "
                     f"classification module; module {settings.module!r} can be searched by DARTS, GDAS, Proxyless, "
