@@ -51,6 +51,7 @@ from strategies.spos import SposTuner
 
 # A space per strategy where some ops are clearly bad on digits: a cell or layer of pooling and identity learns
 # nothing beyond the stem, so a random draw is often poor; one convolution makes the difference.
+MACRO = {"num_layers": 4, "channels": 16, "pool_after": [1], "ops": ["conv3x3", "maxpool3x3", "avgpool3x3"]}
 SETUPS: dict[str, dict[str, Any]] = {
     "darts": {
         "tuner": DartsTuner,
@@ -63,8 +64,7 @@ SETUPS: dict[str, dict[str, Any]] = {
     "enas": {
         "tuner": EnasTuner,
         "space": "enas_macro",
-        "space_args": {"num_layers": 4, "channels": 16, "pool_after": [1],
-                       "ops": ["conv3x3", "maxpool3x3", "avgpool3x3"]},
+        "space_args": MACRO,
         "strategy_args": {"controller_steps": 10, "controller_batch": 4, "controller_lr": 0.01,
                           "controller_hidden": 32, "derive_samples": 8, "retrain": False},
         "exclude": set(),
@@ -72,16 +72,14 @@ SETUPS: dict[str, dict[str, Any]] = {
     "darts_any": {  # DARTS on a space that is not a cell space: the generic relaxation (strategies.supernet.relaxed)
         "tuner": DartsTuner,
         "space": "enas_macro",
-        "space_args": {"num_layers": 4, "channels": 16, "pool_after": [1],
-                       "ops": ["conv3x3", "maxpool3x3", "avgpool3x3"]},
+        "space_args": MACRO,
         "strategy_args": {"order": 1, "w_lr": 0.05, "arch_lr": 0.01, "search_batch_size": 64, "retrain": False},
         "exclude": set(),
     },
     "gdas": {
         "tuner": GdasTuner,
         "space": "enas_macro",
-        "space_args": {"num_layers": 4, "channels": 16, "pool_after": [1],
-                       "ops": ["conv3x3", "maxpool3x3", "avgpool3x3"]},
+        "space_args": MACRO,
         "strategy_args": {"w_lr": 0.05, "arch_lr": 0.01, "search_batch_size": 64, "tau_max": 10.0, "tau_min": 0.1,
                           "retrain": False},
         "exclude": set(),
@@ -89,16 +87,14 @@ SETUPS: dict[str, dict[str, Any]] = {
     "proxyless": {
         "tuner": ProxylessTuner,
         "space": "enas_macro",
-        "space_args": {"num_layers": 4, "channels": 16, "pool_after": [1],
-                       "ops": ["conv3x3", "maxpool3x3", "avgpool3x3"]},
+        "space_args": MACRO,
         "strategy_args": {"w_lr": 0.05, "arch_lr": 0.01, "search_batch_size": 64, "retrain": False},
         "exclude": set(),
     },
     "spos": {
         "tuner": SposTuner,
         "space": "enas_macro",
-        "space_args": {"num_layers": 4, "channels": 16, "pool_after": [1],
-                       "ops": ["conv3x3", "maxpool3x3", "avgpool3x3"]},
+        "space_args": MACRO,
         "strategy_args": {"population_size": 8, "generations": 3, "parents": 3, "bn_batches": 5, "retrain": False},
         "exclude": set(),
     },

@@ -81,13 +81,7 @@ class DartsSearchModule(pl.LightningModule):
         return F.cross_entropy(self.supernet(x), y)
 
     def configure_optimizers(self):
-        hp = self.hp
-        w_opt = torch.optim.SGD(self.supernet.weight_parameters(), lr=hp.w_lr, momentum=hp.w_momentum,
-                                weight_decay=hp.w_weight_decay)
-        arch_opt = torch.optim.Adam(self.supernet.arch_parameters(), lr=hp.arch_lr, betas=tuple(hp.arch_betas),
-                                    weight_decay=hp.arch_weight_decay)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=self.epochs, eta_min=hp.w_lr_min)
-        return [w_opt, arch_opt], [schedule]
+        return search_optimizers(self.supernet, self.hp, self.epochs)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         w_opt, arch_opt = self.optimizers()
@@ -126,6 +120,17 @@ class DartsSearchModule(pl.LightningModule):
         self.val_acc(logits, y)
         self.log("val_loss", F.cross_entropy(logits, y), sync_dist=distributed.world_size() > 1)
         self.log("val_acc", self.val_acc, on_step=False, on_epoch=True, prog_bar=True)
+
+
+def search_optimizers(supernet: Any, hp: DartsSettings, epochs: int):
+    """DARTS's two optimisers (Sec. 3.1.2), for any supernet with ``weight_parameters`` and ``arch_parameters``:
+    SGD with momentum on the weights under a cosine schedule over ``epochs``, Adam on the architecture parameters."""
+    w_opt = torch.optim.SGD(supernet.weight_parameters(), lr=hp.w_lr, momentum=hp.w_momentum,
+                            weight_decay=hp.w_weight_decay)
+    arch_opt = torch.optim.Adam(supernet.arch_parameters(), lr=hp.arch_lr, betas=tuple(hp.arch_betas),
+                                weight_decay=hp.arch_weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=epochs, eta_min=hp.w_lr_min)
+    return [w_opt, arch_opt], [schedule]
 
 
 class SearchRecorder(pl.Callback):

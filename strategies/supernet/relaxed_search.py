@@ -94,13 +94,9 @@ class RelaxedSearch(pl.LightningModule):
         return F.cross_entropy(out, y)
 
     def configure_optimizers(self):
-        hp = self.hp
-        w_opt = torch.optim.SGD(self.supernet.weight_parameters(), lr=hp.w_lr, momentum=hp.w_momentum,
-                                weight_decay=hp.w_weight_decay)
-        arch_opt = torch.optim.Adam(self.supernet.arch_parameters(), lr=hp.arch_lr, betas=tuple(hp.arch_betas),
-                                    weight_decay=hp.arch_weight_decay)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=self.epochs, eta_min=hp.w_lr_min)
-        return [w_opt, arch_opt], [schedule]
+        from strategies.darts.search import search_optimizers
+
+        return search_optimizers(self.supernet, self.hp, self.epochs)
 
     def on_train_epoch_start(self) -> None:
         if self.supernet.method == "gdas":  # linear decay over the epochs, tau_max at the first, tau_min at the last
