@@ -98,8 +98,18 @@ def _nnictl(*args: str, timeout: float = 180.0, attempts: int = 3) -> str:
 
 def resume(experiment_id: str, port: int, total_trials: int) -> None:
     """``nnictl resume`` the stopped experiment on ``port`` and raise its trial budget to ``total_trials``."""
+    import time
+
+    from nni_nas.nnictl import rest_get
+
     _nnictl("resume", experiment_id, "--port", str(port))
+    before = len(rest_get(port, "trial-jobs"))
     _nnictl("update", "trialnum", experiment_id, "--value", str(total_trials))
+    # NNI's status can stay DONE for a moment after the budget is raised: wait (at most a minute) for the first new
+    # trial, or the progress that follows reads the old DONE and ends with the new budget unspent (seen in a suite)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(rest_get(port, "trial-jobs")) <= before:
+        time.sleep(1)
 
 
 def experiments_root() -> str:
