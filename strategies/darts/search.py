@@ -24,7 +24,6 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 import torchmetrics
-from torch.utils.data import DataLoader, Subset
 
 import model_spaces
 import nni_nas.components as components
@@ -37,6 +36,7 @@ from nni_nas.evaluation.training import make_trainer
 from nni_nas.trial_files import write_text_atomic
 from strategies.darts.architect import architecture_gradient
 from strategies.darts.evaluation import train_with_options
+from strategies.darts.optim import search_loaders, search_optimizers
 from strategies.darts.plot import plot_cells
 from strategies.darts.settings import DartsSettings
 from strategies.darts.supernet import DartsSupernet, derive_within
@@ -120,17 +120,6 @@ class DartsSearchModule(pl.LightningModule):
         self.val_acc(logits, y)
         self.log("val_loss", F.cross_entropy(logits, y), sync_dist=distributed.world_size() > 1)
         self.log("val_acc", self.val_acc, on_step=False, on_epoch=True, prog_bar=True)
-
-
-def search_optimizers(supernet: Any, hp: DartsSettings, epochs: int):
-    """DARTS's two optimisers (Sec. 3.1.2), for any supernet with ``weight_parameters`` and ``arch_parameters``:
-    SGD with momentum on the weights under a cosine schedule over ``epochs``, Adam on the architecture parameters."""
-    w_opt = torch.optim.SGD(supernet.weight_parameters(), lr=hp.w_lr, momentum=hp.w_momentum,
-                            weight_decay=hp.w_weight_decay)
-    arch_opt = torch.optim.Adam(supernet.arch_parameters(), lr=hp.arch_lr, betas=tuple(hp.arch_betas),
-                                weight_decay=hp.arch_weight_decay)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=epochs, eta_min=hp.w_lr_min)
-    return [w_opt, arch_opt], [schedule]
 
 
 class SearchRecorder(pl.Callback):
@@ -248,16 +237,3 @@ def search(settings: NasSettings, darts: DartsSettings, out_dir: Path, progress_
     with distributed.search_processes(settings.train):  # on several devices, only rank 0 goes on from here
         trainer.fit(module, {"weights": weight_loader, "arch": arch_loader}, val_loader)
     return supernet, space.genotype, recorder.records
-
-
-def search_loaders(bundle, batch_size: int, train_portion: float, seed: int, num_workers: int = 0):
-    """Loaders of the two seeded halves of the training split (w, alpha) and of the validation split."""
-    order = torch.randperm(len(bundle.train), generator=torch.Generator().manual_seed(seed)).tolist()
-    split = int(round(train_portion * len(order)))
-    common = {"batch_size": batch_size, "num_workers": num_workers, "persistent_workers": num_workers > 0}
-
-    def shuffled(indices: list[int], offset: int) -> DataLoader:
-        generator = torch.Generator().manual_seed(seed + offset)
-        return DataLoader(Subset(bundle.train, indices), shuffle=True, generator=generator, **common)
-
-    return shuffled(order[:split], 1), shuffled(order[split:], 2), DataLoader(bundle.val, shuffle=False, **common)

@@ -41,6 +41,7 @@ from nni_nas.evaluation.nni_reporter import NniReporter
 from nni_nas.evaluation.training import make_trainer
 from nni_nas.trial_files import write_text_atomic
 from strategies.darts.architect import architecture_gradient
+from strategies.darts.optim import search_optimizers
 from strategies.darts.settings import DartsSettings
 from strategies.oneshot import finish_one_shot, run_settings, write_epoch_record
 from strategies.supernet.relaxed import RelaxedSupernet, best_first, expected_latency, latency_table
@@ -94,8 +95,6 @@ class RelaxedSearch(pl.LightningModule):
         return F.cross_entropy(out, y)
 
     def configure_optimizers(self):
-        from strategies.darts.search import search_optimizers
-
         return search_optimizers(self.supernet, self.hp, self.epochs)
 
     def on_train_epoch_start(self) -> None:
@@ -197,7 +196,7 @@ def search_loaders(bundle: Any, batch_size: int, train_portion: float, seed: int
     if isinstance(bundle.train, DataLoader) or isinstance(bundle.val, DataLoader):
         raise ConfigError("one-shot search splits the training set into a weight half and an architecture half, so "
                           "the data function must return Datasets, not DataLoaders")
-    from strategies.darts.search import search_loaders as split
+    from strategies.darts.optim import search_loaders as split
 
     return split(bundle, batch_size, train_portion, seed, num_workers)
 
