@@ -25,10 +25,18 @@ quietly() {
   if [ "$rc" -ne 0 ]; then
     say "failed (exit $rc): $*; the last lines of $log:" >&2
     tail -n 40 "$log" >&2
+    if grep -q 'No space left on device' "$log"; then
+      say "the disk holding $PWD/.venv is full ($(free_gb) GB free; a new .venv needs about $NEEDS_GB GB):" \
+          "free space there and run scripts/install.sh again" >&2
+    fi
     exit "$rc"
   fi
   say "done in $((SECONDS - start)) s"
 }
+
+# torch's build on PyPI for x86_64 Linux brings CUDA's libraries: the finished .venv is about 6.4 GB
+NEEDS_GB=${NNI_NAS_INSTALL_NEEDS_GB:-7}
+free_gb() { df -Pk "${1:-.venv}" 2>/dev/null | awk 'NR == 2 { printf "%.1f", $4 / 1048576 }'; }
 
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv with $PYTHON"
@@ -38,6 +46,14 @@ stamp=.venv/.nni-nas-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c "import nni_nas, nni" 2>/dev/null; then
   : > "$log"
+  # what is already in .venv (an update) need not fit again; a full disk otherwise ends pip after minutes
+  free=$(free_gb)
+  need=$(du -sk .venv 2>/dev/null | awk -v n="$NEEDS_GB" '{ x = n - $1 / 1048576; printf "%.1f", x < 0.5 ? 0.5 : x }')
+  if [ -n "$free" ] && [ -n "$need" ] && awk -v f="$free" -v n="$need" 'BEGIN { exit !(f < n) }'; then
+    say "only $free GB free on the disk holding $PWD/.venv; the install needs about $need GB more" \
+        "(torch with its CUDA libraries): free space there and run scripts/install.sh again" >&2
+    exit 1
+  fi
   say "installing nni-nas and its pinned dependencies into .venv (the first time takes a few minutes; log: $log)"
   quietly .venv/bin/python -m pip install --upgrade pip 'setuptools<81' wheel
   quietly .venv/bin/python -m pip install -e '.[export,test]'

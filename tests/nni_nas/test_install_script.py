@@ -74,3 +74,26 @@ def test_pyproject_license_is_an_spdx_string():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert project["license"] == "MIT"  # the TOML-table form makes setuptools print a 12-line deprecation banner
     assert "version" in project["dynamic"]  # one version, nni_nas.__version__ (what --version prints)
+
+
+def test_too_little_disk_is_refused_before_pip_runs(tmp_path):
+    repo = _fake_repo(tmp_path)
+    proc = subprocess.run(["bash", "scripts/install.sh"], cwd=repo, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "NNI_NAS_INSTALL_NEEDS_GB": "1000000"})
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "GB free on the disk holding" in lines[0] and "free space there" in lines[0], lines
+    assert not (repo / ".venv" / "calls").exists()  # pip never started
+    assert not (repo / ".venv" / ".nni-nas-installed").exists()
+
+
+def test_a_full_disk_during_pip_is_named(tmp_path):
+    repo = _fake_repo(tmp_path)
+    python = repo / ".venv" / "bin" / "python"
+    python.write_text(FAKE_PYTHON.replace('exit "${FAKE_PIP_EXIT:-0}"',
+                                          'echo "ERROR: [Errno 28] No space left on device" >&2; exit 1'))
+    proc = subprocess.run(["bash", "scripts/install.sh"], cwd=repo, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "is full" in last and "a new .venv needs about 7 GB" in last and "free space there" in last, last
