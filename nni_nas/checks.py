@@ -280,7 +280,7 @@ def _data_problems(settings: NasSettings) -> tuple[tuple | None, Any, list[str]]
         arg_problems = keyword_problems(accepted, settings.data_args, f"data_args of {settings.data}")
         if arg_problems:
             return None, None, arg_problems
-        return data.data_info(settings.data, **settings.data_args), None, []
+        return data.data_info(settings.data, **components.data_args(settings)), None, []
     except (NasError, OSError, ValueError) as err:
         return None, None, [str(err)]
 

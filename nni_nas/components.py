@@ -9,7 +9,9 @@ constructor wants ``input_shape`` or ``num_classes`` that ``space_args`` does no
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import nni_nas.user_code as user_code
@@ -21,6 +23,20 @@ if TYPE_CHECKING:
 Info = tuple[tuple[int, ...], int]  # (input_shape, num_classes), num_classes the targets for regression
 
 
+def data_args(settings: NasSettings) -> dict:
+    """``settings.data_args`` with relative data paths taken from ``trialCodeDirectory``, where a trial runs: the
+    check, the tuner and the trial then read the same file whatever directory each was started in."""
+    from nni_nas.data.registry import PATH_KEYS
+
+    args = dict(settings.data_args)
+    for key in PATH_KEYS:
+        value = args.get(key)
+        if settings.code_dir is not None and isinstance(value, str) and value and not value.startswith("~") \
+                and not os.path.isabs(value):
+            args[key] = str(Path(settings.code_dir) / value)
+    return args
+
+
 def load_bundle(settings: NasSettings) -> DataBundle:
     """The configured data's splits and what they show (input shape, classes)."""
     from nni_nas.data import load_data
@@ -29,7 +45,7 @@ def load_bundle(settings: NasSettings) -> DataBundle:
         from nni_nas.data.user import load_user_data
 
         return load_user_data(settings.data, settings.data_args, settings.task, settings.code_dir)
-    return load_data(settings.data, **settings.data_args)
+    return load_data(settings.data, **data_args(settings))
 
 
 def data_shape(settings: NasSettings) -> Info:
@@ -39,7 +55,7 @@ def data_shape(settings: NasSettings) -> Info:
         return bundle.input_shape, bundle.num_classes
     from nni_nas.data import data_info
 
-    return data_info(settings.data, **settings.data_args)
+    return data_info(settings.data, **data_args(settings))
 
 
 def space_info(settings: NasSettings, info: Info | None = None) -> tuple[tuple[int, ...] | None, int | None]:

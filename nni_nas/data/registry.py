@@ -70,7 +70,7 @@ def data_info(name: str, **data_args: Any) -> tuple[tuple[int, ...], int]:
     return _INFO[name](**data_args)
 
 
-PATH_KEYS = ("path", "test_path", "root")  # what data sets read: files, and a folder (root)
+PATH_KEYS = ("path", "val_path", "test_path", "root")  # what data sets read: files, and a folder (root)
 
 
 def check_common_args(name: str, data_args: dict[str, Any]) -> None:

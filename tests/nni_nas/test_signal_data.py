@@ -98,3 +98,25 @@ def test_waveforms_are_seeded_balanced_and_written_by_the_module(tmp_path, capsy
     assert write_waveforms([str(out), "--samples-per-class", "5", "--length", "16"]) == 0
     assert data.data_info("npz", path=str(out)) == ((1, 16), 4)
     assert "x (20, 16)" in capsys.readouterr().out
+
+
+def test_a_relative_data_path_is_read_from_trial_code_directory_wherever_check_starts(tmp_path, monkeypatch):
+    """A trial runs in trialCodeDirectory, so a relative data_args.path means a file there; check and the tuner
+    read that same file whatever their own working directory is."""
+    from nni_nas import components
+    from nni_nas.api import write_config
+    from nni_nas.checks import check_config
+    from nni_nas.config import load_settings
+
+    project = tmp_path / "project"
+    project.mkdir()
+    write_waveforms([str(project / "w.npz")])
+    config = write_config(project / "c.yml", "signal_cnn", "evolution", data="npz",
+                          data_args={"path": "w.npz", "kind": "signal"})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert check_config(config) == []
+    settings = load_settings(config)
+    assert components.data_args(settings)["path"] == str(project / "w.npz")
+    assert components.load_bundle(settings).input_shape == components.data_shape(settings)[0]
