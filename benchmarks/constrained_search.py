@@ -15,7 +15,7 @@ queries), mean and standard error over seeds, against the best feasible held-out
 the held-out accuracy of the table's best feasible architecture by the search metric); the pick's mean search
 metric and in how many seeds it is the table's best feasible by that metric (what the search optimises, apart from
 how well the search metric predicts the held-out one); how many of its queries were
-feasible; and each difference the README draws (a constrained strategy against the filter peer, evolution and
+feasible; and each difference benchmarks/README.md draws (a constrained strategy against the filter peer, evolution and
 PNAS against random) with its standard error. The seeds share a number, not randomness, so a difference's SE is
 sqrt(s_a^2/n + s_b^2/n). Search and held-out metric: NAS-Bench-201 ``cifar10-val`` / ``cifar10-test``;
 NAS-Bench-Macro has no validation column but three training seeds' test accuracies: ``test_acc.0`` is searched

@@ -191,7 +191,7 @@ class TrainSettings(Settings):
 
     def strategy_problems(self) -> list[str]:
         """``strategy`` against ``devices``: several devices need ``ddp``; Lightning's other multi-process
-        strategies cannot run in a trial (README, "Several machines and GPUs")."""
+        strategies cannot run in a trial (docs/distributed.md, "One-shot search on several devices")."""
         if self.strategy == "ddp_spawn":
             return ["train.strategy ddp_spawn is not supported: it pickles the search module into fresh processes "
                     "and brings back only rank 0's weights (not the callbacks' records, nor ENAS's baseline); use "

@@ -1,7 +1,7 @@
 """Search under a budget: ``classArgs.constraints: {max_params, max_flops, max_latency_ms}``, honoured by every
 strategy.
 
-Where an architecture over budget is stopped (measured figures in the README's "Constraints" section):
+Where an architecture over budget is stopped (measured figures in docs/constraints.md):
 
 - ``max_params`` and ``max_flops``: in the multi-trial **tuner**, before NNI ever sees the architecture. The tuner
   counts the architecture's cost on the space's own network (:mod:`model_spaces.costs`; a cached table for tabular

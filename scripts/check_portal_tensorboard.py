@@ -6,7 +6,7 @@
 Drives chromium (``apt-get install chromium``) over the DevTools protocol: opens Trials detail, ticks every trial,
 presses "TensorBoard", presses the dialog's "Ok" (its ``window.open`` is caught to read the address it opens), loads
 that address and screenshots each step (``OUT_FOLDER/1-detail.png`` ... ``4-tensorboard.png``); prints the runs
-TensorBoard shows. The README's "TensorBoard" section describes one run.
+TensorBoard shows. docs/portal.md's "TensorBoard" section describes one run.
 """
 
 import asyncio
