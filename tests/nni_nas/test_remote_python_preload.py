@@ -105,3 +105,29 @@ def test_a_remote_trial_runs_python_path_python_whatever_the_bashrc_puts_first(t
 def test_nni_nas_preloads_the_remote_python_fix_into_the_manager():
     assert f"--require {REMOTE_PYTHON_PRELOAD}" in nni_env()["NODE_OPTIONS"]
     assert f"--require {REMOTE_PYTHON_PRELOAD}" in nni_env(listen_all=True)["NODE_OPTIONS"]
+
+
+def test_check_names_a_shell_that_would_start_another_python(tmp_path):
+    """``nni-nas check``'s probe, run by bash as sshd runs a command (SSH_CLIENT set, so bash reads ~/.bashrc): with
+    a .bashrc that puts another Python first it reports that one, and check warns; with a plain one it does not."""
+    from nni_nas.remote_check import _trial_shell_warnings, trial_command_python, trial_shell_probe
+
+    pyenv = tmp_path / "home" / ".pyenv" / "shims"
+    fake_python(pyenv, "No module named nni_nas", 1)
+    venv_bin = tmp_path / "venv bin"
+    fake_python(venv_bin, "pythonPath's python", 0)
+    home = tmp_path / "home"
+    assert trial_command_python("python -m nni_nas.trial --config search.yml") == "python"
+    assert trial_command_python("/opt/py/bin/python -m nni_nas.trial") is None  # an absolute path needs no PATH
+    probe = f"{trial_shell_probe(str(venv_bin), 'python')}; true"  # check runs it before its Python probe
+    session = {"HOME": str(home), "PATH": "/usr/bin:/bin", "SSH_CLIENT": "127.0.0.1 50000 22"}
+
+    home.joinpath(".bashrc").write_text(f'export PATH="{pyenv}:$PATH"\ncase $- in *i*) ;; *) return;; esac\n')
+    seen = subprocess.run(["/bin/bash", "-c", probe], env=session, capture_output=True, text=True, timeout=30)
+    [warning] = _trial_shell_warnings(seen.stdout, str(venv_bin), "python")
+    assert warning.startswith(f"warning: the account's shell starts {pyenv}/python for `python` in trial commands, "
+                              f"not {venv_bin}/python: its ~/.bashrc"), warning
+
+    home.joinpath(".bashrc").write_text("case $- in *i*) ;; *) return;; esac\n")
+    seen = subprocess.run(["/bin/bash", "-c", probe], env=session, capture_output=True, text=True, timeout=30)
+    assert _trial_shell_warnings(seen.stdout, str(venv_bin), "python") == [], seen.stdout
