@@ -106,12 +106,18 @@ class BaseClassifier:
             return
         args_for = data_args if callable(data_args) else (lambda _folder: data_args)
         write = lambda folder: self._write_config(folder, data, args_for(folder), input_shape)  # noqa: E731
-        self._stage_and_check(write, write_data)  # a refusal leaves the folder as it was
-        if existing is not None:
-            clear(self.directory, existing)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        if write_data is not None:
-            write_data(self.directory)
+        parent = next((p for p in self.directory.parents if p.is_dir()), None)
+        scratch = Path(tempfile.mkdtemp(prefix=".nni-nas-check-", dir=parent))
+        try:
+            self._stage_and_check(scratch, write, write_data)  # a refusal leaves the folder as it was
+            if existing is not None:
+                clear(self.directory, existing)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            for staged in scratch.iterdir():  # the checked data, moved (a rename on one file system)
+                if staged.name != CONFIG_FILE:
+                    shutil.move(staged, self.directory / staged.name)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         config = write(self.directory)
 
         def create(port: int) -> str:
@@ -132,20 +138,16 @@ class BaseClassifier:
                             space_args=self._space_args(input_shape), data_args=data_args, train=self._train(),
                             strategy_args=self._strategy_args(), name=f"{self.task}-classifier-{self.directory.name}")
 
-    def _stage_and_check(self, write_config: Callable[[Path], Path],
+    def _stage_and_check(self, scratch: Path, write_config: Callable[[Path], Path],
                          write_data: Callable[[Path], None] | None) -> None:
-        """Write the data and config into a scratch folder and run ``nni-nas check`` on them there, so that a search
-        that cannot start is refused before anything in the project folder changes."""
+        """Write the data and config into a ``scratch`` folder (beside the project folder) and run ``nni-nas check``
+        on them there, so that a search that cannot start is refused before anything in the project folder
+        changes."""
         from nni_nas.checks import check_config
 
-        parent = next((p for p in self.directory.parents if p.is_dir()), None)
-        scratch = Path(tempfile.mkdtemp(prefix=".nni-nas-check-", dir=parent))
-        try:
-            if write_data is not None:
-                write_data(scratch)
-            problems = check_config(write_config(scratch))
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        if write_data is not None:
+            write_data(scratch)
+        problems = check_config(write_config(scratch))
         if problems:
             raise NasError(f"{type(self).__name__} cannot start this search: " + " | ".join(problems))
 
