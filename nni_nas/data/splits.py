@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from nni_nas.errors import DataFormatError
+
 
 def holdout_problem(y: np.ndarray, fraction: float, name: str = "validation_split",
                     classes: Any = None) -> str | None:
@@ -33,9 +35,15 @@ def holdout_problem(y: np.ndarray, fraction: float, name: str = "validation_spli
     return None
 
 
-def holdout(indices: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(kept, held_out)``: ``fraction`` of ``indices`` held out, stratified by their labels ``y[indices]``."""
+def holdout(indices: np.ndarray, y: np.ndarray, fraction: float, seed: int,
+            name: str = "the held-out fraction") -> tuple[np.ndarray, np.ndarray]:
+    """``(kept, held_out)``: ``fraction`` of ``indices`` held out, stratified by their labels ``y[indices]``; data
+    too small for that is a :class:`DataFormatError` naming ``name`` (the setting that asked for it)."""
     from sklearn.model_selection import train_test_split
+
+    problem = holdout_problem(y[indices], fraction, name)
+    if problem:
+        raise DataFormatError(problem)
 
     kept, held = train_test_split(indices, test_size=fraction, stratify=y[indices], random_state=seed)
     return kept, held
