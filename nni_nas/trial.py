@@ -119,7 +119,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _check_space_support(tuner_cls, settings)
         say_threads()
         result = tuner_cls.run_trial(settings, params, out_dir, progress_bar=not under_nni())
-        result["train_threads"] = torch.get_num_threads()
         report_final(result)
         return result
     if settings.evaluator.get("kind") == "benchmark":  # look the arch up in a tabular benchmark, no training
