@@ -109,7 +109,7 @@ def set_epoch(loader: Iterable, epoch: int) -> None:
 @contextlib.contextmanager
 def search_processes(train: Any) -> Iterator[None]:
     """Around a supernet's ``trainer.fit`` with the ``train`` settings. On several CPU processes each rank trains
-    with ``train.threads`` threads, by default its share of the cores (Lightning divides them only when
+    with ``train.threads`` threads, by default its share of the trial's threads (Lightning divides them only when
     OMP_NUM_THREADS is unset; ranks that each take every core spin against one another). Afterwards the process
     group is closed and the launch's environment and the thread count are undone, so that rank 0 goes on as one
     process (derivation, retraining, files, the final report); any other rank raises :class:`SecondaryRankDone`
@@ -117,7 +117,7 @@ def search_processes(train: Any) -> Iterator[None]:
     before = {key: os.environ.get(key) for key in LAUNCH_ENV}
     threads = torch.get_num_threads()
     if train.devices > 1 and train.accelerator == "cpu":
-        per_rank = train.threads or max(1, (os.cpu_count() or 1) // train.devices)
+        per_rank = train.threads or max(1, threads // train.devices)  # the trial's share (nni_nas.cpu_share)
         torch.set_num_threads(per_rank)
         os.environ["OMP_NUM_THREADS"] = str(per_rank)  # for the ranks launched, and so that Lightning keeps it
     yield

@@ -5,7 +5,11 @@ one in its own log (or, for a remote Python without nni-nas, every trial fails w
 'nni_nas'``). This check logs in to every machine once, with the config's own SSH settings (OpenSSH client,
 BatchMode, a connect timeout of a few seconds) and the Python ``pythonPath`` names, and says in one line each:
 a key file that is missing or unreadable, a machine that does not answer, a Python that cannot import nni or
-nni_nas, versions other than this machine's, a data folder that is not there.
+nni_nas, versions other than this machine's, a data folder that is not there. It also asks the account's shell, as
+NNI's trial keeper starts it (``bash -c`` under sshd, which reads ``~/.bashrc`` first), which ``python`` the trial
+command would start, and warns when that is not ``pythonPath``'s (a ``pyenv init`` or ``conda init`` there):
+``nni-nas search`` runs it with ``pythonPath``'s anyway (:file:`nni_nas/remote_python.js`), a plain ``nnictl
+create`` would not.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shlex
 import socket
 from pathlib import Path
@@ -36,6 +41,7 @@ out["paths"] = {p: os.path.exists(os.path.expanduser(p)) for p in sys.argv[1:]}
 print(json.dumps(out))
 """
 DATA_PATH_KEYS = ("root", "path", "test_path", "table")
+TRIAL_SHELL_MARK = "nni-nas-trial-python:"
 
 
 def remote_problems(raw: dict[str, Any], data_args: dict[str, Any] | None = None,
@@ -55,10 +61,23 @@ def remote_problems(raw: dict[str, Any], data_args: dict[str, Any] | None = None
                         "on; set it to one of this machine's addresses that they reach (`hostname -I` lists them)")
     paths = sorted({str(value) for source in (data_args or {}, evaluator or {}) for key, value in source.items()
                     if key in DATA_PATH_KEYS and isinstance(value, str | os.PathLike)})
+    command_python = trial_command_python(raw.get("trialCommand"))
     for index, machine in enumerate(machines, 1):
-        problems += [f"machine {index} ({machine_label(machine)}): {line}"
-                     for line in machine_problems(machine, paths, timeout)]
+        for line in machine_problems(machine, paths, timeout, command_python):
+            warning = line.startswith("warning: ")
+            line = f"machine {index} ({machine_label(machine)}): {line.removeprefix('warning: ')}"
+            problems.append(f"warning: {line}" if warning else line)
     return problems
+
+
+def trial_command_python(trial_command: Any) -> str | None:
+    """The ``python`` (``python3``, ``python3.11``) the trial command starts by name, found on the PATH of the shell
+    that runs it; None when it starts something else (an absolute path needs no PATH)."""
+    try:
+        words = shlex.split(str(trial_command or ""))
+    except ValueError:
+        return None
+    return words[0] if words and re.fullmatch(r"python[0-9.]*", words[0]) else None
 
 
 def is_local_address(address: str) -> bool:
@@ -79,8 +98,9 @@ def is_local_address(address: str) -> bool:
     return False
 
 
-def machine_problems(machine: dict[str, Any], paths: list[str], timeout: float = 60.0) -> list[str]:
-    """What is wrong with one machineList entry, as seen by logging in to it."""
+def machine_problems(machine: dict[str, Any], paths: list[str], timeout: float = 60.0,
+                     command_python: str | None = None) -> list[str]:
+    """What is wrong with one machineList entry, as seen by logging in to it (warnings start with ``warning: ``)."""
     key = machine.get("sshKeyFile")
     if not key:
         return ["no sshKeyFile: nni-nas reaches machines (to check them and to fetch trial files) with keys only"]
@@ -92,6 +112,8 @@ def machine_problems(machine: dict[str, Any], paths: list[str], timeout: float =
     python_path = machine.get("pythonPath")
     python = f"{python_path.rstrip('/')}/python" if python_path else "python3"
     command = f"{shlex.quote(python)} -c {shlex.quote(PROBE)} {' '.join(shlex.quote(p) for p in paths)}"
+    if python_path and command_python:
+        command = f"{trial_shell_probe(python_path.rstrip('/'), command_python)}; {command}"
     try:
         proc = run_ssh(machine, command, timeout=timeout)
     except NasError as err:
@@ -105,7 +127,29 @@ def machine_problems(machine: dict[str, Any], paths: list[str], timeout: float =
         found = json.loads(stdout.strip().splitlines()[-1])
     except json.JSONDecodeError:
         return [f"{python} printed something unexpected: {stdout.strip()[-200:]!r}"]
-    return _compare(found, python, paths)
+    return _compare(found, python, paths) + _trial_shell_warnings(stdout, python_path, command_python)
+
+
+def trial_shell_probe(python_bin: str, command_python: str) -> str:
+    """A remote shell command that prints which ``command_python`` a trial command would start: in ``bash -c`` with
+    ``python_bin`` first on PATH, from the SSH session at shell level 1, as NNI's trial keeper starts it (so bash
+    reads the account's ``~/.bashrc`` first, as it does for the trial)."""
+    inner = f"echo {TRIAL_SHELL_MARK}$(command -v {shlex.quote(command_python)} || echo none)"
+    return f"PATH={shlex.quote(python_bin)}:\"$PATH\" SHLVL=0 /bin/bash -c {shlex.quote(inner)} </dev/null"
+
+
+def _trial_shell_warnings(stdout: str, python_path: str | None, command_python: str | None) -> list[str]:
+    found = next((line.removeprefix(TRIAL_SHELL_MARK) for line in stdout.splitlines()
+                  if line.startswith(TRIAL_SHELL_MARK)), None)
+    if not python_path or not command_python or found is None:
+        return []
+    expected = f"{python_path.rstrip('/')}/{command_python}"
+    if found == expected:
+        return []
+    return [f"warning: the account's shell starts {found} for `{command_python}` in trial commands, not "
+            f"{expected}: its ~/.bashrc (a `pyenv init` or `conda init`?) puts another Python first on PATH. nni-nas "
+            "search and the Python API run trials with pythonPath's Python anyway; a plain `nnictl create` would "
+            f"not (remove that line there, or start the search with nni-nas search)"]
 
 
 def _compare(found: dict[str, Any], python: str, paths: list[str]) -> list[str]:

@@ -79,6 +79,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run one trial; return its final result dict."""
     import dataclasses
 
+    from nni_nas.cpu_share import share_line, trial_threads, use_threads
+
+    settings, raw = experiment_config(args.config)
+    threads = trial_threads(settings.train.threads, raw)
+    use_threads(threads)  # before torch is imported here (a trial outside the warm worker)
+    say_threads = lambda: print(share_line(threads, settings.train.threads, raw), file=sys.stderr)  # noqa: E731
+
     import pytorch_lightning as pl
     import torch
 
@@ -92,7 +99,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from nni_nas.evaluation.training import train_and_evaluate
     from nni_nas.trial_files import clear_previous_run, save_trial_files
 
-    settings = experiment_settings(args.config)
     if under_nni():  # NNI starts a trial in its code folder (on a remote machine, the uploaded copy)
         settings.code_dir = Path.cwd()
     if args.epochs is not None:
@@ -104,8 +110,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"nni-nas trial: a re-run of this trial: removed {', '.join(removed)} of the earlier run",
               file=sys.stderr)
     params = run_parameters(settings, next_parameters)
-    if settings.train.threads:
-        torch.set_num_threads(settings.train.threads)
     pl.seed_everything(settings.train.seed, workers=True, verbose=False)
 
     tuner_cls = strategies.resolve_class_path(settings.tuner_class)
@@ -113,6 +117,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError(multi_trial_devices_problem(settings.train.devices))
     if getattr(tuner_cls, "one_shot", False):
         _check_space_support(tuner_cls, settings)
+        say_threads()
         result = tuner_cls.run_trial(settings, params, out_dir, progress_bar=not under_nni())
         report_final(result)
         return result
@@ -147,8 +152,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report_final(rejected)
         return rejected
     module = build_module(settings, model, bundle.num_classes)
+    say_threads()
     result, _ = train_and_evaluate(model, bundle, settings.train, out_dir, progress_bar=not under_nni(),
                                    module=module, monitor=settings.monitor_name)
+    result["train_threads"] = torch.get_num_threads()  # what training used (the final dict records it)
     save_trial_files(out_dir, model=model, result=result)
     report_final(result)
     return result
@@ -187,21 +194,27 @@ def wants_several_processes(config: str) -> bool:
 
 
 def experiment_settings(config: str) -> Any:
-    """The settings this trial trains with. Outside NNI: the config file. Under NNI: the config NNI stored when the
-    experiment was created (``nnictl resume`` uses it too), so that editing, moving or deleting the file during a
-    search changes nothing; a file that differs from it is reported, not used."""
-    from nni_nas.config import load_settings, settings_of
+    """The settings this trial trains with (:func:`experiment_config`)."""
+    return experiment_config(config)[0]
+
+
+def experiment_config(config: str) -> tuple[Any, dict[str, Any]]:
+    """The settings this trial trains with, and the whole NNI config they come from. Outside NNI: the config file.
+    Under NNI: the config NNI stored when the experiment was created (``nnictl resume`` uses it too), so that
+    editing, moving or deleting the file during a search changes nothing; a file that differs from it is reported,
+    not used."""
+    from nni_nas.config import load_settings, read_yaml, settings_of
     from nni_nas.errors import NasError
     from nni_nas.manager import stored_experiment_config
 
     if not under_nni():
-        return load_settings(config)
+        return load_settings(config), read_yaml(Path(config))
     try:
         raw = stored_experiment_config()
     except (OSError, ValueError, LookupError) as err:
         print(f"nni-nas trial: warning: could not read the experiment's stored config from the NNI manager ({err}); "
               f"training with the file {config} as it is now", file=sys.stderr)
-        return load_settings(config)
+        return load_settings(config), read_yaml(Path(config))
     stored = settings_of(raw, config)  # a mistake in it is the user's: one line (nnictl runs no check)
     try:
         on_disk = load_settings(config).class_args()
@@ -211,7 +224,7 @@ def experiment_settings(config: str) -> Any:
         print(f"nni-nas trial: warning: {config} is not what the experiment was created with "
               f"({'it changed since' if isinstance(on_disk, dict) else on_disk}); training with the stored config, as "
               "the portal shows it", file=sys.stderr)
-    return stored
+    return stored, raw
 
 
 def _check_space_support(tuner_cls: type, settings) -> None:

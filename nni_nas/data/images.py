@@ -133,10 +133,10 @@ class NpzDataset(TensorDataset):
         x, y, x_test, y_test, x_val, y_val = _read_npz(path, kind)
         idx = np.arange(len(y))
         if x_test is None:
-            idx, test_idx = splits.holdout(idx, y, test_fraction, split_seed)
+            idx, test_idx = splits.holdout(idx, y, test_fraction, split_seed, "test_fraction")
             x_test, y_test = x[test_idx], y[test_idx]
         if x_val is None:
-            idx, val_idx = splits.holdout(idx, y, val_fraction, split_seed)
+            idx, val_idx = splits.holdout(idx, y, val_fraction, split_seed, "val_fraction")
             x_val, y_val = x[val_idx], y[val_idx]
         xs, ys = {"train": (x[idx], y[idx]), "val": (x_val, y_val), "test": (x_test, y_test)}[split]
         super().__init__(torch.from_numpy(xs), torch.from_numpy(ys))

@@ -157,13 +157,13 @@ class TextCsvDataset(TensorDataset):
             test_texts, test_labels = _read_text_csv(test_path, text_column, label_column)
             test = (test_texts, np.asarray([ids[label] for label in test_labels], dtype=np.int64))
         else:
-            idx, test_idx = splits.holdout(idx, y, test_fraction, split_seed)
+            idx, test_idx = splits.holdout(idx, y, test_fraction, split_seed, "test_fraction")
             test = ([texts[i] for i in test_idx], y[test_idx])
         if val_path:
             val_texts, val_labels = _read_text_csv(val_path, text_column, label_column)
             val = (val_texts, np.asarray([ids[label] for label in val_labels], dtype=np.int64))
         else:
-            idx, val_idx = splits.holdout(idx, y, val_fraction, split_seed)
+            idx, val_idx = splits.holdout(idx, y, val_fraction, split_seed, "val_fraction")
             val = ([texts[i] for i in val_idx], y[val_idx])
         chosen = {"train": ([texts[i] for i in idx], y[idx]), "val": val, "test": test}[split]
         super().__init__(encode(chosen[0], max_len), torch.from_numpy(chosen[1]))

@@ -5,12 +5,15 @@ and ``top``."""
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nni_nas.errors import ConfigError, NasError
+from nni_nas.errors import ConfigError, DataFormatError, NasError
 from nni_nas.tasks import inputs
 from nni_nas.tasks.project import CONFIG_FILE, Project, clear, experiments_root, resume, same_home
 
@@ -22,6 +25,28 @@ def _evolution_args(trials: int) -> dict[str, int]:
 
 
 DEFAULT_STRATEGY_ARGS = {"evolution": _evolution_args}
+# Regularized evolution (Real et al., 2019, Algorithm 1) starts with population_size random architectures and
+# selects parents by a tournament of sample_size >= 2 of them: the smallest search where that happens at all is a
+# population of 2 followed by 2 children, 4 trials (the defaults of evolution_settings_for_budget). Below that,
+# evolution would be random search with at most one mutated child, so the default strategy is random search.
+MIN_EVOLUTION_TRIALS = 4
+
+
+def default_strategy(max_trials: int) -> str:
+    """The strategy a classifier searches with when none is named: evolution, or random search below
+    :data:`MIN_EVOLUTION_TRIALS` trials."""
+    return "evolution" if max_trials >= MIN_EVOLUTION_TRIALS else "random"
+
+
+def check_directory(directory: Path) -> None:
+    """A project folder must be a folder, or a path where one can be made: not a file, nor under one."""
+    for path in (directory, *directory.parents):
+        if path.exists():
+            if not path.is_dir():
+                what = "is a file" if path == directory else f"is under {path}, which is a file"
+                raise ConfigError(f"directory {str(directory)!r} {what}, not a folder: pass the path of a folder for "
+                                  "the project (it is created if missing)")
+            return
 
 
 class BaseClassifier:
@@ -30,15 +55,21 @@ class BaseClassifier:
     task = ""
     default_space = ""
 
-    def __init__(self, strategy: str = "evolution", max_trials: int = 10, epochs: int = 4,
+    def __init__(self, strategy: str | None = None, max_trials: int = 10, epochs: int = 4,
                  directory: str | Path | None = None, overwrite: bool = False, space: str | None = None,
                  space_args: dict | None = None, train: dict | None = None, strategy_args: dict | None = None,
                  seed: int = 0, port: int | None = None, timeout: float = 3 * 3600):
         for name, value, low in (("max_trials", max_trials, 1), ("epochs", epochs, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 100_000:
                 raise ConfigError(f"{name} must be an integer from {low} to 100000, got {value!r}")
-        self.strategy, self.max_trials, self.epochs = strategy, max_trials, epochs
+        if strategy == "evolution" and strategy_args is None and max_trials < MIN_EVOLUTION_TRIALS:
+            raise ConfigError(f"strategy='evolution' needs max_trials >= {MIN_EVOLUTION_TRIALS} (its first 2 trials "
+                              f"are random, then children follow), got {max_trials}: raise max_trials, or leave "
+                              f"strategy out (random search below {MIN_EVOLUTION_TRIALS} trials)")
+        self.strategy = strategy or default_strategy(max_trials)
+        self.max_trials, self.epochs = max_trials, epochs
         self.directory = Path(directory or f"runs/{self.task}_classifier")
+        check_directory(self.directory)
         self.overwrite, self.seed, self.port, self.timeout = overwrite, seed, port, timeout
         self.space = space or self.default_space
         self.space_args = space_args
@@ -48,11 +79,11 @@ class BaseClassifier:
         self._model = None
 
     # ------------------------------------------------------------------------------------------------ search
-    def _search(self, data: str, data_args: dict, classes: list, data_print: str, preprocessing: dict,
-                input_shape: tuple[int, ...], write_data=None) -> None:
-        """Continue this folder's search, or start a new one (after ``write_data()`` wrote the trials' data)."""
-        from nni_nas.api import write_config
-        from nni_nas.checks import check_config
+    def _search(self, data: str, data_args: dict | Callable[[Path], dict], classes: list, data_print: str,
+                preprocessing: dict, input_shape: tuple[int, ...],
+                write_data: Callable[[Path], None] | None = None) -> None:
+        """Continue this folder's search, or start a new one: ``write_data(folder)`` writes the trials' data into a
+        folder, and ``data_args(folder)`` (or a fixed dict) names it for the config."""
         from nni_nas.results.records import load_experiment
 
         existing = Project.load(self.directory)
@@ -73,18 +104,21 @@ class BaseClassifier:
                   f"{self.max_trials} trials", flush=True)
             self._run(lambda port: resume(existing.experiment_id, port, self.max_trials) or existing.experiment_id)
             return
-        if existing is not None:
-            clear(self.directory, existing)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        if write_data is not None:
-            write_data()
-        config = write_config(self.directory / CONFIG_FILE, self.space, self.strategy, data, self.max_trials,
-                              self.epochs, space_args=self._space_args(input_shape), data_args=data_args,
-                              train=self._train(), strategy_args=self._strategy_args(),
-                              name=f"{self.task}-classifier-{self.directory.name}")
-        problems = check_config(config)
-        if problems:
-            raise NasError(f"{config}: " + " | ".join(problems))
+        args_for = data_args if callable(data_args) else (lambda _folder: data_args)
+        write = lambda folder: self._write_config(folder, data, args_for(folder), input_shape)  # noqa: E731
+        parent = next((p for p in self.directory.parents if p.is_dir()), None)
+        scratch = Path(tempfile.mkdtemp(prefix=".nni-nas-check-", dir=parent))
+        try:
+            self._stage_and_check(scratch, write, write_data)  # a refusal leaves the folder as it was
+            if existing is not None:
+                clear(self.directory, existing)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            for staged in scratch.iterdir():  # the checked data, moved (a rename on one file system)
+                if staged.name != CONFIG_FILE:
+                    shutil.move(staged, self.directory / staged.name)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        config = write(self.directory)
 
         def create(port: int) -> str:
             from nni_nas.nnictl import create_experiment
@@ -96,6 +130,37 @@ class BaseClassifier:
             return experiment_id
 
         self._run(create)
+
+    def _write_config(self, folder: Path, data: str, data_args: dict, input_shape: tuple[int, ...]) -> Path:
+        from nni_nas.api import write_config
+
+        return write_config(folder / CONFIG_FILE, self.space, self.strategy, data, self.max_trials, self.epochs,
+                            space_args=self._space_args(input_shape), data_args=data_args, train=self._train(),
+                            strategy_args=self._strategy_args(), name=f"{self.task}-classifier-{self.directory.name}")
+
+    def _stage_and_check(self, scratch: Path, write_config: Callable[[Path], Path],
+                         write_data: Callable[[Path], None] | None) -> None:
+        """Write the data and config into a ``scratch`` folder (beside the project folder) and run ``nni-nas check``
+        on them there, so that a search that cannot start is refused before anything in the project folder
+        changes."""
+        from nni_nas.checks import check_config
+
+        if write_data is not None:
+            write_data(scratch)
+        problems = check_config(write_config(scratch))
+        if problems:
+            raise NasError(f"{type(self).__name__} cannot start this search: " + " | ".join(problems))
+
+    def _holdout(self, ids: np.ndarray, classes: np.ndarray, validation_split: float) -> tuple[np.ndarray, ...]:
+        """``(kept, held)`` indices: ``validation_split`` of the samples held out to validate, stratified and seeded;
+        data too small for that is refused in one line (not scikit-learn's traceback)."""
+        from nni_nas.data import splits
+
+        check_fraction(validation_split)
+        problem = splits.holdout_problem(ids, validation_split, "validation_split", classes)
+        if problem:
+            raise DataFormatError(f"{problem}; or pass validation_data=(x_val, y_val)")
+        return splits.holdout(np.arange(len(ids)), ids, validation_split, self.seed)
 
     def _run(self, start, attempts: int = 3) -> None:
         """Start the experiment (``start(port) -> id``), print the portal, wait for it, stop it.

@@ -93,20 +93,16 @@ class ImageClassifier(BaseClassifier):
                 raise DataFormatError(f"validation images are {x_val.shape[1:]} but training images are "
                                       f"{images.shape[1:]}; both must have the same (C, H, W)")
         else:
-            from nni_nas.data import splits
-
-            check_fraction(validation_split)
-            kept, held = splits.holdout(np.arange(len(ids)), ids, validation_split, self.seed)
+            kept, held = self._holdout(ids, classes, validation_split)
             images, x_val, ids, y_val = images[kept], images[held], ids[kept], ids[held]
         mean = images.mean(axis=(0, 2, 3))
         std = np.maximum(images.std(axis=(0, 2, 3)), 1e-6)
         scale = lambda a: ((a - mean[None, :, None, None]) / std[None, :, None, None]).astype(np.float32)  # noqa: E731
-        path = self.directory / "data.npz"
-        write = lambda: np.savez(path, x=scale(images), y=ids, x_val=scale(x_val), y_val=y_val,  # noqa: E731
-                                 x_test=scale(x_val), y_test=y_val)
+        write = lambda folder: np.savez(folder / "data.npz", x=scale(images), y=ids, x_val=scale(x_val),  # noqa: E731
+                                        y_val=y_val, x_test=scale(x_val), y_test=y_val)
         preprocessing = {"scale": 1.0, "mean": mean.tolist(), "std": std.tolist()}
-        self._search("npz", {"path": str(path.resolve())}, listed(classes), fingerprint(images, ids, x_val, y_val),
-                     preprocessing, images.shape[1:], write)
+        self._search("npz", lambda folder: {"path": str((folder / "data.npz").resolve())}, listed(classes),
+                     fingerprint(images, ids, x_val, y_val), preprocessing, images.shape[1:], write)
         return self
 
     def _fit_folder(self, root: Path, y: Any, validation_data: Any, validation_split: float,
@@ -221,21 +217,20 @@ class TextClassifier(BaseClassifier):
             val_ids, _ = self._labels(validation_data[1], "validation_data[1]", classes, val_texts,
                                       "validation_data[0]")
         else:
-            from nni_nas.data import splits
-
-            check_fraction(validation_split)
-            kept, held = splits.holdout(np.arange(len(ids)), ids, validation_split, self.seed)
+            kept, held = self._holdout(ids, classes, validation_split)
             texts, val_texts, ids, val_ids = [texts[i] for i in kept], [texts[i] for i in held], ids[kept], ids[held]
         if isinstance(max_len, bool) or not isinstance(max_len, int) or not 8 <= max_len <= 65_536:
             raise ConfigError(f"max_len must be an integer from 8 to 65536, got {max_len!r}")
         width = len(str(len(classes) - 1))  # text_csv numbers labels in sorted order: zero-padded ids keep it
 
-        def write() -> None:
+        def write(folder: Path) -> None:
             for name, part_texts, part_ids in (("train", texts, ids), ("val", val_texts, val_ids)):
-                write_csv(self.directory / f"{name}.csv", part_texts, [f"{i:0{width}d}" for i in part_ids])
+                write_csv(folder / f"{name}.csv", part_texts, [f"{i:0{width}d}" for i in part_ids])
 
-        csv = lambda name: str((self.directory / f"{name}.csv").resolve())  # noqa: E731
-        data_args = {"path": csv("train"), "val_path": csv("val"), "test_path": csv("val"), "max_len": max_len}
+        def data_args(folder: Path) -> dict:
+            csv = lambda name: str((folder / f"{name}.csv").resolve())  # noqa: E731
+            return {"path": csv("train"), "val_path": csv("val"), "test_path": csv("val"), "max_len": max_len}
+
         self._search("text_csv", data_args, listed(classes), fingerprint(texts, ids, val_texts, val_ids, max_len),
                      {"max_len": max_len}, (max_len,), write)
         return self

@@ -13,6 +13,10 @@ from nni_nas.errors import DataFormatError
 
 MIN_SIDE = 4  # as for npz files: smaller images leave a convolution no neighbourhood
 MAX_CLASSES = 10_000
+# The largest array fit takes in memory: the float32 copy it scales and writes to data.npz (every trial loads that
+# file whole). fit holds about three such copies at once (the input as float32, its scaled copy, the written
+# file's buffer), so 1 GiB means a few GiB of memory; CIFAR-10's 50,000 32x32 colour images are 0.6 GiB.
+MAX_ARRAY_BYTES = 1 << 30
 
 
 IMAGES_FIX = ("resize them to one size, or put them in class folders and pass the folder (image_size resizes "
@@ -37,9 +41,30 @@ def to_numpy(value: Any, name: str, items: str = "images", fix: str = IMAGES_FIX
     raise DataFormatError(f"{name} must be a numpy array, a torch tensor or a list, got {type(value).__name__}")
 
 
+def shape_of(value: Any) -> tuple[int, ...]:
+    """The shape of an array, a tensor or a list of equally shaped items, without copying anything."""
+    if hasattr(value, "shape"):
+        return tuple(value.shape)
+    if isinstance(value, list | tuple):
+        return (len(value), *np.shape(value[0])) if len(value) else (0,)
+    return ()
+
+
+def check_size(value: Any, name: str, items: str, fix: str) -> None:
+    """Refuse, before anything is copied, data whose float32 array would exceed :data:`MAX_ARRAY_BYTES`."""
+    shape = shape_of(value)
+    size = 4 * int(np.prod(shape, dtype=np.float64)) if shape else 0
+    if size > MAX_ARRAY_BYTES:
+        raise DataFormatError(f"{name} holds {shape[0]} {items} of shape {shape[1:]}: {size / 2**30:.1f} GiB as the "
+                              f"float32 array fit writes, above the Python API's limit of "
+                              f"{MAX_ARRAY_BYTES / 2**30:g} GiB; {fix}")
+
+
 def images(value: Any, name: str = "x") -> np.ndarray:
     """Images as float32 ``(N, C, H, W)``. Accepts ``(N, H, W)``, ``(N, C, H, W)`` with C of 1 or 3, and
-    channels-last ``(N, H, W, C)`` with C of 1, 3 or 4."""
+    channels-last ``(N, H, W, C)`` with C of 1, 3 or 4; at most :data:`MAX_ARRAY_BYTES` as float32."""
+    check_size(value, name, "images", "put them in class sub-folders and pass the folder with the image_size to "
+               "train at (fit(folder, image_size=(64, 64)) reads and resizes them), or resize them before fit")
     x = to_numpy(value, name)
     if x.dtype == object:
         raise DataFormatError(f"{name} holds images of mixed sizes or non-numbers (an object array); give one "
@@ -70,6 +95,7 @@ def signals(value: Any, name: str = "x") -> np.ndarray:
     :data:`nni_nas.data.signals.MIN_LENGTH` steps, finite (the npz data set's rule, :mod:`nni_nas.data.signals`)."""
     from nni_nas.data.signals import as_signals
 
+    check_size(value, name, "sequences", "downsample or cut them (shorter windows), or search on a sample of them")
     x = to_numpy(value, name, "sequences", "pad or cut them to one length")
     if x.dtype == object:
         raise DataFormatError(f"{name} holds sequences of mixed lengths or non-numbers (an object array); pad or cut "

@@ -23,7 +23,7 @@ import numpy as np
 
 from nni_nas.errors import DataFormatError
 from nni_nas.tasks import inputs
-from nni_nas.tasks.base import BaseClassifier, check_fraction, listed
+from nni_nas.tasks.base import BaseClassifier, listed
 from nni_nas.tasks.project import fingerprint
 
 INPUTS_FILE = "inputs.py"
@@ -66,20 +66,16 @@ class SignalClassifier(BaseClassifier):
                 raise DataFormatError(f"validation signals are (C, L) = {x_val.shape[1:]} but training signals are "
                                       f"{signals.shape[1:]}; both must have the same channels and length")
         else:
-            from nni_nas.data import splits
-
-            check_fraction(validation_split)
-            kept, held = splits.holdout(np.arange(len(ids)), ids, validation_split, self.seed)
+            kept, held = self._holdout(ids, classes, validation_split)
             signals, x_val, ids, y_val = signals[kept], signals[held], ids[kept], ids[held]
         mean = signals.mean(axis=(0, 2))
         std = np.maximum(signals.std(axis=(0, 2)), 1e-6)
         scale = lambda a: ((a - mean[None, :, None]) / std[None, :, None]).astype(np.float32)  # noqa: E731
-        path = self.directory / "data.npz"
-        write = lambda: np.savez(path, x=scale(signals), y=ids, x_val=scale(x_val), y_val=y_val,  # noqa: E731
-                                 x_test=scale(x_val), y_test=y_val)
+        write = lambda folder: np.savez(folder / "data.npz", x=scale(signals), y=ids, x_val=scale(x_val),  # noqa: E731
+                                        y_val=y_val, x_test=scale(x_val), y_test=y_val)
         preprocessing = {"mean": mean.tolist(), "std": std.tolist(), "input_shape": list(signals.shape[1:])}
-        self._search("npz", {"path": str(path.resolve()), "kind": "signal"}, listed(classes),
-                     fingerprint(signals, ids, x_val, y_val), preprocessing, signals.shape[1:], write)
+        self._search("npz", lambda folder: {"path": str((folder / "data.npz").resolve()), "kind": "signal"},
+                     listed(classes), fingerprint(signals, ids, x_val, y_val), preprocessing, signals.shape[1:], write)
         return self
 
     def _space_args(self, input_shape: tuple[int, ...]) -> dict:

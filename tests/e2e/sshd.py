@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REMOTE_USER = "nninas-remote"
+# a second account whose ~/.bashrc puts another Python first on PATH, as `pyenv init` or `conda init` do
+BASHRC_USER = "nninas-pyenv"
 SSHD = Path("/usr/sbin/sshd")
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 
@@ -188,3 +190,28 @@ def ensure_bare_python(name: str = REMOTE_USER) -> Path:
         subprocess.run(["runuser", "-u", name, "--", str(SYSTEM_PYTHON), "-m", "venv", "--without-pip", str(venv)],
                        check=True, capture_output=True)
     return venv / "bin"
+
+
+NOT_NNI_NAS_PYTHON = """#!/bin/sh
+# a Python without nni-nas, first on PATH for this account (its ~/.bashrc puts it there)
+echo "$0: Error while finding module specification for 'nni_nas.trial' (ModuleNotFoundError: No module named \
+'nni_nas')" >&2
+exit 1
+"""
+
+
+def put_other_python_first(name: str = BASHRC_USER) -> Path:
+    """Give ``name`` a ``~/.bashrc`` that puts a folder of ``python``/``python3`` without nni-nas first on PATH, above
+    Debian's "not interactive: return" (where `pyenv init` and `conda init` lines often are); return that folder."""
+    home = Path(pwd.getpwnam(name).pw_dir)
+    shims = home / ".pyenv" / "shims"
+    shims.mkdir(parents=True, exist_ok=True)
+    for python in ("python", "python3"):
+        (shims / python).write_text(NOT_NNI_NAS_PYTHON)
+        (shims / python).chmod(0o755)
+    bashrc = home / ".bashrc"
+    bashrc.write_text(f'export PATH="{shims}:$PATH"  # what `eval "$(pyenv init -)"` does\n'
+                      "case $- in *i*) ;; *) return;; esac\n")
+    for path in (home / ".pyenv", shims, shims / "python", shims / "python3", bashrc):
+        as_user(name, path)
+    return shims

@@ -10,8 +10,10 @@ upload) overlaps, and each checks many claims:
   launching machine see the remote trials completely: run where the remote user's home is hidden (an empty tmpfs
   over it in a private mount namespace), they can only have the files through SSH. The exported formats reproduce
   the network the remote trial trained (its ``model.pt`` on the remote machine) without nni.
-- ENAS (one-shot: supernet search, derivation, retraining in one trial) on machine 2: the same export parity
-  for its retrained child, fetched over SSH.
+- ENAS (one-shot: supernet search, derivation, retraining in one trial) on a machine whose account's ``.bashrc`` puts
+  another Python first on PATH (as ``pyenv init`` does; NNI's trial keeper runs the trial command through bash,
+  which reads it): the trial runs ``pythonPath``'s Python all the same, ``nni-nas check`` warns about that shell, and
+  the same export parity holds for its retrained child, fetched over SSH.
 - evolution on machines 1 and 3, where machine 3 is lost (its sshd, its sessions and everything NNI ran there
   killed) while it runs a trial: that trial ends FAILED with a reason naming the machine, the search goes on on
   machine 1, no finished trial is lost, and the finished ones export.
@@ -132,11 +134,28 @@ def remote_machines():
         sshd.remove_dir(folder)
 
 
+@pytest.fixture(scope="module")
+def bashrc_machine(remote_machines):
+    """A fourth "machine": an account whose ``~/.bashrc`` puts a Python without nni-nas first on PATH."""
+    sshd.ensure_user(sshd.BASHRC_USER)
+    python_bin = sshd.ensure_remote_python(sshd.BASHRC_USER)
+    shims = sshd.put_other_python_first(sshd.BASHRC_USER)
+    folder = sshd.new_fixture_dir()
+    server = None
+    try:
+        server = sshd.start_sshd(folder, user=sshd.BASHRC_USER)
+        yield SimpleNamespace(server=server, python_bin=python_bin, shims=shims)
+    finally:
+        if server is not None:
+            server.stop()
+        sshd.remove_dir(folder)
+
+
 class RemoteExperiment:
     """One experiment of the module: started through the real nnictl, waited for, stopped by id."""
 
-    def __init__(self, home: Path, text: str):
-        self.home = home
+    def __init__(self, home: Path, text: str, remote_user: str = sshd.REMOTE_USER):
+        self.home, self.remote_user = home, remote_user
         self.env = nni_env({"HOME": str(home), "NNI_CONFIG_DIR": str(home / "nni-config")})
         self.config = home / "code" / "search.yml"  # its folder is what NNI uploads to every machine
         self.config.parent.mkdir()
@@ -145,7 +164,7 @@ class RemoteExperiment:
 
     @property
     def remote_root(self) -> Path:
-        return sshd.remote_home() / "nni-experiments" / self.experiment_id
+        return sshd.remote_home(self.remote_user) / "nni-experiments" / self.experiment_id
 
     @property
     def local_root(self) -> Path:
@@ -227,24 +246,28 @@ def lose_machine(server: sshd.SshServer, remote_env: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def remote_searches(remote_machines, tmp_path_factory):
+def remote_searches(remote_machines, bashrc_machine, tmp_path_factory):
     """The module's three experiments, started together and run to the end; the machine-lost one loses machine 3
-    while machine 3 runs its first trial (``lost.victim``). Each experiment's trials and metrics are read from its
-    manager, which is then stopped (in the background, while the tests run)."""
+    while machine 3 runs its first trial (``lost.victim``); ENAS runs on the account with the ``.bashrc``. Each
+    experiment's trials and metrics are read from its manager, which is then stopped (in the background, while the
+    tests run)."""
     servers, python_bin = remote_machines
     one_two, one_three = machine_entries(servers[:2], python_bin), machine_entries([servers[0], servers[2]], python_bin)
     ip = manager_address()
     searches = {
         "evolution": EVOLUTION.format(manager_ip=ip, machines=one_two, max_trials=4, seed=0, train=TINY_TRAIN),
         # one trial is the whole one-shot search: one machine (NNI gives a lone trial to its first machine anyway)
-        "enas": ENAS.format(manager_ip=ip, machines=machine_entries(servers[1:2], python_bin), train=TINY_TRAIN),
+        "enas": ENAS.format(manager_ip=ip, machines=machine_entries([bashrc_machine.server], bashrc_machine.python_bin),
+                            train=TINY_TRAIN),
         "lost": EVOLUTION.format(manager_ip=ip, machines=one_three, max_trials=3, seed=1, train=TINY_TRAIN),
     }
-    experiments = {name: RemoteExperiment(tmp_path_factory.mktemp(f"remote_{name}"), text)
+    experiments = {name: RemoteExperiment(tmp_path_factory.mktemp(f"remote_{name}"), text,
+                                          sshd.BASHRC_USER if name == "enas" else sshd.REMOTE_USER)
                    for name, text in searches.items()}
     pool = ThreadPoolExecutor(len(experiments) + 1)
     try:
         checked = pool.submit(check_config, experiments["evolution"].config)
+        experiments["enas"].checked = pool.submit(check_config, experiments["enas"].config)
         for started in [pool.submit(e.start) for e in experiments.values()]:
             started.result()
         lost = experiments["lost"]
@@ -259,6 +282,7 @@ def remote_searches(remote_machines, tmp_path_factory):
         killed = lose_machine(servers[2], lost.remote_root / "environments" / "remote-worker2")
         print("machine 3 lost; killed:", *killed, sep="\n  ", flush=True)
         assert checked.result() == []  # the machines answer, with nni and nni-nas as here
+        experiments["enas"].checked = experiments["enas"].checked.result()
         for experiment in experiments.values():
             experiment.wait()
             experiment.final_jobs = experiment.jobs()
@@ -310,9 +334,9 @@ def remote_cli(remote_searches):
         ("lost", "export"): (lost, ["export", lost.experiment_id, "--top", "2", "--format", "source,weights",
                                     "--out", str(lost.home / "exported")]),
     }
-    home = sshd.remote_home()
-    script = (f"mount -t tmpfs none {home} && test -z \"$(ls -A {home})\" && "
-              f"exec {sys.executable} -c \"$1\" \"$2\"")
+    hide = " && ".join(f"mount -t tmpfs none {home} && test -z \"$(ls -A {home})\""
+                       for home in (sshd.remote_home(), sshd.remote_home(sshd.BASHRC_USER)))
+    script = f"{hide} && exec {sys.executable} -c \"$1\" \"$2\""
     argument = json.dumps([(str(e.home), argv) for e, argv in calls.values()])
     proc = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", CLI_BATCH, argument], env=evolution.env,
                           capture_output=True, text=True, timeout=600)
@@ -462,13 +486,23 @@ def test_check_names_each_machine_problem_in_one_line(remote_machines, tmp_path)
 
 
 def test_one_shot_enas_trial_on_a_remote_machine_exports_its_retrained_network(remote_searches, remote_cli,
-                                                                               exported_outputs):
+                                                                               exported_outputs, bashrc_machine):
     search = remote_searches["enas"]
     assert search.status["status"] in ("DONE", "NO_MORE_TRIAL"), search.status
     [job] = search.final_jobs
+    # the account's .bashrc puts a Python without nni-nas first; the trial ran pythonPath's all the same
     assert job["status"] == "SUCCEEDED" and "/environments/remote-worker" in job["logPath"], job
     env_id = job["logPath"].split("/environments/")[1].split("/")[0]
     remote_dir = search.remote_root / "environments" / env_id / "trials" / job["trialJobId"]
+    assert "No module named" not in (remote_dir / "trial.stderr").read_text()
+    # check warns that this shell would start another Python than pythonPath's for a plain nnictl create
+    label = f"{sshd.BASHRC_USER}@127.0.0.1:{bashrc_machine.server.port}"
+    assert search.checked == [
+        f"warning: machine 1 ({label}): the account's shell starts {bashrc_machine.shims}/python for `python` in "
+        f"trial commands, not {bashrc_machine.python_bin}/python: its ~/.bashrc (a `pyenv init` or `conda init`?) "
+        "puts another Python first on PATH. nni-nas search and the Python API run trials with pythonPath's Python "
+        "anyway; a plain `nnictl create` would not (remove that line there, or start the search with nni-nas "
+        "search)"], search.checked
     assert (remote_dir / "search_history.jsonl").is_file() and (remote_dir / "controller.pt").is_file()
     assert remote_dir.stat().st_uid != 0
     assert not search.fetched_before

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nni_nas import ImageClassifier, TextClassifier
-from nni_nas.errors import ConfigError, DataFormatError
+from nni_nas.errors import ConfigError, DataFormatError, NasError
 from nni_nas.tasks import inputs
 
 RNG = np.random.default_rng(0)
@@ -77,3 +77,103 @@ def test_inputs_accept_tensors_channels_last_and_string_labels():
     classes = inputs.classes_of(labels)
     assert classes.tolist() == ["cat", "dog"] and inputs.class_ids(labels, classes).tolist() == [0, 1, 0]
     assert inputs.labels(torch.tensor([[1.0], [2.0]])).tolist() == [1, 2]  # a column of whole floats
+
+
+# ------------------------------------------------------------------ budgets, folders and sizes (issue 23)
+@pytest.fixture
+def no_nnictl(monkeypatch):
+    """fit up to the point where it would start nnictl: the start is recorded, not run."""
+    from nni_nas.tasks.base import BaseClassifier
+
+    started = []
+    monkeypatch.setattr(BaseClassifier, "_run", lambda self, start: started.append(start))
+    return started
+
+
+@pytest.mark.parametrize(("max_trials", "tuner"), [
+    (1, "strategies.random_search.RandomTuner"), (2, "strategies.random_search.RandomTuner"),
+    (3, "strategies.random_search.RandomTuner"), (4, "strategies.evolution.RegularizedEvolutionTuner"),
+])
+def test_the_default_strategy_works_for_any_budget(tmp_path, no_nnictl, max_trials, tuner):
+    import yaml
+
+    from nni_nas.checks import check_config
+
+    clf = ImageClassifier(max_trials=max_trials, epochs=1, directory=tmp_path / "project")
+    clf.fit(X, Y)
+    assert len(no_nnictl) == 1  # it got as far as starting the search
+    config = tmp_path / "project" / "config.yml"
+    assert yaml.safe_load(config.read_text())["tuner"]["className"] == tuner
+    assert check_config(config) == []
+
+
+def test_evolution_named_with_too_few_trials_is_one_line_before_anything_is_written(tmp_path, no_nnictl):
+    with pytest.raises(ConfigError, match=r"strategy='evolution' needs max_trials >= 4 .* got 2: raise max_trials, "
+                                          r"or leave strategy out \(random search below 4 trials\)"):
+        ImageClassifier(strategy="evolution", max_trials=2, directory=tmp_path / "project")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_search_leaves_the_folder_as_it_was(tmp_path, no_nnictl):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("mine\n")
+    clf = ImageClassifier(strategy="evolution", strategy_args={"population_size": 5}, max_trials=3, epochs=1,
+                          directory=project)
+    with pytest.raises(NasError, match="ImageClassifier cannot start this search: .*population_size: 5 >= "
+                                       "maxTrialNumber 3"):
+        clf.fit(X, Y)
+    assert sorted(p.name for p in project.iterdir()) == ["notes.txt"]  # no data.npz, no config.yml
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]  # nor a scratch folder beside it
+    assert not no_nnictl
+
+
+@pytest.mark.parametrize(("x", "y", "split", "message"), [
+    (X[:3], Y[:3], 0.2, "class 1 has only 1 sample: a stratified validation_split needs at least 2 of each class"),
+    (X[:9], np.r_[Y[:8], 7], 0.2, "class 7 has only 1 sample"),  # one class with one image
+    (X, Y, 0.001, r"validation_split=0.001 of 20 samples holds out 1, fewer than the 2 classes \(each class is "
+                  r"validated\): use validation_split >= 0.1"),
+    (X, Y, 0.97, "leaves 0 to train on, fewer than the 2 classes: use validation_split <= 0.9"),
+])
+def test_data_too_small_for_a_validation_split_is_one_line(tmp_path, x, y, split, message):
+    clf = ImageClassifier(max_trials=1, epochs=1, directory=tmp_path / "project")
+    with pytest.raises(DataFormatError, match=message) as raised:
+        clf.fit(x, y, validation_split=split)
+    assert str(raised.value).endswith("; or pass validation_data=(x_val, y_val)")
+    assert "\n" not in str(raised.value)
+    assert not (tmp_path / "project").exists()
+
+
+def test_texts_too_few_for_a_validation_split_are_one_line(tmp_path):
+    with pytest.raises(DataFormatError, match="class 'b' has only 1 sample"):
+        TextClassifier(max_trials=1, directory=tmp_path / "project").fit(["x", "y", "z"], ["a", "a", "b"])
+    assert not (tmp_path / "project").exists()
+
+
+def test_a_file_as_the_project_directory_is_one_line(tmp_path):
+    file = tmp_path / "results.txt"
+    file.write_text("not a folder\n")
+    with pytest.raises(ConfigError, match="directory '.*results.txt' is a file, not a folder: pass the path of a "
+                                          "folder"):
+        ImageClassifier(directory=file)
+    with pytest.raises(ConfigError, match=r"is under .*results.txt, which is a file"):
+        TextClassifier(directory=file / "project")
+    assert file.read_text() == "not a folder\n"
+
+
+def test_data_above_the_size_limit_is_refused_before_it_is_copied(tmp_path, monkeypatch):
+    assert inputs.MAX_ARRAY_BYTES == 1 << 30
+    # the rule at a small limit first: refused before fit writes anything
+    with monkeypatch.context() as patched:
+        patched.setattr(inputs, "MAX_ARRAY_BYTES", X.nbytes - 1)
+        with pytest.raises(DataFormatError, match="above the Python API's limit"):
+            ImageClassifier(max_trials=1, directory=tmp_path / "project").fit(X, Y)
+        with pytest.raises(DataFormatError, match="above the Python API's limit"):  # a list of images: before asarray
+            ImageClassifier(max_trials=1, directory=tmp_path / "project").fit(list(X), Y)
+    # four 20000x20000 images (a zero-stride view: no memory behind it) are 6 GiB as float32
+    huge = np.broadcast_to(np.zeros(1, dtype=np.uint8), (4, 20000, 20000))
+    with pytest.raises(DataFormatError, match=r"x holds 4 images of shape \(20000, 20000\): 6.0 GiB as the "
+                                              r"float32 array fit writes, above the Python API's limit of 1 GiB; put "
+                                              r"them in class sub-folders and pass the folder"):
+        ImageClassifier(max_trials=1, directory=tmp_path / "project").fit(huge, [0, 1, 0, 1])
+    assert not (tmp_path / "project").exists()

@@ -114,3 +114,17 @@ def test_whole_float_labels_are_accepted_and_a_corrupt_file_is_named(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(errors.DataFormatError, match="is not a readable .npz of plain arrays"):
         data.data_info("npz", path=str(tmp_path / "bad.npz"))
+
+
+def test_npz_too_small_for_its_stratified_splits_names_the_fraction(tmp_path):
+    """Six samples of three classes cannot give a stratified test split of 0.2 (2 held out, 3 classes): one line
+    naming test_fraction and the value that works, not scikit-learn's traceback."""
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x=np.zeros((6, 8, 8), dtype=np.float32), y=np.arange(6) % 3)
+    with pytest.raises(errors.DataFormatError, match=r"^test_fraction=0.2 of 6 samples holds out 2, fewer than the 3 "
+                                                     r"classes \(each class is validated\): use test_fraction >= 0.5$"):
+        data.load_data("npz", path=str(path))
+    np.savez(path, x=np.zeros((6, 8, 8), dtype=np.float32), y=np.arange(6) % 3, x_test=np.zeros((3, 8, 8)),
+             y_test=np.arange(3))
+    with pytest.raises(errors.DataFormatError, match="^val_fraction=0.2 of 6 samples holds out 2"):
+        data.load_data("npz", path=str(path))
