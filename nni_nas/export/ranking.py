@@ -92,6 +92,10 @@ def _markdown(index: dict[str, Any]) -> str:
 
 
 def _replace(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a full disk leaves the previous index and no partial file)."""
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    partial.write_text(text)
-    os.replace(partial, path)
+    try:
+        partial.write_text(text)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -316,3 +316,23 @@ def test_one_folder_per_trial_and_an_index_in_top_order_after_the_ranking_change
     table = [line for line in (tmp_path / "exp" / "RANKING.md").read_text().splitlines() if line.startswith("| ")]
     assert [line.split(" | ")[:2] for line in table[2:]] == [["| 1", "r2"], ["| 2", "r1"], ["| 3", "r0"]]
     assert "0.9400" in table[2] and "[trial-r2/](trial-r2/)" in table[2]  # its test_acc and folder
+
+
+def test_an_index_that_cannot_be_written_is_one_line_and_leaves_the_old_index_whole(experiments, capsys, monkeypatch):
+    import errno
+
+    from nni_nas.export import ranking
+
+    assert export_cli(capsys, "good", "--out", "full", "--format", "source")[0] == 0
+    before = (experiments / "full" / "RANKING.md").read_text()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ranking.os, "replace", disk_full)
+    code, _, err = export_cli(capsys, "good", "--out", "full", "--format", "source", "--top", "2")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "could not write the ranking index" in err and "No space left on device" in err
+    assert sorted(p.name for p in (experiments / "full").iterdir()) == [
+        "RANKING.md", "ranking.json", "trial-g1", "trial-g2"]  # the folders whole, no partial index file left
+    assert (experiments / "full" / "RANKING.md").read_text() == before
