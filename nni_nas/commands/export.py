@@ -22,12 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trial", help="export this trial (by id) instead of the top ones")
     parser.add_argument("--force", action="store_true",
                         help="rewrite output folders that already exist (default: keep them and export the rest)")
-    add_pareto_arguments(parser, "export every architecture of the Pareto front (folders pareto<k>-<trial>) "
+    add_pareto_arguments(parser, "export every architecture of the Pareto front (each into its trial-<id> folder) "
                                  "instead of the top ones")
 
 
 def run(args: argparse.Namespace) -> int:
     from nni_nas.export import export_trials
+    from nni_nas.export.ranking import RANKING_MD, earlier_layout_folders
 
     formats = parse_formats(args.format)
     pareto = pareto_choice(args)
@@ -45,6 +46,12 @@ def run(args: argparse.Namespace) -> int:
         if result.max_abs_diff:
             worst = max(result.max_abs_diff.values())
             print(f"    every format reproduces the trained network (max |logit difference| {worst:.2g})")
+    print(f"ranking of the trials exported there: {out / RANKING_MD} (rewritten at each export)")
+    earlier = earlier_layout_folders(out)
+    if earlier:
+        names = ", ".join(p.name for p in earlier)
+        print(f"{out} also holds {len(earlier)} folder(s) an earlier nni-nas named by rank ({names}), left as they "
+              "are; the rank in their names may be out of date: delete them when you no longer need them")
     missing = [r for r in results if r.weights_missing]
     for result in missing:
         print(f"nni-nas export: error: trial {result.trial_id} has no trained weights ({result.weights_missing}); "

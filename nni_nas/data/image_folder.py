@@ -118,6 +118,8 @@ def _splits(root: str, image_size: tuple[int, int], channels: int | None, val_fr
     for split, fraction in (("test", test_fraction), ("val", val_fraction)):
         if split in layout:
             parts[split] = layout[split]
+        elif fraction == 0:  # test_fraction 0 and no test sub-folder: no test split
+            continue
         else:  # held out of the training images, stratified and seeded
             try:
                 idx, held = splits.holdout(idx, y_train, fraction, split_seed)
@@ -187,5 +189,6 @@ def load_image_folder(root: str, image_size: list[int] | tuple[int, int] = (32, 
     data = _splits(root, size, channels, val_fraction, test_fraction, split_seed)
     make = lambda split: ImageFolderDataset(root, split, size, channels, val_fraction, test_fraction,  # noqa: E731
                                             split_seed)
-    return DataBundle("image_folder", make("train"), make("val"), make("test"), (data["channels"], *size),
+    return DataBundle("image_folder", make("train"), make("val"), make("test") if "test" in data else None,
+                      (data["channels"], *size),
                       len(data["classes"]), preprocessing=data["preprocessing"])

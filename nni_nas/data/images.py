@@ -125,16 +125,19 @@ class NpzDataset(TensorDataset):
     """One split of a user's ``.npz`` file with arrays ``x``, integer ``y`` and optionally ``x_val``, ``y_val`` and
     ``x_test``, ``y_test``. ``x`` holds images, (N, H, W) or (N, C, H, W), or with ``kind="signal"`` signals, (N, L)
     or (N, C, L) (:mod:`nni_nas.data.signals`; a rank-2 ``x`` is signals whatever ``kind``). Without a test set,
-    ``test_fraction`` of the data is held out; then, without a validation set, ``val_fraction`` of the rest becomes
-    validation. Splits are stratified and seeded. ``x`` is used as given (scale it beforehand)."""
+    ``test_fraction`` of the data is held out (0: none, and there is no test split); then, without a validation set,
+    ``val_fraction`` of the rest becomes validation. Splits are stratified and seeded. ``x`` is used as given (scale
+    it beforehand)."""
 
     def __init__(self, path: str, split: str, val_fraction: float = 0.2, test_fraction: float = 0.2,
                  split_seed: int = 0, kind: str | None = None):
         x, y, x_test, y_test, x_val, y_val = _read_npz(path, kind)
         idx = np.arange(len(y))
-        if x_test is None:
+        if x_test is None and test_fraction > 0:
             idx, test_idx = splits.holdout(idx, y, test_fraction, split_seed, "test_fraction")
             x_test, y_test = x[test_idx], y[test_idx]
+        if split == "test" and x_test is None:
+            raise ValueError(f"{path} has no test split (no x_test, test_fraction 0)")
         if x_val is None:
             idx, val_idx = splits.holdout(idx, y, val_fraction, split_seed, "val_fraction")
             x_val, y_val = x[val_idx], y[val_idx]
@@ -237,16 +240,23 @@ def _as_nchw(x: np.ndarray, path: str) -> np.ndarray:
 
 
 def _npz_info(path: str, kind: str | None = None, **_: Any):
+    return _npz_summary(path, kind)[:2]
+
+
+def _npz_summary(path: str, kind: str | None = None) -> tuple[tuple[int, ...], int, bool]:
+    """``(input_shape, num_classes, whether the file holds a test split)``."""
     x, y, _, y_test, _, y_val = _read_npz(path, kind)
     num_classes = int(max(labels.max() for labels in (y, y_test, y_val) if labels is not None)) + 1
-    return tuple(x.shape[1:]), num_classes
+    return tuple(x.shape[1:]), num_classes, y_test is not None
 
 
 @register_data("npz", info=_npz_info)
 def load_npz(path: str, val_fraction: float = 0.2, test_fraction: float = 0.2, split_seed: int = 0,
              kind: str | None = None) -> DataBundle:
     """A local ``.npz`` of images, or of signals (``kind: signal``; see :class:`NpzDataset`); classes are
-    ``max(y) + 1``. Input shape ``(C, H, W)`` for images, ``(C, L)`` for signals."""
-    input_shape, num_classes = _npz_info(path, kind)
+    ``max(y) + 1``. Input shape ``(C, H, W)`` for images, ``(C, L)`` for signals. No test split when the file has
+    no ``x_test`` and ``test_fraction`` is 0."""
+    input_shape, num_classes, has_test = _npz_summary(path, kind)
     make = lambda split: NpzDataset(path, split, val_fraction, test_fraction, split_seed, kind)  # noqa: E731
-    return DataBundle("npz", make("train"), make("val"), make("test"), input_shape, num_classes)
+    test = make("test") if has_test or test_fraction > 0 else None
+    return DataBundle("npz", make("train"), make("val"), test, input_shape, num_classes)

@@ -21,7 +21,7 @@ class DataBundle:
     name: str
     train: Any  # torch Datasets
     val: Any
-    test: Any
+    test: Any  # None: no test split (test_fraction 0 and none given), so a trial reports no test_* value
     input_shape: tuple[int, ...]  # (C, H, W) for images, (max_len,) for byte-encoded texts
     num_classes: int
     # how raw inputs become the network's input, when the data set scales them itself (image_folder: per-channel
@@ -74,16 +74,18 @@ PATH_KEYS = ("path", "val_path", "test_path", "root")  # what data sets read: fi
 
 
 def check_common_args(name: str, data_args: dict[str, Any]) -> None:
-    """The arguments several data sets share, by value: a seed numpy and scikit-learn accept, fractions in (0, 1),
-    paths that are what they must be (a path that is a FIFO, a device or a folder is named as such)."""
+    """The arguments several data sets share, by value: a seed numpy and scikit-learn accept, fractions in (0, 1)
+    (``test_fraction`` may be 0: no test split is held out, and the trials report validation values only), paths
+    that are what they must be (a path that is a FIFO, a device or a folder is named as such)."""
     problems = []
     seed = data_args.get("split_seed", 0)
     if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32):
         problems.append(f"split_seed must be an integer in [0, 2**32), got {seed!r}")
-    for key in ("val_fraction", "test_fraction"):
+    for key, low in (("val_fraction", None), ("test_fraction", 0)):
         value = data_args.get(key, 0.2)
-        if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1):
-            problems.append(f"{key} must be a number between 0 and 1, got {value!r}")
+        if not (isinstance(value, int | float) and not isinstance(value, bool) and (value == low or 0 < value < 1)):
+            allowed = "between 0 and 1" if low is None else "from 0 (no test split) to below 1"
+            problems.append(f"{key} must be a number {allowed}, got {value!r}")
     for key in PATH_KEYS:  # a FIFO would block the reader for ever (a search that hangs without a word)
         kind = not_a_regular_file(data_args[key]) if isinstance(data_args.get(key), str) else None
         wanted = "a folder" if key == "root" else "a file"

@@ -141,7 +141,8 @@ class TextCsvDataset(TensorDataset):
     """One split of a user's CSV / TSV file (header row; columns ``text_column`` and ``label_column``).
 
     Labels may be any strings; they are numbered in sorted order (``metrics.json`` of a trial does not
-    depend on it). Without ``test_path``, ``test_fraction`` of the rows is held out; without ``val_path``,
+    depend on it). Without ``test_path``, ``test_fraction`` of the rows is held out (0: none, and there is no test
+    split); without ``val_path``,
     ``val_fraction`` of the rest validates. Splits are stratified and seeded.
     """
 
@@ -156,9 +157,11 @@ class TextCsvDataset(TensorDataset):
         if test_path:
             test_texts, test_labels = _read_text_csv(test_path, text_column, label_column)
             test = (test_texts, np.asarray([ids[label] for label in test_labels], dtype=np.int64))
-        else:
+        elif test_fraction > 0:
             idx, test_idx = splits.holdout(idx, y, test_fraction, split_seed, "test_fraction")
             test = ([texts[i] for i in test_idx], y[test_idx])
+        else:
+            test = None
         if val_path:
             val_texts, val_labels = _read_text_csv(val_path, text_column, label_column)
             val = (val_texts, np.asarray([ids[label] for label in val_labels], dtype=np.int64))
@@ -166,6 +169,8 @@ class TextCsvDataset(TensorDataset):
             idx, val_idx = splits.holdout(idx, y, val_fraction, split_seed, "val_fraction")
             val = ([texts[i] for i in val_idx], y[val_idx])
         chosen = {"train": ([texts[i] for i in idx], y[idx]), "val": val, "test": test}[split]
+        if chosen is None:
+            raise ValueError(f"{path} has no test split (no test_path, test_fraction 0)")
         super().__init__(encode(chosen[0], max_len), torch.from_numpy(chosen[1]))
 
 
@@ -183,4 +188,5 @@ def load_text_csv(path: str, test_path: str | None = None, text_column: str = "t
     input_shape, num_classes = _text_csv_info(path, test_path, text_column, label_column, max_len, val_path)
     make = lambda split: TextCsvDataset(path, split, test_path, text_column, label_column,  # noqa: E731
                                         max_len, val_fraction, test_fraction, split_seed, val_path)
-    return DataBundle("text_csv", make("train"), make("val"), make("test"), input_shape, num_classes)
+    test = make("test") if test_path or test_fraction > 0 else None  # no test split: validation values only
+    return DataBundle("text_csv", make("train"), make("val"), test, input_shape, num_classes)

@@ -1,9 +1,11 @@
 """``nni-nas export EXPERIMENT_ID``: the best architectures of an experiment as plain PyTorch.
 
 Reads the experiment from NNI's own records (running, stopped or finished; the manager need not be up),
-ranks its succeeded trials by the config's optimise mode and writes one folder per architecture::
+ranks its succeeded trials by the config's optimise mode and writes one folder per trial, whatever its rank, and
+an index of the current ranking (:mod:`nni_nas.export.ranking`), rewritten at each export::
 
-    <out>/rank1-<trial id>/
+    <out>/RANKING.md, <out>/ranking.json
+    <out>/trial-<trial id>/
         model.py      plain-PyTorch source of the network (imports torch only); ``Network()`` builds it
         weights.pt    the trained state_dict, ``torch.load(..., weights_only=True)``
         model.pt2     torch.export program (``torch.export.load(...).module()``)
@@ -21,6 +23,7 @@ fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -38,6 +41,7 @@ from nni_nas.export.layout import (
     TORCH_EXPORT_FILE,
     TORCHSCRIPT_FILE,
 )
+from nni_nas.export.ranking import trial_folder, write_ranking
 from nni_nas.export.readme import readme_text, source_docstring
 from nni_nas.export.swap import replace_folder
 from nni_nas.trial_files import ARCH_FILE, METRICS_FILE
@@ -64,8 +68,9 @@ def export_trials(experiment_id: str, top: int = 1, out: str | Path = "exported"
                   root: Path | None = None, pareto: str | bool | None = None) -> list[ExportResult]:
     """Export the ``top`` best succeeded trials of ``experiment_id`` (or the one trial ``trial``), or with
     ``pareto`` every trial of its Pareto front (``True``: the experiment's objectives or val_acc max / params min;
-    a string such as ``val_acc:max,flops:min``: those), into ``pareto<k>-<trial>`` folders, best first by the first
-    objective.
+    a string such as ``val_acc:max,flops:min``: those), best first by the first objective; each into its
+    ``trial-<id>`` folder under ``out``, whose ``RANKING.md`` and ``ranking.json`` are then rewritten with the
+    current ranking of every trial exported there.
 
     Raises
     ------
@@ -73,7 +78,9 @@ def export_trials(experiment_id: str, top: int = 1, out: str | Path = "exported"
         Unknown experiment or trial, no succeeded trial, or a trial folder without its saved files.
 
     A folder that already exists is kept as it is and reported with ``kept=True`` (``force`` rewrites it), so
-    ``--top 3`` after the quick start's export of the best adds ranks 2 and 3.
+    ``--top 3`` after the quick start's export of the best adds ranks 2 and 3, and an export after a resumed search
+    adds the new best beside the old one. Folders an earlier nni-nas named by rank (``rank<k>-<id>``) are left as
+    they are; the index lists them apart.
     """
     from nni_nas.results.records import load_experiment
 
@@ -84,18 +91,30 @@ def export_trials(experiment_id: str, top: int = 1, out: str | Path = "exported"
     extras: list[dict[str, Any] | None]
     if pareto is not None and pareto is not False:
         front, objectives = _pareto_trials(record, None if pareto is True else str(pareto))
-        targets = [(None, t, out / f"pareto{k}-{t.trial_id}") for k, t in enumerate(front, start=1)]
+        targets = [(None, t, trial_folder(out, t.trial_id)) for t in front]
         extras = [{"pareto_front": {"objectives": objectives, "position": k, "size": len(front)}}
                   for k in range(1, len(front) + 1)]
     else:
         chosen = _choose_trials(record, top, trial)
-        targets = [(rank, t, out / (f"rank{rank}-{t.trial_id}" if rank is not None else f"trial-{t.trial_id}"))
-                   for rank, t in chosen]
+        targets = [(rank, t, trial_folder(out, t.trial_id)) for rank, t in chosen]
         extras = [None] * len(targets)
     formats = formats or tuple(EXPORT_FORMATS)
-    return [ExportResult(target, t.trial_id, rank, sorted(p.name for p in target.iterdir()), kept=True)
-            if target.is_dir() and not force else export_trial(record, t, target, rank, formats, extra)
-            for (rank, t, target), extra in zip(targets, extras)]
+    results: list[ExportResult] = []
+    try:
+        for (rank, t, target), extra in zip(targets, extras):
+            results.append(ExportResult(target, t.trial_id, rank, sorted(p.name for p in target.iterdir()), kept=True)
+                           if target.is_dir() and not force else export_trial(record, t, target, rank, formats, extra))
+    except BaseException:
+        if results:  # the folders finished before the failure are indexed; the failure itself is what is raised
+            with contextlib.suppress(OSError):
+                write_ranking(record, out)
+        raise
+    try:
+        write_ranking(record, out)
+    except OSError as err:
+        raise ExportError(f"could not write the ranking index in {out}: {err.strerror or err}; the exported folders "
+                          "are complete") from None
+    return results
 
 
 def _pareto_trials(record, spec: str | None) -> tuple[list[Any], str]:

@@ -12,14 +12,15 @@ from nni_nas.export.layout import (
     TORCH_EXPORT_FILE,
     TORCHSCRIPT_FILE,
 )
+from nni_nas.export.ranking import RANKING_MD
 from nni_nas.results.tables import format_count, format_number
 from nni_nas.trial_files import ARCH_FILE, METRICS_FILE
 
 
 def source_docstring(loaded, rank: int | None) -> str:
-    where = f"rank {rank} of" if rank is not None else "a trial of"
+    where = f", rank {rank} when exported" if rank is not None else ""
     arch = json.dumps(loaded.arch, separators=(", ", ": "))
-    return (f"Space `{loaded.space}`, trial {loaded.trial.trial_id} ({where} NNI experiment {loaded.experiment_id}),"
+    return (f"Space `{loaded.space}`, trial {loaded.trial.trial_id} (NNI experiment {loaded.experiment_id}{where}),"
             f"\nexported by nni-nas as plain PyTorch: runs with torch alone.\n\nArchitecture: {arch}\n"
             f"Input: {_input_kind(loaded)} tensor (batch, {', '.join(str(s) for s in loaded.input_shape)}); output: "
             f"{loaded.num_classes} {_outputs(loaded)}.\n\nUsage::\n\n    import torch\n    from model import Network\n"
@@ -51,16 +52,23 @@ def _own_code_lines(loaded) -> list[str]:
     return lines + [""] if lines else []
 
 
+NO_TEST_SPLIT = "no test split, so no test result (measure the model on test data of your own)"
+
+
 def _result_line(loaded) -> str:
-    """The trial's searched value and test result, costs and latency, in words."""
+    """What the trial measured, each value named by the split it was measured on (a search without a test split,
+    such as the Python API's, reports validation values only), then costs and latency, in words."""
     final = loaded.trial.final or {}
+    tests = {key: value for key, value in final.items() if key.startswith("test_")}
     if "val_acc" in final or loaded.monitor == "val_acc":
-        measured = (f"Validation accuracy {format_number(final.get('val_acc', final.get('default')))}, test accuracy "
-                    f"{format_number(final.get('test_acc'))}")
+        searched = f"Validation accuracy {format_number(final.get('val_acc', final.get('default')))}"
+        tests = {("test accuracy" if key == "test_acc" else key): value for key, value in tests.items()}
     else:
-        tests = [f"{key} {format_number(value)}" for key, value in final.items() if key.startswith("test_")]
-        measured = f"{loaded.monitor} {format_number(final.get('default'))}" + "".join(f", {t}" for t in tests)
-    return (f"{measured}, {format_count(final.get('params'))} parameters, {format_count(final.get('flops'))} FLOPs, "
+        searched = f"{loaded.monitor} {format_number(final.get('default'))} on the validation split"
+    searched += " (the searched value)"
+    measured = (f"{searched}; on the data set's test split: " + ", ".join(
+        f"{key} {format_number(value)}" for key, value in tests.items())) if tests else f"{searched}; {NO_TEST_SPLIT}"
+    return (f"{measured}. {format_count(final.get('params'))} parameters, {format_count(final.get('flops'))} FLOPs, "
             f"{format_number(final.get('latency_ms'), 3)} ms per sample on one CPU thread.")
 
 
@@ -99,8 +107,7 @@ def input_scaling(loaded) -> str:
 
 def readme_text(loaded, rank: int | None, formats: tuple[str, ...]) -> str:
     shape = ", ".join(str(s) for s in loaded.input_shape)
-    where = f"rank {rank}" if rank is not None else "a trial"
-    lines = [f"# {loaded.space}: {where} of NNI experiment {loaded.experiment_id}", ""]
+    lines = [f"# {loaded.space}: trial {loaded.trial.trial_id} of NNI experiment {loaded.experiment_id}", ""]
     if loaded.weights_missing is not None:
         lines += [f"**WEIGHTS MISSING**: {loaded.weights_missing}. This folder holds the architecture only "
                   f"(`{SOURCE_FILE}` builds it untrained); retrain it before use.", ""]
@@ -108,6 +115,9 @@ def readme_text(loaded, rank: int | None, formats: tuple[str, ...]) -> str:
         f"Trial `{loaded.trial.trial_id}` ({loaded.trial.status.lower()}), strategy `{loaded.strategy}`, "
         f"seed {loaded.seed}, data `{loaded.data}`.",
         _result_line(loaded),
+        "",
+        (f"Rank {rank} when exported; " if rank is not None else "")
+        + f"the current ranking of the trials exported beside this folder: `../{RANKING_MD}`.",
         "",
         f"Input: {_input_kind(loaded)} tensor `(batch, {shape})`; output: `(batch, {loaded.num_classes})` "
         f"{_outputs(loaded)}. Everything here runs with torch alone (no `nni`).",

@@ -42,15 +42,19 @@ def pareto_table(record: ExperimentRecord, objectives: str | None = None, arch_w
 
 
 def trial_table(trials: list, arch_width: int | None = 70, extra: tuple[str, ...] = ()) -> str:
-    """``trials`` as an aligned table in the given order (rank = position), ``extra`` final-result keys added."""
-    columns = COLUMNS[:-1] + extra + COLUMNS[-1:]
+    """``trials`` as an aligned table in the given order (rank = position), ``extra`` final-result keys added; the
+    ``test_acc`` column only when some trial was measured on a test split."""
+    # a search without a test split (the Python API's, a data set with test_fraction 0) reports no test_acc
+    tested = any("test_acc" in (t.final or {}) for t in trials)
+    columns = tuple(c for c in COLUMNS[:-1] if tested or c != "test_acc") + extra + COLUMNS[-1:]
     rows = [columns]
     for rank, trial in enumerate(trials, start=1):
         final = trial.final or {}
         rows.append((
             str(rank), trial.trial_id, format_number(final.get("val_acc", final.get("default"))),
-            format_number(final.get("test_acc")), format_count(final.get("params")), format_count(final.get("flops")),
-            format_number(final.get("latency_ms"), 3), *(format_number(final.get(key)) for key in extra),
+            *([format_number(final.get("test_acc"))] if tested else []), format_count(final.get("params")),
+            format_count(final.get("flops")), format_number(final.get("latency_ms"), 3),
+            *(format_number(final.get(key)) for key in extra),
             describe(trial.arch, arch_width if arch_width is not None else math.inf),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]

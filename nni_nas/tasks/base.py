@@ -215,11 +215,21 @@ class BaseClassifier:
         return load_experiment(project.experiment_id, Path(project.experiments_root))
 
     def top(self, k: int = 5) -> list[dict[str, Any]]:
-        """The ``k`` best succeeded trials, best first: rank, trial id, validation and test accuracy, parameters,
-        architecture."""
-        return [{"rank": rank, "trial_id": t.trial_id, "val_acc": t.final.get("default"),
-                 "test_acc": t.final.get("test_acc"), "params": t.final.get("params"), "arch": t.arch}
-                for rank, t in enumerate(self._record().ranked()[:k], start=1)]
+        """The ``k`` best succeeded trials, best first: rank, trial id, validation accuracy, parameters, architecture.
+
+        A search of ``fit`` has no test split, so there is no ``test_acc`` (``evaluate`` measures test data of
+        your own); a project from an earlier nni-nas, whose trials reported the validation accuracy a second time
+        as ``test_acc``, shows it as ``val_acc`` only too. An image folder's test split (its ``test`` sub-folder,
+        or images held out of ``train``) is reported as ``test_acc``."""
+        record = self._record()
+        tested = record.class_args.get("data") == "image_folder"  # arrays and texts: validation data only
+        rows = []
+        for rank, t in enumerate(record.ranked()[:k], start=1):
+            row = {"rank": rank, "trial_id": t.trial_id, "val_acc": t.final.get("default")}
+            if tested and "test_acc" in t.final:
+                row["test_acc"] = t.final["test_acc"]
+            rows.append({**row, "params": t.final.get("params"), "arch": t.arch})
+        return rows
 
     def export_model(self, out: str | Path | None = None):
         """The best trial's network with its trained weights, as a plain ``torch.nn.Module`` in evaluation mode.

@@ -81,7 +81,9 @@ class ImageClassifier(BaseClassifier):
             validation_split: float = 0.2, image_size: tuple[int, int] = (32, 32)) -> ImageClassifier:
         """Search on images ``x`` with labels ``y`` (arrays or tensors), or on a folder of class sub-folders
         (``x`` a path, ``y`` None; resized to ``image_size``). Without ``validation_data``, ``validation_split`` of
-        the data validates (stratified, seeded). The trials' ``test_acc`` is measured on the validation data."""
+        the data validates (stratified, seeded). Arrays have no test split: the trials report validation accuracy
+        only (``evaluate`` measures your own test data); a folder's ``test`` sub-folder, or 20 % of its training
+        images held out, is a test split, and the trials report ``test_acc`` on it."""
         if isinstance(x, str | Path):
             return self._fit_folder(Path(x), y, validation_data, validation_split, image_size)
         images = inputs.images(x, "x")
@@ -99,9 +101,11 @@ class ImageClassifier(BaseClassifier):
         std = np.maximum(images.std(axis=(0, 2, 3)), 1e-6)
         scale = lambda a: ((a - mean[None, :, None, None]) / std[None, :, None, None]).astype(np.float32)  # noqa: E731
         write = lambda folder: np.savez(folder / "data.npz", x=scale(images), y=ids, x_val=scale(x_val),  # noqa: E731
-                                        y_val=y_val, x_test=scale(x_val), y_test=y_val)
+                                        y_val=y_val)
         preprocessing = {"scale": 1.0, "mean": mean.tolist(), "std": std.tolist()}
-        self._search("npz", lambda folder: {"path": str((folder / "data.npz").resolve())}, listed(classes),
+        # no test split (test_fraction 0): the trials report the validation accuracy under its own name only
+        self._search("npz", lambda folder: {"path": str((folder / "data.npz").resolve()), "test_fraction": 0},
+                     listed(classes),
                      fingerprint(images, ids, x_val, y_val), preprocessing, images.shape[1:], write)
         return self
 
@@ -209,7 +213,8 @@ class TextClassifier(BaseClassifier):
 
     def fit(self, x: Any, y: Any, validation_data: tuple[Any, Any] | None = None, validation_split: float = 0.2,
             max_len: int = 256) -> TextClassifier:
-        """Search on texts ``x`` (a list of strings) with labels ``y``; texts become ``max_len`` UTF-8 bytes."""
+        """Search on texts ``x`` (a list of strings) with labels ``y``; texts become ``max_len`` UTF-8 bytes. There is
+        no test split: the trials report validation accuracy only (``evaluate`` measures your own test data)."""
         texts = inputs.texts(x, "x")
         ids, classes = self._labels(y, "y", x=texts)
         if validation_data is not None:
@@ -229,7 +234,8 @@ class TextClassifier(BaseClassifier):
 
         def data_args(folder: Path) -> dict:
             csv = lambda name: str((folder / f"{name}.csv").resolve())  # noqa: E731
-            return {"path": csv("train"), "val_path": csv("val"), "test_path": csv("val"), "max_len": max_len}
+            # no test split (test_fraction 0): the trials report the validation accuracy under its own name only
+            return {"path": csv("train"), "val_path": csv("val"), "test_fraction": 0, "max_len": max_len}
 
         self._search("text_csv", data_args, listed(classes), fingerprint(texts, ids, val_texts, val_ids, max_len),
                      {"max_len": max_len}, (max_len,), write)

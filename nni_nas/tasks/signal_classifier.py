@@ -55,8 +55,8 @@ class SignalClassifier(BaseClassifier):
     def fit(self, x: Any, y: Any, validation_data: tuple[Any, Any] | None = None,
             validation_split: float = 0.2) -> SignalClassifier:
         """Search on signals ``x`` (``(N, L)`` or ``(N, C, L)``; arrays, tensors or lists) with labels ``y``. Without
-        ``validation_data``, ``validation_split`` of the data validates (stratified, seeded). The trials'
-        ``test_acc`` is measured on the validation data."""
+        ``validation_data``, ``validation_split`` of the data validates (stratified, seeded). There is no test
+        split: the trials report validation accuracy only (``evaluate`` measures your own test data)."""
         signals = inputs.signals(x, "x")
         ids, classes = self._labels(y, "y", x=signals)
         if validation_data is not None:
@@ -72,9 +72,11 @@ class SignalClassifier(BaseClassifier):
         std = np.maximum(signals.std(axis=(0, 2)), 1e-6)
         scale = lambda a: ((a - mean[None, :, None]) / std[None, :, None]).astype(np.float32)  # noqa: E731
         write = lambda folder: np.savez(folder / "data.npz", x=scale(signals), y=ids, x_val=scale(x_val),  # noqa: E731
-                                        y_val=y_val, x_test=scale(x_val), y_test=y_val)
+                                        y_val=y_val)
         preprocessing = {"mean": mean.tolist(), "std": std.tolist(), "input_shape": list(signals.shape[1:])}
-        self._search("npz", lambda folder: {"path": str((folder / "data.npz").resolve()), "kind": "signal"},
+        # no test split (test_fraction 0): the trials report the validation accuracy under its own name only
+        self._search("npz", lambda folder: {"path": str((folder / "data.npz").resolve()), "kind": "signal",
+                                            "test_fraction": 0},
                      listed(classes), fingerprint(signals, ids, x_val, y_val), preprocessing, signals.shape[1:], write)
         return self
 

@@ -3,7 +3,9 @@
 One image project checks, in one search of 2 trials and one resumed search: arrays in memory (scikit-learn's digits,
 raw 0..16 pixels, not the registered data set) are searched; ``evaluate``/``predict``/``top`` work; the exported
 folder runs in a process where nni cannot be imported, matches ``predict`` and reaches test accuracy >= 0.95; a second
-``fit`` with ``overwrite=False`` continues the same experiment with a new architecture instead of starting over.
+``fit`` with ``overwrite=False`` continues the same experiment with a new architecture instead of starting over,
+and exporting again gives one folder per exported trial and an index in ``top``'s order. No value names a test split
+(the search has none).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 
 from nni_nas import ImageClassifier, TextClassifier
 from nni_nas.data import splits
+from nni_nas.results.tables import top_table
 
 pytestmark = pytest.mark.slow
 LOADER = Path(__file__).resolve().parents[1] / "nni_nas" / "load_exported.py"
@@ -53,6 +56,10 @@ def test_image_classifier_on_digits_arrays_exports_and_resumes(tmp_path, nni_hom
 
     top = clf.top(5)
     assert len(top) == 2 and top[0]["val_acc"] >= top[1]["val_acc"]
+    # no test split in an API search: the validation accuracy is reported once, under its own name
+    record = clf._record()
+    assert all(not [key for key in t.final if key.startswith("test")] for t in record.succeeded())
+    assert all("test_acc" not in row for row in top) and "test" not in top_table(record)
     predicted = clf.predict(x_test)
     score = clf.evaluate(x_test, y_test)
     assert score["accuracy"] == pytest.approx(float((predicted == y_test).mean()))
@@ -66,6 +73,9 @@ def test_image_classifier_on_digits_arrays_exports_and_resumes(tmp_path, nni_hom
         for layout in (x_test[:, None], x_test[..., None], torch.from_numpy(x_test)):
             assert torch.equal(model(layout), as_fit)
     folder = clf.exported_folder
+    assert folder.name == f"trial-{top[0]['trial_id']}"
+    readme = (folder / "README.md").read_text()
+    assert "no test split" in readme and "test accuracy" not in readme
     pre = json.loads((folder / "preprocessing.json").read_text())
     assert pre["classes"] == list(range(10))
     scaled = (x_test[:, None].astype(np.float32) * pre["scale"] - pre["mean"][0]) / pre["std"][0]
@@ -83,6 +93,13 @@ def test_image_classifier_on_digits_arrays_exports_and_resumes(tmp_path, nni_hom
     rows = again.top(5)
     assert len(rows) == 3 and set(first_ids) < {row["trial_id"] for row in rows}
     assert len({json.dumps(row["arch"], sort_keys=True) for row in rows}) == 3
+    # exported again after the resumed search: one folder per trial, whatever its rank, and an index in top's order
+    again.export_model()
+    exported = tmp_path / "project" / "exported"
+    index = [row["trial_id"] for row in json.loads((exported / "ranking.json").read_text())["trials"]]
+    assert sorted(p.name for p in exported.iterdir() if p.is_dir()) == sorted(f"trial-{t}" for t in index)
+    assert {first_ids[0], rows[0]["trial_id"]} == set(index)
+    assert index == [row["trial_id"] for row in rows if row["trial_id"] in index]
 
 
 def test_text_classifier_on_pydocs_lists_with_string_labels(tmp_path, nni_home):

@@ -145,16 +145,18 @@ def nni_nas_cli(env: dict, cwd: Path, *argv: str) -> subprocess.CompletedProcess
 
 
 def check_exported(experiment_id: str, home: Path, env: dict, top: int, tmp_path: Path,
-                   select: tuple[str, ...] | None = None, prefix: str = "rank") -> list[dict]:
-    """Export ``top`` trials with the CLI (chosen by ``select``, default ``--top TOP``, into folders
-    ``<prefix><k>-<trial>``), run every format without nni, compare with the trained networks on a fixed batch and
-    on the experiment's real test split."""
+                   select: tuple[str, ...] | None = None) -> list[dict]:
+    """Export ``top`` trials with the CLI (chosen by ``select``, default ``--top TOP``, each into its folder
+    ``trial-<id>``), run every format without nni, compare with the trained networks on a fixed batch and on the
+    experiment's real test split. The rows come in the order of the export's index (``ranking.json``): best first."""
     out = home / "exported"
     select = select or ("--top", str(top))
     proc = nni_nas_cli(env, home, "export", experiment_id, *select, "--out", str(out), "--force")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    folders = sorted(out.iterdir())
-    assert [f.name.split("-")[0] for f in folders] == [f"{prefix}{i}" for i in range(1, top + 1)]
+    index = json.loads((out / "ranking.json").read_text())
+    folders = [out / row["folder"] for row in index["trials"]]
+    assert sorted(f.name for f in out.iterdir() if f.is_dir()) == sorted(f.name for f in folders)
+    assert len(folders) == top and all(f.name == f"trial-{row['trial_id']}" for f, row in zip(folders, index["trials"]))
 
     trial_dirs, settings, models = {}, {}, {}
     for folder in folders:

@@ -67,9 +67,9 @@ def test_front_file_top_and_export_agree_with_the_records(pareto_search, tmp_pat
     listed = [line.split()[1] for line in lines[3:]]
     assert set(listed) == brute
 
-    rows = check_exported(experiment_id, home, env, top=len(brute), tmp_path=tmp_path, select=("--pareto",),
-                          prefix="pareto")
-    assert [row["folder"].split("-", 1)[1] for row in rows] == listed  # same trials, same order as top
+    rows = check_exported(experiment_id, home, env, top=len(brute), tmp_path=tmp_path, select=("--pareto",))
+    # the same trials; the index ranks by val_acc, which is the front's order when val_acc is its first objective
+    assert [row["folder"].split("-", 1)[1] for row in rows] == listed
     metrics = json.loads((home / "exported" / rows[0]["folder"] / "metrics.json").read_text())
     assert metrics["pareto_front"] == {"objectives": "val_acc:max, params:min", "position": 1, "size": len(brute)}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -174,6 +175,11 @@ def experiments(tmp_path, monkeypatch):
     return tmp_path
 
 
+def ranked_folders(out: Path) -> list[str]:
+    """The folders of ``out``'s index (``ranking.json``), in its order: best first."""
+    return [row["folder"] for row in json.loads((out / "ranking.json").read_text())["trials"]]
+
+
 def export_cli(capsys, *argv: str) -> tuple[int, str, str]:
     code = cli.main(["export", *argv])
     captured = capsys.readouterr()
@@ -184,16 +190,17 @@ def test_exports_the_top_k_best_first_with_their_metrics(experiments, capsys):
     code, out, err = export_cli(capsys, "good", "--top", "2", "--out", "exp", "--format", "source,weights")
     assert code == 0, err
     folders = sorted(p.name for p in (experiments / "exp").iterdir())
-    assert folders == ["rank1-g1", "rank2-g2"]  # 0.9 then 0.8
-    metrics = json.loads((experiments / "exp" / "rank1-g1" / "metrics.json").read_text())
+    assert folders == ["RANKING.md", "ranking.json", "trial-g1", "trial-g2"]
+    assert ranked_folders(experiments / "exp") == ["trial-g1", "trial-g2"]  # 0.9 then 0.8
+    metrics = json.loads((experiments / "exp" / "trial-g1" / "metrics.json").read_text())
     assert metrics["default"] == 0.9 and metrics["trial_id"] == "g1" and metrics["experiment_id"] == "good"
     assert metrics["seed"] == 0 and metrics["input_shape"] == [1, 8, 8] and metrics["rank"] == 1
-    assert set(p.name for p in (experiments / "exp" / "rank1-g1").iterdir()) == {
+    assert set(p.name for p in (experiments / "exp" / "trial-g1").iterdir()) == {
         "model.py", "weights.pt", "arch.json", "metrics.json", "README.md"}
-    readme = (experiments / "exp" / "rank1-g1" / "README.md").read_text()
+    readme = (experiments / "exp" / "trial-g1" / "README.md").read_text()
     snippet = readme.split("```python\n")[1].split("```")[0].strip().splitlines()
     assert len(snippet) == 3 and "weights_only=True" in snippet[2]
-    assert "rank1-g1" in out
+    assert "trial-g1" in out and "RANKING.md" in out
     # the README's input scaling, applied to the raw digits, gives exactly the tensors the network trained on
     from sklearn.datasets import load_digits
 
@@ -209,7 +216,8 @@ def test_exports_the_top_k_best_first_with_their_metrics(experiments, capsys):
 def test_trial_option_exports_that_trial(experiments, capsys):
     code, _, err = export_cli(capsys, "good", "--trial", "g0", "--out", "one", "--format", "source")
     assert code == 0, err
-    assert [p.name for p in (experiments / "one").iterdir()] == ["rank3-g0"]
+    assert ranked_folders(experiments / "one") == ["trial-g0"]
+    assert json.loads((experiments / "one" / "ranking.json").read_text())["trials"][0]["rank"] == 3
     code, _, err = export_cli(capsys, "good", "--trial", "nope", "--out", "one")
     assert code == 2 and "no trial 'nope'" in err and len(err.strip().splitlines()) == 1
 
@@ -232,7 +240,7 @@ def test_trial_without_weights_exports_the_architecture_and_says_so(experiments,
     code, _, err = export_cli(capsys, "noweights", "--out", "nw")
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and "no trained weights" in err and "architecture only" in err
-    folder = experiments / "nw" / "rank1-n1"
+    folder = experiments / "nw" / "trial-n1"
     assert set(p.name for p in folder.iterdir()) == {"model.py", "arch.json", "metrics.json", "README.md"}
     assert json.loads((folder / "metrics.json").read_text())["weights"] is False
     assert "WEIGHTS MISSING" in (folder / "README.md").read_text()
@@ -242,16 +250,16 @@ def test_trial_without_weights_exports_the_architecture_and_says_so(experiments,
 def test_existing_output_is_kept_and_the_other_ranks_exported_unless_forced(experiments, capsys):
     # the quick start exports the best; `export ID --top 3` then adds ranks 2 and 3 and keeps rank 1 as it is
     assert export_cli(capsys, "good", "--out", "again", "--format", "source")[0] == 0
-    marker = experiments / "again" / "rank1-g1" / "marker"
+    marker = experiments / "again" / "trial-g1" / "marker"
     marker.write_text("old")
     code, out, err = export_cli(capsys, "good", "--out", "again", "--format", "source", "--top", "3")
     assert code == 0, err
     assert "rank 1 g1: " in out and "already exists, kept as it is (--force rewrites it)" in out
     assert "rank 2 g2 -> " in out and "rank 3 g0 -> " in out
-    assert marker.exists() and (experiments / "again" / "rank3-g0" / "model.py").is_file()
+    assert marker.exists() and (experiments / "again" / "trial-g0" / "model.py").is_file()
     code, _, err = export_cli(capsys, "good", "--out", "again", "--format", "source", "--force")
     assert code == 0, err
-    assert not marker.exists() and (experiments / "again" / "rank1-g1" / "model.py").is_file()
+    assert not marker.exists() and (experiments / "again" / "trial-g1" / "model.py").is_file()
 
 
 def test_interrupted_export_leaves_no_folder_and_keeps_the_old_one(experiments, capsys, monkeypatch):
@@ -265,13 +273,66 @@ def test_interrupted_export_leaves_no_folder_and_keeps_the_old_one(experiments, 
     assert code == 130
     assert list((experiments / "cut").iterdir()) == []  # no target, no partial folder left behind
     assert export_cli(capsys, "good", "--out", "cut", "--format", "source")[0] == 0
-    before = (experiments / "cut" / "rank1-g1" / "model.py").read_text()
+    before = (experiments / "cut" / "trial-g1" / "model.py").read_text()
     code, _, _ = export_cli(capsys, "good", "--out", "cut", "--force")
     assert code == 130
-    assert sorted(p.name for p in (experiments / "cut").iterdir()) == ["rank1-g1"]
-    assert (experiments / "cut" / "rank1-g1" / "model.py").read_text() == before
+    assert sorted(p.name for p in (experiments / "cut").iterdir()) == ["RANKING.md", "ranking.json", "trial-g1"]
+    assert (experiments / "cut" / "trial-g1" / "model.py").read_text() == before
 
 
 def test_unknown_format_fails_in_one_line(experiments, capsys):
     code, _, err = export_cli(capsys, "good", "--format", "source,keras")
     assert code == 2 and "unknown --format keras" in err
+
+
+def test_one_folder_per_trial_and_an_index_in_top_order_after_the_ranking_changed(tmp_path, monkeypatch, capsys):
+    # a search exported, then resumed: its new trial r2 becomes the best, and the ranks of r0 and r1 change
+    root = tmp_path / "nni-experiments"
+    monkeypatch.setenv("NNI_EXPERIMENTS_DIR", str(root))
+    monkeypatch.chdir(tmp_path)
+    choices = search_choices(model_spaces.build_space("digits_cnn", (1, 8, 8), 10, **DIGITS_ARGS))
+    args = class_args("digits_cnn", DIGITS_ARGS)
+    trials = [FakeTrial(f"r{i}", arch=random_arch(choices, i), final={"default": acc, "test_acc": acc - 0.01})
+              for i, acc in enumerate([0.7, 0.9, 0.95])]
+    make_experiment(root, "res", trials[:2], args)
+    (tmp_path / "exp" / "rank1-r0").mkdir(parents=True)  # an earlier nni-nas's folder, named by the rank it had then
+    (tmp_path / "exp" / "rank1-r0" / "notes.txt").write_text("mine")
+    assert export_cli(capsys, "res", "--top", "2", "--out", "exp", "--format", "source")[0] == 0
+    assert ranked_folders(tmp_path / "exp") == ["trial-r1", "trial-r0"]
+
+    shutil.rmtree(root / "res")
+    make_experiment(root, "res", trials, args)  # resumed: r2 joins, best of all
+    code, out, err = export_cli(capsys, "res", "--out", "exp", "--format", "source")
+    assert code == 0, err
+    assert "rank1-r0), left as they are" in out
+    assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == [
+        "RANKING.md", "rank1-r0", "ranking.json", "trial-r0", "trial-r1", "trial-r2"]  # one folder per trial
+    assert (tmp_path / "exp" / "rank1-r0" / "notes.txt").read_text() == "mine"  # the user's old folder untouched
+    assert cli.main(["top", "res"]) == 0
+    top_order = [line.split()[1] for line in capsys.readouterr().out.splitlines()[2:]]
+    index = json.loads((tmp_path / "exp" / "ranking.json").read_text())
+    assert [row["trial_id"] for row in index["trials"]] == top_order == ["r2", "r1", "r0"]
+    assert [row["rank"] for row in index["trials"]] == [1, 2, 3] and index["earlier_folders"] == ["rank1-r0"]
+    table = [line for line in (tmp_path / "exp" / "RANKING.md").read_text().splitlines() if line.startswith("| ")]
+    assert [line.split(" | ")[:2] for line in table[2:]] == [["| 1", "r2"], ["| 2", "r1"], ["| 3", "r0"]]
+    assert "0.9400" in table[2] and "[trial-r2/](trial-r2/)" in table[2]  # its test_acc and folder
+
+
+def test_an_index_that_cannot_be_written_is_one_line_and_leaves_the_old_index_whole(experiments, capsys, monkeypatch):
+    import errno
+
+    from nni_nas.export import ranking
+
+    assert export_cli(capsys, "good", "--out", "full", "--format", "source")[0] == 0
+    before = (experiments / "full" / "RANKING.md").read_text()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ranking.os, "replace", disk_full)
+    code, _, err = export_cli(capsys, "good", "--out", "full", "--format", "source", "--top", "2")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "could not write the ranking index" in err and "No space left on device" in err
+    assert sorted(p.name for p in (experiments / "full").iterdir()) == [
+        "RANKING.md", "ranking.json", "trial-g1", "trial-g2"]  # the folders whole, no partial index file left
+    assert (experiments / "full" / "RANKING.md").read_text() == before

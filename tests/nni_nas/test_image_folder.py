@@ -56,6 +56,21 @@ def test_class_folders_are_split_stratified_and_standardised_with_the_training_s
     assert np.abs(candidates - scaled.reshape(1, -1)).max(axis=1).min() < 1e-5
 
 
+def test_test_fraction_0_holds_no_test_split_out_unless_the_folder_has_one(tmp_path):
+    from nni_nas.errors import ConfigError
+
+    root = write_digits_folder(tmp_path / "digits")
+    bundle = data.load_data("image_folder", root=str(root), image_size=[8, 8], test_fraction=0)
+    assert bundle.test is None and (len(bundle.train), len(bundle.val)) == (48, 12)  # every image trains or validates
+    split = write_digits_folder(tmp_path / "split", per_class=5, layout=("train", "val", "test"))
+    assert len(data.load_data("image_folder", root=str(split), image_size=[8, 8], test_fraction=0).test) == 15
+    for bad in (-0.1, 1, True):
+        with pytest.raises(ConfigError, match=r"test_fraction must be a number from 0 \(no test split\) to below 1"):
+            data.load_data("image_folder", root=str(root), test_fraction=bad)
+    with pytest.raises(ConfigError, match="val_fraction must be a number between 0 and 1, got 0"):
+        data.load_data("image_folder", root=str(root), val_fraction=0)
+
+
 def test_train_val_test_folders_are_used_as_given_and_images_resized(tmp_path):
     root = write_digits_folder(tmp_path / "digits", per_class=5, layout=("train", "val", "test"))
     bundle = data.load_data("image_folder", root=str(root), image_size=[16, 12])
