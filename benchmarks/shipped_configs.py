@@ -1,6 +1,6 @@
 """The figures docs/configs.md quotes for the shipped configs: each config run as it is through the real
-``nnictl create``
-(own HOME, a free port, the warm worker as a user gets it), and for ``pydocs`` the references beside it.
+``nnictl create`` (own HOME, a free port, the warm worker as a user gets it), and for ``pydocs`` the references
+beside it.
 
 Per config: trials run and succeeded, the wall time from ``nnictl create`` to the experiment's end (the search,
 including NNI's start), and the best trial by validation accuracy with its test accuracy. For ``--pydocs-reference``:
