@@ -65,6 +65,7 @@ OURS: dict[str, tuple[str, dict[str, Any]]] = {
     "local_search_first": ("local_search", {"improvement": "first"}),
     "tpe": ("tpe", {}),
     "grid": ("grid", {}),
+    "bananas": ("bananas", {}),
 }
 
 
