@@ -19,7 +19,7 @@ import numpy as np
 
 from nni_nas.arch import Choices
 
-ENCODINGS = ("auto", "path", "one_hot", "path_one_hot")
+ENCODINGS = ("auto", "path", "one_hot")
 
 
 class OneHotEncoding:
@@ -61,17 +61,6 @@ class PathEncoding:
         return out
 
 
-class JoinedEncoding:
-    """The columns of several encodings side by side."""
-
-    def __init__(self, *parts: OneHotEncoding | PathEncoding):
-        self.parts = parts
-        self.width = sum(part.width for part in parts)
-
-    def encode(self, archs: list[dict[str, Any]]) -> np.ndarray:
-        return np.hstack([part.encode(archs) for part in self.parts])
-
-
 def _value_key(value: Any) -> str:
     return json.dumps(list(value) if isinstance(value, tuple) else value, sort_keys=True)
 
@@ -80,8 +69,6 @@ def make_encoding(kind: str, space: Any, choices: Choices) -> OneHotEncoding | P
     """The encoding called ``kind`` (``auto``: path where the space declares its paths, one-hot elsewhere)."""
     from model_spaces.contract import PathSpace  # torch: on first use, not at the tuner's start
 
-    if kind == "path_one_hot":
-        return JoinedEncoding(PathEncoding(space), OneHotEncoding(choices))
     if kind == "path" or (kind == "auto" and isinstance(space, PathSpace)):
         return PathEncoding(space)
     return OneHotEncoding(choices)

@@ -201,12 +201,12 @@ def test_resume_goes_on_from_nni_records(nb201_val):
     resumed = BananasTuner(seed=0, **NB201)
     resumed.import_data([{"parameter": arch, "value": {"default": nb201_val(arch)}} for arch in done])
     assert len(resumed.history) == 30 and resumed.rounds == 0
-    new = run(resumed, 10, nb201_val, start=30)
+    new = run(resumed, resumed.settings.batch_size, nb201_val, start=30)  # one round
     assert resumed.rounds == 1  # no second random start: the first proposal is a round fit on all 30
     assert not {arch_key(a) for a in done} & {arch_key(a) for a in new}
     best_before = max(map(nb201_val, done))
     parents = sorted(done, key=nb201_val, reverse=True)[:resumed.settings.parents]
-    # every new proposal mutates one of the 10 best imported architectures
+    # every proposal of the round mutates one of the 10 best imported architectures
     for arch in new:
         assert min(sum(arch[k] != p[k] for k in arch) for p in parents) == 1
     assert statistics.mean(map(nb201_val, new)) > best_before - 10
@@ -231,7 +231,7 @@ def test_settings_are_checked_all_at_once():
     assert caught.value.problems == [
         "tuner.classArgs.initial: must be an integer from 1 to 1,000,000, got 0",
         "tuner.classArgs.candidates: must be at least batch_size (20), got 10",
-        "tuner.classArgs.encoding: must be auto, path, one_hot or path_one_hot, got 'paths' (did you mean 'path'?)",
+        "tuner.classArgs.encoding: must be auto, path or one_hot, got 'paths' (did you mean 'path'?)",
         "tuner.classArgs.acquisition: must be its or ucb, got 'ei'",
         "tuner.classArgs.ucb_beta: must be a number >= 0, got -1",
     ]
