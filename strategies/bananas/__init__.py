@@ -4,9 +4,9 @@ Architecture Search", AAAI 2021, Algorithm 1.
 Algorithm 1 of the paper: evaluate ``t_0`` random architectures; then, each round, (1) train an ensemble of
 networks on every (encoding, result) evaluated so far, (2) make a set of candidates by mutating the best
 architectures so far, (3) score each candidate with an acquisition function of the ensemble's predictions and
-(4) evaluate the ``k`` best-scored. The paper's settings: ``t_0 = 10``, ``k = 10`` (here 5 by default), 5 networks, 100 candidates,
-independent Thompson sampling, the path encoding. On NAS-Bench-101 at 150 queries it reaches test error 5.92 against
-regularised evolution's 6.11 (White, Nolen, Savani 2021, Table 1).
+(4) evaluate the ``k`` best-scored. The paper's settings: ``t_0 = 10``, ``k = 10`` (here 5 by default), 5 networks,
+100 candidates, independent Thompson sampling, the path encoding. On NAS-Bench-101 at 150 queries it reaches test
+error 5.92 against regularised evolution's 6.11 (White, Nolen, Savani 2021, Table 1).
 """
 
 from __future__ import annotations
