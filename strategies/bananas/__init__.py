@@ -42,6 +42,7 @@ class BananasSettings(Settings):
     initial: int = 10
     batch_size: int = 5
     candidates: int = 100
+    random_candidates: int = 0
     parents: int = 10
     mutation_radius: int = 1
     ensemble_size: int = 5
@@ -57,6 +58,8 @@ class BananasSettings(Settings):
                           ("predictor_epochs", 100_000)):
             if not is_int(getattr(self, key), 1) or getattr(self, key) > most:
                 problems.append(f"{key} must be an integer from 1 to {most:,}, got {getattr(self, key)!r}")
+        if not is_int(self.random_candidates, 0) or self.random_candidates > 1_000_000:
+            problems.append(f"random_candidates must be an integer from 0 to 1,000,000, got {self.random_candidates!r}")
         if is_int(self.batch_size, 1) and is_int(self.candidates, 1) and self.candidates < self.batch_size:
             problems.append(f"candidates must be at least batch_size ({self.batch_size}), got {self.candidates}")
         for key, allowed in (("encoding", ENCODINGS), ("acquisition", ACQUISITIONS)):
@@ -98,6 +101,9 @@ class BananasTuner(NasTuner):
         found was 84.30 ± 0.20 with 5 against 84.01 ± 0.17 with 10; a round refits the predictor on more results.
     candidates
         Mutations scored per round (the paper: 100).
+    random_candidates
+        Random architectures scored beside the mutations (default 0, the paper's pure mutation): a way off a plateau
+        where every mutation of the best is as good as they are (our addition).
     parents
         How many of the best evaluated architectures are mutated.
     mutation_radius
@@ -165,7 +171,8 @@ class BananasTuner(NasTuner):
         known = [ind for ind in self.history if math.isfinite(ind.fitness)]
         if len(known) < 2:
             return []
-        candidates = self.mutations(self.best(known, self.settings.parents))
+        pool = self.mutations(self.best(known, self.settings.parents)) + self.random_candidates()
+        candidates = list({arch_key(arch): arch for arch in pool}.values())
         if not candidates:
             _logger.info("BANANAS: every mutation of the best architectures is evaluated; random architectures")
             return []
@@ -202,6 +209,19 @@ class BananasTuner(NasTuner):
             key = arch_key(child)
             if key not in self.seen:
                 out.setdefault(key, child)
+        return list(out.values())
+
+    def random_candidates(self) -> list[dict[str, Any]]:
+        """``random_candidates`` distinct canonical random architectures, none evaluated, running or over budget:
+        candidates the acquisition may pick far from the best so far, where every mutation of the best is stuck on a
+        plateau."""
+        out: dict[str, dict[str, Any]] = {}
+        for _ in range(self.settings.random_candidates * 10):
+            if len(out) >= self.settings.random_candidates:
+                break
+            arch = self.canonical(self.random_arch())
+            if arch_key(arch) not in self.seen:
+                out.setdefault(arch_key(arch), arch)
         return list(out.values())
 
     def _feasible_head(self, ranked: list[dict[str, Any]], quota: int) -> list[dict[str, Any]]:

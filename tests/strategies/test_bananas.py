@@ -173,6 +173,20 @@ def test_bananas_proposals_beat_random_search_on_nb201(nb201_val):
         assert statistics.mean(map(nb201_val, archs[:10])) < top5  # its random start is random
 
 
+def test_random_candidates_join_the_mutations():
+    tuner = BananasTuner(seed=0, random_candidates=30, candidates=20, **QUICK, **NB201)
+    rounds, _ = record_rounds(tuner)
+    random_made = []
+    make_random = tuner.random_candidates
+    tuner.random_candidates = lambda: random_made.append(make_random()) or random_made[-1]
+    run(tuner, 12, lambda arch: float(sum(op == "nor_conv_3x3" for op in arch.values())))
+    assert len(random_made[0]) == 30 and len(rounds[0]) == 20
+    evaluated = [ind.arch for ind in tuner.history[:10]]
+    far = [arch for arch in random_made[0] if min(sum(arch[k] != e[k] for k in arch) for e in evaluated) >= 2]
+    assert len(far) >= 20  # random cells, not neighbours of what was evaluated
+    assert not {arch_key(a) for a in random_made[0]} & {arch_key(a) for a in evaluated}
+
+
 # ------------------------------------------------------------------------------------- never twice, resume
 def test_never_proposes_an_architecture_twice_and_ends_when_the_space_is_spent():
     tuner = BananasTuner(seed=0, initial=4, batch_size=3, **QUICK, **SMALL_DIGITS)
