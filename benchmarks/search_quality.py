@@ -66,6 +66,7 @@ OURS: dict[str, tuple[str, dict[str, Any]]] = {
     "tpe": ("tpe", {}),
     "grid": ("grid", {}),
     "bananas": ("bananas", {}),
+    "bananas_random": ("bananas", {"random_candidates": 100}),
 }
 
 
