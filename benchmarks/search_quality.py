@@ -3,8 +3,9 @@
 For our multi-trial strategies (random search, regularised evolution, PNAS, local search, TPE, grid, BANANAS;
 ``--strategies all`` runs every multi-trial strategy of the registry) and NNI 3.0's built-in strategies
 (RegularizedEvolution, Random, TPE; PolicyBasedRL when ``tianshou`` is installed), each run with ``--seeds`` seeds
-of ``--budget`` queries: the architecture a user would pick (best by ``--metric``, the validation accuracy where the table has one), its
-test accuracy (``--test-metric``) as mean ± std over seeds, and the regret to the table's best test accuracy.
+of ``--budget`` queries: the architecture a user would pick (best by ``--metric``, the validation accuracy where
+the table has one), its test accuracy (``--test-metric``) as mean ± std over seeds, and the regret to the table's
+best test accuracy.
 This is the query-style protocol of NAS-Bench-201 (Dong & Yang, ICLR 2020, Sec. 5). Also writes the
 best-so-far curve (PNG). The last line printed is one JSON object keyed by strategy name.
 
