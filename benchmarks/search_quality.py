@@ -1,10 +1,11 @@
 """Search quality on a tabular NAS benchmark: every strategy gets the same number of table queries.
 
-For our multi-trial strategies (random search, regularised evolution, PNAS, local search, TPE, grid; ``--strategies
-all`` runs every multi-trial strategy of the registry) and NNI 3.0's built-in strategies (RegularizedEvolution,
-Random, TPE; PolicyBasedRL when ``tianshou`` is installed), each run with ``--seeds`` seeds of ``--budget`` queries:
-the architecture a user would pick (best by ``--metric``, the validation accuracy where the table has one), its
-test accuracy (``--test-metric``) as mean ± std over seeds, and the regret to the table's best test accuracy.
+For our multi-trial strategies (random search, regularised evolution, PNAS, local search, TPE, grid, BANANAS;
+``--strategies all`` runs every multi-trial strategy of the registry) and NNI 3.0's built-in strategies
+(RegularizedEvolution, Random, TPE; PolicyBasedRL when ``tianshou`` is installed), each run with ``--seeds`` seeds
+of ``--budget`` queries: the architecture a user would pick (best by ``--metric``, the validation accuracy where
+the table has one), its test accuracy (``--test-metric``) as mean ± std over seeds, and the regret to the table's
+best test accuracy.
 This is the query-style protocol of NAS-Bench-201 (Dong & Yang, ICLR 2020, Sec. 5). Also writes the
 best-so-far curve (PNG). The last line printed is one JSON object keyed by strategy name.
 
@@ -65,6 +66,8 @@ OURS: dict[str, tuple[str, dict[str, Any]]] = {
     "local_search_first": ("local_search", {"improvement": "first"}),
     "tpe": ("tpe", {}),
     "grid": ("grid", {}),
+    "bananas": ("bananas", {}),
+    "bananas_random": ("bananas", {"random_candidates": 100}),
 }
 
 

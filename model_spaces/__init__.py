@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import nni_nas.user_code as user_code
-from model_spaces.contract import CellSpace, ProgressiveSpace, SearchSpace, TabularSpace, capabilities
+from model_spaces.contract import CellSpace, PathSpace, ProgressiveSpace, SearchSpace, TabularSpace, capabilities
 from nni_nas.errors import ConfigError, UnknownSpaceError, did_you_mean
 
-__all__ = ["CellSpace", "ProgressiveSpace", "SearchSpace", "TabularSpace", "build", "build_space", "capabilities",
-           "data_needed", "factory", "get_space_class", "register_space", "space_factory", "space_names"]
+__all__ = ["CellSpace", "PathSpace", "ProgressiveSpace", "SearchSpace", "TabularSpace", "build", "build_space",
+           "capabilities", "data_needed", "factory", "get_space_class", "register_space", "space_factory",
+           "space_names"]
 
 _REGISTRY: dict[str, type] = {}
 

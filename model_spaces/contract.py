@@ -7,7 +7,8 @@ also subclassing a capability, whose methods it must then implement:
 
 - :class:`CellSpace`: cells that DARTS can relax (which edge feeds each node, the paper's genotype);
 - :class:`ProgressiveSpace`: blocks that PNAS grows one at a time;
-- :class:`TabularSpace`: architectures keyed like a published tabular benchmark.
+- :class:`TabularSpace`: architectures keyed like a published tabular benchmark;
+- :class:`PathSpace`: one cell whose input-to-output paths describe it (BANANAS's path encoding).
 
 Strategies and the glue ask ``isinstance(space, CellSpace)`` (or ``issubclass`` on the class), never
 ``hasattr``; which strategy needs which capability is said once, by each tuner's ``space_problem``.
@@ -110,9 +111,25 @@ class TabularSpace(abc.ABC):
         """The architecture of a benchmark key."""
 
 
-CAPABILITIES: dict[str, type] = {"cells": CellSpace, "blocks": ProgressiveSpace, "tabular": TabularSpace}
+class PathSpace(abc.ABC):
+    """Capability: an architecture is one cell, a DAG from an input node to an output node with an operation on
+    each edge, so it is described by the operation sequences of its input-to-output paths: the path encoding of
+    BANANAS (White, Neiswanger, Savani, AAAI 2021, Sec. 4), under which two cells that compute the same function
+    through different node numberings are one point."""
+
+    path_ops: ClassVar[tuple[str, ...]]  # the operations a path may go through (those that carry a signal)
+    max_path_length: ClassVar[int]  # edges on the longest input-to-output path
+
+    @abc.abstractmethod
+    def cell_paths(self, arch: dict[str, Any]) -> list[tuple[str, ...]]:
+        """The operation sequence of every input-to-output path of ``arch``'s cell that carries a signal (a path
+        through an edge that outputs zeros carries none), each of ``path_ops``."""
+
+
+CAPABILITIES: dict[str, type] = {"cells": CellSpace, "blocks": ProgressiveSpace, "tabular": TabularSpace,
+                                 "paths": PathSpace}
 
 
 def capabilities(space_cls: type) -> list[str]:
-    """Names of the capabilities ``space_cls`` declares (``cells``, ``blocks``, ``tabular``)."""
+    """Names of the capabilities ``space_cls`` declares (``cells``, ``blocks``, ``tabular``, ``paths``)."""
     return [name for name, capability in CAPABILITIES.items() if issubclass(space_cls, capability)]

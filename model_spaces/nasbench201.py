@@ -23,7 +23,7 @@ from nni.nas.nn.pytorch import LayerChoice
 from torch import nn
 
 from model_spaces import register_space
-from model_spaces.contract import ProgressiveSpace, SearchSpace, TabularSpace
+from model_spaces.contract import PathSpace, ProgressiveSpace, SearchSpace, TabularSpace
 from nni_nas.errors import ConfigError, InvalidArchError
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -142,7 +142,7 @@ class ResidualReduction(nn.Module):
 
 
 @register_space("nasbench201")
-class NasBench201(SearchSpace, ProgressiveSpace, TabularSpace):
+class NasBench201(SearchSpace, ProgressiveSpace, TabularSpace, PathSpace):
     """The NAS-Bench-201 search space: one searched cell (6 edges, 5 ops each) in a fixed ResNet-like skeleton.
 
     Parameters
@@ -193,6 +193,22 @@ class NasBench201(SearchSpace, ProgressiveSpace, TabularSpace):
     def from_benchmark_key(key: str) -> dict[str, str]:
         """The ``arch`` dict of a NAS-Bench-201 string."""
         return string_to_arch(key)
+
+    # ------------------------------------------------------------------------ BANANAS path encoding
+    path_ops = tuple(op for op in OPS if op != "none")
+    max_path_length = NUM_NODES - 1
+
+    def cell_paths(self, arch: dict[str, Any]) -> list[tuple[str, ...]]:
+        """The ops of every path from node 0 to node 3 (0-3, 0-1-3, 0-2-3, 0-1-2-3) without a ``none`` edge: the
+        paths that carry the cell's input to its output."""
+        paths = []
+        for inner in itertools.chain.from_iterable(itertools.combinations(range(1, NUM_NODES - 1), size)
+                                                   for size in range(NUM_NODES - 1)):
+            nodes = (0, *inner, NUM_NODES - 1)
+            ops = tuple(arch[edge_label(nodes[k + 1], nodes[k])] for k in range(len(nodes) - 1))
+            if "none" not in ops:
+                paths.append(ops)
+        return paths
 
     # ---------------------------------------------------------------------- PNAS progressive blocks
     def progressive_blocks(self) -> list[list[str]]:

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 TABLE = TABLES / "nb201_cifar_12epoch.csv"
 MACRO_TABLE = TABLES / "nas_bench_macro_cifar10.json"
-CONFIGS = ("digits_pnas.yml", "nb201_pnas.yml", "nb201_evolution.yml")
+CONFIGS = ("digits_pnas.yml", "nb201_pnas.yml", "nb201_evolution.yml", "nb201_bananas.yml", "digits_bananas.yml")
 
 
 def need_table():
@@ -74,6 +74,26 @@ def test_pnas_on_nb201_through_nnictl_queries_the_table(tmp_path, nni_experiment
         assert json.loads((trial_dir / "arch.json").read_text()) == job["parameters"]
         assert json.loads((trial_dir / "metrics.json").read_text())["benchmark_key"] == nb201.arch_to_string(
             job["parameters"])
+
+
+def test_bananas_on_nb201_through_nnictl_runs_rounds_of_mutations(tmp_path, nni_experiment):
+    """NNI's dispatcher starts the BANANAS tuner (no torch before it connects), two trials at a time: 4 random cells,
+    then rounds of 3 chosen by the predictor, each a one-edge mutation of one of the best cells known then."""
+    need_table()
+    config = shortened("nb201_bananas.yml", tmp_path, trials=13)
+    raw = yaml.safe_load(config.read_text())
+    raw["trialConcurrency"] = 2
+    raw["tuner"]["classArgs"].update(initial=4, batch_size=3, parents=3, predictor_epochs=30)
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    _, port = nni_experiment(config)
+    wait_until_finished(port, timeout=600)
+    jobs = sorted(trial_jobs(port), key=lambda job: job["sequenceId"])
+    assert len(jobs) == 13 and all(job["status"] == "SUCCEEDED" for job in jobs), [j["status"] for j in jobs]
+    archs = [{**dict.fromkeys(nb201.EDGE_LABELS, "none"), **job["parameters"]} for job in jobs]
+    assert len({nb201.arch_to_string(arch) for arch in archs}) == 13
+    # after the random start every cell is one edge away from an earlier one (handed out before it)
+    for i, arch in enumerate(archs[4:], start=4):
+        assert min(sum(arch[k] != earlier[k] for k in arch) for earlier in archs[:i]) == 1
 
 
 def test_evolution_on_nas_bench_macro_through_nnictl(tmp_path, nni_experiment):

@@ -368,7 +368,7 @@ def own_args(own: Path, **extra) -> dict:
     return {**args, **extra}
 
 
-@pytest.mark.parametrize("name", ["evolution", "random", "pnas", "pareto", "local_search", "tpe", "grid"])
+@pytest.mark.parametrize("name", ["evolution", "random", "pnas", "pareto", "local_search", "tpe", "grid", "bananas"])
 def test_every_multi_trial_strategy_searches_your_own_space(own, monkeypatch, name):
     import strategies
 

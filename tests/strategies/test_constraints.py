@@ -19,6 +19,7 @@ from nni_nas.config import NasSettings, TrainSettings
 from nni_nas.constraints import ConstraintSettings
 from nni_nas.errors import ConfigError
 from nni_nas.evaluation.tabular import load_table
+from strategies.bananas import BananasTuner
 from strategies.darts.supernet import DartsSupernet, derive_architecture, ranked_derivations
 from strategies.enas import EnasTuner
 from strategies.evolution import RegularizedEvolutionTuner
@@ -53,6 +54,7 @@ TUNERS = {
     "evolution": (RegularizedEvolutionTuner, {"population_size": 6, "sample_size": 3}),
     "random": (RandomTuner, {}),
     "pnas": (PnasTuner, {"beam_size": 4, "predictor_epochs": 30, "ensemble_size": 2}),
+    "bananas": (BananasTuner, {"initial": 4, "batch_size": 4, "predictor_epochs": 30, "ensemble_size": 2}),
 }
 
 

@@ -47,7 +47,7 @@ QUICK = {
              "retrain": False},
 }
 # multi-trial tuners added after the trial path was covered by the evolution pairs (test time is scarce)
-SAME_TRIAL_AS_EVOLUTION = ("pareto", "local_search", "tpe", "grid")
+SAME_TRIAL_AS_EVOLUTION = ("pareto", "local_search", "tpe", "grid", "bananas")
 PAIRS = [(space, strategy) for space in model_spaces.space_names() for strategy in strategies.strategy_names()]
 
 
