@@ -303,16 +303,16 @@ class ManagerWatch:
         """:class:`nni_nas.errors.DiskFullError` for a disk that filled up during the search (the manager ``said``
         so, or a trial failed and the disk has no room left)."""
         from nni_nas.commands.search import tool_command
-        from nni_nas.disk import full_disk_cause
+        from nni_nas.disk import free_text
         from nni_nas.errors import DiskFullError
 
         if self.experiment_id is None:
             self._identify()
         folder = self.folder.parent if self.folder else Path("~/nni-experiments").expanduser()
         said_text = "; ".join(map(str, said)) if isinstance(said, list) else str(said or "")
-        cause = full_disk_cause(folder, said_text)
         resume = f"{tool_command('nni-nas')} resume {self.experiment_id or '<experiment id>'}"
-        return DiskFullError(f"{cause} during the search ({said_text[:160]}): NNI can no longer record results there; "
+        return DiskFullError(f"the disk holding {folder} filled up during the search ({free_text(folder)} free; "
+                             f"{said_text[:160]}): NNI can no longer record results there, so the search is stopped; "
                              f"free space there, then resume the search with: {resume} (finished trials are kept, "
                              "interrupted ones run again)")
 
