@@ -65,7 +65,11 @@ class DiskFullError(NasError):
 
 
 class ManagerLostError(NasError):
-    """The NNI manager of a running search is gone (killed, out of memory): the message says how to resume."""
+    """The NNI manager of a running search is gone (killed, out of memory): the message says how to resume.
+    ``died``: its process is known to have ended; ``folder``: the experiment's folder, when known."""
+
+    died = False
+    folder = None
 
 
 class NonFiniteError(NasError, FloatingPointError):

@@ -128,19 +128,24 @@ def create_experiment(config: str | Path, port: int, env: dict[str, str] | None 
 
 
 def resume_experiment(experiment_id: str, port: int, env: dict[str, str] | None = None, timeout: float = 180.0,
-                      attempts: int = 3) -> None:
+                      attempts: int = 3) -> list[int]:
     """``nnictl resume ID --port PORT`` with nni-nas's manager preloads (``env``, :func:`nni_env`: the portal on
     127.0.0.1 unless ``listen_all``), a patient start retried like :func:`create_experiment`, and the disk of the
-    experiment folder probed first (a manager resumed on a full disk dies as silently as a new one).
+    experiment folder probed first (a manager resumed on a full disk dies as silently as a new one). When the
+    experiment's manager died, the processes it left are ended first (:mod:`nni_nas.orphans`; its tuner would join
+    the new manager); their pids are returned.
 
     NNI 3.0 runs the trials that were RUNNING or WAITING when the manager stopped again, under their own ids
     (``NNIManager.addRecoveredTrialJob``)."""
     from nni_nas.disk import disk_problem
     from nni_nas.errors import DiskFullError
-    from nni_nas.results.records import experiments_root
+    from nni_nas.orphans import end_leftovers
+    from nni_nas.results.records import experiment_status, experiments_root
 
     env = env or nni_env()
     root = Path(env["HOME"]) / "nni-experiments" if env.get("HOME") else experiments_root()
+    pid = (experiment_status(experiment_id, root) or {}).get("pid")
+    ended = [] if isinstance(pid, int) and process_alive(pid) else end_leftovers(experiment_id, root / experiment_id)
     command = [*nnictl_command(), "resume", experiment_id, "--port", str(port)]
     for attempt in range(1, attempts + 1):
         problem = disk_problem(root)
@@ -149,11 +154,12 @@ def resume_experiment(experiment_id: str, port: int, env: dict[str, str] | None 
         proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
         output = proc.stdout + proc.stderr
         if proc.returncode == 0 and "ERROR" not in proc.stdout:
-            return
+            return ended
         if not manager_did_not_answer(output) or attempt == attempts:
             raise NasError(f"nnictl resume {experiment_id} failed (exit {proc.returncode}): {output.strip()[-600:]}")
         print(f"nnictl: the NNI manager did not answer within nnictl's 3 s (a busy machine?); starting it again "
               f"({attempt + 1} of {attempts})", file=sys.stderr, flush=True)
+    return ended
 
 
 def experiments_folder(config: str | Path, env: dict[str, str] | None = None) -> Path:
@@ -297,7 +303,9 @@ class ManagerWatch:
             self.unanswered_since = now
         died = self.pid is not None and not process_alive(self.pid)
         if died or now - self.unanswered_since >= self.lost_after:
-            raise ManagerLostError(self.message(died))
+            error = ManagerLostError(self.message(died))
+            error.died, error.folder = died, self.folder
+            raise error
 
     def disk_full(self, said: Any) -> Exception:
         """:class:`nni_nas.errors.DiskFullError` for a disk that filled up during the search (the manager ``said``

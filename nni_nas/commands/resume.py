@@ -12,6 +12,7 @@ the budget grows by one trial for each, and the tuner hands out its architecture
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
         from nni_nas.commands.search import warn_listen_all
 
         warn_listen_all(args.port)
-    resume_experiment(args.experiment_id, args.port, env=nni_env(listen_all=args.listen_all))
+    ended = resume_experiment(args.experiment_id, args.port, env=nni_env(listen_all=args.listen_all))
+    if ended:
+        print(f"ended {len(ended)} process(es) left by the earlier manager of {args.experiment_id} (its tuner, "
+              f"trials or warm worker: pids {' '.join(map(str, ended))}), which would have joined the resumed one",
+              file=sys.stderr)
     budget = record.config.get("maxTrialNumber")
     if interrupted and isinstance(budget, int):
         _raise_budget(args.experiment_id, budget + len(interrupted))

@@ -56,7 +56,7 @@ def follow_to_the_end(experiment_id: str, args: argparse.Namespace) -> int:
     """Follow the running experiment on ``args.port`` until it ends, then print the top table, export the best
     (unless ``args.no_export``) and stop it (``args.stop``); 0 when a trial is ranked, else 1 (``search`` and
     ``resume``)."""
-    from nni_nas.errors import DiskFullError
+    from nni_nas.errors import DiskFullError, ManagerLostError
     from nni_nas.nnictl import stop_experiment
     from nni_nas.results.records import load_experiment
     from nni_nas.results.tables import top_table, unranked_note
@@ -65,6 +65,12 @@ def follow_to_the_end(experiment_id: str, args: argparse.Namespace) -> int:
         status = follow(args.port, args.timeout)
     except DiskFullError:
         stop_experiment(experiment_id)  # its manager, trials and warm worker: nothing more can be recorded
+        raise
+    except ManagerLostError as err:
+        if err.died and err.folder is not None:  # its tuner would join a resumed manager (nni_nas.orphans); its
+            from nni_nas.orphans import end_leftovers  # trials and worker end at their next call to the manager
+
+            end_leftovers(experiment_id, err.folder, grace=0.0, tuner_only=True)
         raise
     except KeyboardInterrupt:
         print(f"\nthe search goes on in NNI; follow it at http://127.0.0.1:{args.port}, "

@@ -115,7 +115,9 @@ def test_a_killed_manager_is_named_and_resume_runs_the_interrupted_trial_again(t
     # resume: the portal on loopback only, the interrupted trial's architecture trained again, nothing finished lost
     try:
         resumed = cli("resume", experiment_id, "--no-export", env=env, cwd=home)
-        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        logs = home / "nni-experiments" / experiment_id / "log"
+        assert resumed.returncode == 0, (resumed.stdout + resumed.stderr + (logs / "dispatcher.log").read_text()[-3000:]
+                                         + (logs / "nnimanager.log").read_text()[-3000:])
         assert f"experiment {experiment_id} resumed" in resumed.stdout, resumed.stdout
         assert listening(port) == {"127.0.0.1"}
         jobs = sorted(trial_jobs(port), key=lambda job: job["sequenceId"])
