@@ -67,3 +67,24 @@ def test_an_interrupted_trial_is_run_again_and_a_rerun_trial_is_not_handed_out(t
     assert tuner.generate_parameters(10) == archs[1]  # the interrupted one, first
     with pytest.raises(NoMoreTrialError):  # archs[2] runs again under NNI's own resume: never a second time
         tuner.generate_parameters(11)
+
+
+def test_the_interrupted_architecture_is_the_first_proposal_in_a_large_space(tmp_path, monkeypatch):
+    """In a space of hundreds of architectures the tuner's own next proposal is another one: only the rerun rule
+    makes the interrupted trial's architecture the first handed out on resume (then never again)."""
+    space_args = {"widths": [8, 16, 32], "max_depth": 3, "ops": ["conv3x3", "identity", "conv5x5"],
+                  "activations": ["relu", "gelu"]}
+    space = {"space": "digits_cnn", "space_args": space_args}
+    probe = RandomTuner(seed=3, **space)
+    done, lost = probe.generate_parameters(0), probe.generate_parameters(1)
+    root = tmp_path / "nni-experiments"
+    folder = make_experiment(root, "big", [FakeTrial("ok", arch=done, final={"default": 0.9}, save_weights=False),
+                                           FakeTrial("lost", status="FAILED", arch=lost, save_weights=False)],
+                             class_args(space_args=space_args))
+    (folder / "environments" / "local-env" / "trials" / "lost" / "error.txt").write_text(
+        "interrupted: the disk is full (No space left on device); free space there, then ...\n")
+    monkeypatch.setenv("NNI_LOG_DIRECTORY", str(folder / "log"))
+    tuner = RegularizedEvolutionTuner(population_size=3, sample_size=2, seed=1, **space)
+    tuner.import_data([{"parameter": done, "value": 0.9}])
+    proposals = [tuner.generate_parameters(10 + i) for i in range(5)]
+    assert proposals[0] == tuner.canonical(lost) and proposals.count(proposals[0]) == 1
