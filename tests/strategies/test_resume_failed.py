@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from strategies.evolution import RegularizedEvolutionTuner
 from strategies.random_search import RandomTuner
 from tests.nni_nas.nni_records import FakeTrial, class_args, make_experiment
@@ -38,12 +40,13 @@ def test_outside_a_dispatcher_nothing_more_is_imported(monkeypatch):
     assert [ind.fitness for ind in tuner.history] == [0.5]
 
 
-def test_an_interrupted_trial_is_run_again_and_a_rerun_trial_is_not_handed_out(tmp_path, monkeypatch):
+@pytest.mark.parametrize("resumed_state", ["RUNNING", "ADD_RESUMED"])
+def test_an_interrupted_trial_is_run_again_and_a_rerun_trial_is_not_handed_out(tmp_path, monkeypatch, resumed_state):
     """A trial that FAILED because its manager was lost or the disk filled up (its error.txt begins 'interrupted: ')
     says nothing about its architecture: on resume the tuner hands that architecture out first, and it is not in the
     history. A trial that was RUNNING when the manager went away is run again by NNI itself under its own id: its
-    architecture is not handed out to another trial."""
-    import pytest
+    architecture is not handed out to another trial. Its last event is RUNNING, or ADD_RESUMED once the resumed
+    manager has stored it (while the tuner starts: both were seen)."""
     from nni import NoMoreTrialError
 
     probe = RandomTuner(seed=0, **SPACE)
@@ -51,7 +54,7 @@ def test_an_interrupted_trial_is_run_again_and_a_rerun_trial_is_not_handed_out(t
     root = tmp_path / "nni-experiments"
     trials = [FakeTrial("ok", arch=archs[0], final={"default": 0.9}, save_weights=False),
               FakeTrial("lost", status="FAILED", arch=archs[1], save_weights=False),
-              FakeTrial("rerun", status="RUNNING", arch=archs[2], save_weights=False),
+              FakeTrial("rerun", status=resumed_state, arch=archs[2], save_weights=False),
               FakeTrial("bad", status="FAILED", arch=archs[3], save_weights=False)]
     folder = make_experiment(root, "resumed", trials, class_args(space_args=SPACE_ARGS))
     trials_dir = folder / "environments" / "local-env" / "trials"
