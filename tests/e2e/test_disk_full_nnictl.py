@@ -42,7 +42,7 @@ tuner:
   classArgs:
     space: digits_cnn
     space_args: {widths: [16, 32], max_depth: 3}
-    train: {epochs: 12, batch_size: 64, lr: 0.05, latency_runs: 2, threads: 1}
+    train: {epochs: 6, batch_size: 64, lr: 0.05, latency_runs: 2, threads: 1}
     population_size: 2
     sample_size: 2
 trainingService:
