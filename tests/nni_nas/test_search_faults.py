@@ -235,3 +235,35 @@ def test_tuner_only_ends_the_dispatcher_and_lets_trials_end_themselves(tmp_path)
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_resume_adds_a_trial_to_the_budget_for_each_interrupted_failed_trial(tmp_path, monkeypatch, capsys):
+    """nnictl resume, its follow and nnictl update are stood in for (their real runs: the e2e tests); what is checked
+    is the budget resume asks for: maxTrialNumber plus one per interrupted trial not run since."""
+    import sqlite3
+
+    from nni_nas.cli import main
+    from nni_nas.commands import resume, search
+    from tests.nni_nas.nni_records import FakeTrial, class_args, make_experiment
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    root = tmp_path / "nni-experiments"
+    arch = {"width": 8, "depth": 1, "op0": "conv3x3", "activation": "relu"}
+    folder = make_experiment(root, "exp2", [FakeTrial("ok", arch={**arch, "width": 16}, final={"default": 0.5},
+                                                      save_weights=False),
+                                            FakeTrial("lost", status="FAILED", arch=arch, save_weights=False)],
+                             class_args(space_args={"widths": [8, 16], "max_depth": 1}))
+    (folder / "environments" / "local-env" / "trials" / "lost" / "error.txt").write_text(
+        "interrupted: this trial lost its NNI manager (localhost:1 does not answer ...); ...\n")
+    with sqlite3.connect(folder / "db" / "nni.sqlite") as conn:
+        params = json.loads(conn.execute("SELECT params FROM ExperimentProfile").fetchone()[0])
+        conn.execute("UPDATE ExperimentProfile SET params = ?", (json.dumps({**params, "maxTrialNumber": 2}),))
+    (root / ".experiment").write_text(json.dumps({"exp2": {"id": "exp2", "port": nnictl.free_port(),
+                                                           "status": "STOPPED"}}))
+    budgets = []
+    monkeypatch.setattr(nnictl, "resume_experiment", lambda *args, **kwargs: [])
+    monkeypatch.setattr(resume, "_raise_budget", lambda experiment_id, total: budgets.append((experiment_id, total)))
+    monkeypatch.setattr(search, "follow_to_the_end", lambda experiment_id, args: 0)
+    assert main(["resume", "exp2", "--no-export"]) == 0
+    assert budgets == [("exp2", 3)]
+    assert "1 interrupted trial(s) run again" in capsys.readouterr().out
