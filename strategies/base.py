@@ -47,10 +47,15 @@ def fitness_of(value: Any, metric: str = "default", optimize_mode: str = "maximi
     return number if optimize_mode == "maximize" else -number
 
 
+# a trial's last event in NNI's records while NNI will run it again on resume: still RUNNING or WAITING, or
+# ADD_RESUMED, which NNIManager.addRecoveredTrialJob stores for it while the tuner starts (a race with import_data)
+RESUMED_STATES = ("RUNNING", "WAITING", "UNKNOWN", "ADD_RESUMED")
+
+
 def running_architectures() -> list[dict[str, Any]]:
-    """The architectures of trials NNI recorded as RUNNING or WAITING: on resume NNI runs them again under their
-    own ids, without asking the tuner, which must not hand them out a second time."""
-    return [t.parameters for t in _recorded_trials() if t.status in ("RUNNING", "WAITING", "UNKNOWN")
+    """The architectures of trials NNI recorded as RUNNING or WAITING (:data:`RESUMED_STATES`): on resume NNI runs
+    them again under their own ids, without asking the tuner, which must not hand them out a second time."""
+    return [t.parameters for t in _recorded_trials() if t.status in RESUMED_STATES
             and isinstance(t.parameters, dict) and t.parameters]
 
 
