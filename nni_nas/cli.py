@@ -3,8 +3,8 @@
 Verbs: ``search`` (launch a config with nnictl, follow it, print the top architectures, export the best),
 ``check`` (validate configs), ``space`` (print a space's choices), ``trial`` (train one architecture),
 ``register`` / ``unregister`` (make ``tuner: {name: NasEvolution}`` work the NNI way), ``top``,
-``export``, ``report``, ``stop`` and ``completion`` (a bash or zsh completion script). User errors print one line
-without a traceback and exit non-zero.
+``export``, ``report``, ``stop``, ``resume`` and ``completion`` (a bash or zsh completion script). User errors print
+one line without a traceback and exit non-zero.
 
 Building the parser imports no torch, nni, numpy, Lightning or matplotlib: each verb's module adds its arguments
 with the standard library only and imports what it needs inside ``run``, so ``--help`` answers at once
@@ -33,6 +33,7 @@ VERBS = {
     "completion": "nni_nas.commands.completion",
     "schema": "nni_nas.commands.schema",
     "stop": "nni_nas.commands.stop",
+    "resume": "nni_nas.commands.resume",
 }
 
 HELP = {
@@ -48,6 +49,7 @@ HELP = {
     "completion": "print a shell completion script (bash or zsh)",
     "schema": "print the JSON Schema of the NAS part of a config (tuner.classArgs), for editors",
     "stop": "stop experiments by id (nnictl stop, without its warnings)",
+    "resume": "resume a stopped or interrupted search (nnictl resume, portal on 127.0.0.1) and follow it",
 }
 
 

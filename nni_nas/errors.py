@@ -59,6 +59,19 @@ class DataFormatError(NasError, ValueError):
     """A data file exists but does not hold what the data set needs (columns, arrays, shapes)."""
 
 
+class DiskFullError(NasError):
+    """The disk that holds an experiment's records is full (or a file-size limit is reached): the message names the
+    folder and the fix (:mod:`nni_nas.disk`)."""
+
+
+class ManagerLostError(NasError):
+    """The NNI manager of a running search is gone (killed, out of memory): the message says how to resume.
+    ``died``: its process is known to have ended; ``folder``: the experiment's folder, when known."""
+
+    died = False
+    folder = None
+
+
 class NonFiniteError(NasError, FloatingPointError):
     """A loss, reward or result became NaN or infinite; the message says what to lower or check."""
 

@@ -100,20 +100,104 @@ def create_experiment(config: str | Path, port: int, env: dict[str, str] | None 
     nnictl gives the NNI manager it starts three seconds to answer, hard-coded (``nni/experiment/launcher.py``,
     ``_check_rest_server``), then stops it and fails; on a busy machine Node alone takes longer to start. nnictl runs
     with that limit raised (:mod:`nni_nas.nnictl_patient`), and the failure, if it still happens (nothing has run),
-    is tried again, up to ``attempts`` times."""
+    is tried again, up to ``attempts`` times.
+
+    A manager started on a full disk dies without a word and nnictl reports only that it did not answer: the disk of
+    the experiment folder is probed first and after every failed start (:func:`nni_nas.disk.disk_problem`), and a
+    full one is a :class:`nni_nas.errors.DiskFullError`, not a retry. A failed start leaves no experiment folder
+    behind (NNI leaves one with empty logs per attempt)."""
+    from nni_nas.disk import disk_problem
+    from nni_nas.errors import DiskFullError
+
     env = remote_listen_env(config, env or nni_env())
+    root = experiments_folder(config, env)
     command = [*nnictl_command(), "create", "--config", str(config), "--port", str(port)]
     for attempt in range(1, attempts + 1):
+        problem = disk_problem(root)
+        if problem:
+            raise DiskFullError(f"cannot start the search: {problem}")
         proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
         output = proc.stdout + proc.stderr
         match = re.search(r"Experiment ID: (?:\x1b\[\d+m)?(\w+)", output)
         if proc.returncode == 0 and match:
             return match.group(1)
+        if match:
+            remove_unstarted(root, match.group(1))
+        problem = disk_problem(root)
+        if problem:
+            raise DiskFullError(f"the NNI manager could not start: {problem}")
         if not manager_did_not_answer(output) or attempt == attempts:
             raise NasError(f"nnictl create failed (exit {proc.returncode}): {output.strip()[-800:]}")
         print(f"nnictl: the NNI manager did not answer within nnictl's 3 s (a busy machine?); starting it again "
               f"({attempt + 1} of {attempts})", file=sys.stderr, flush=True)
     raise AssertionError("unreachable")
+
+
+def resume_experiment(experiment_id: str, port: int, env: dict[str, str] | None = None, timeout: float = 180.0,
+                      attempts: int = 3) -> list[int]:
+    """``nnictl resume ID --port PORT`` with nni-nas's manager preloads (``env``, :func:`nni_env`: the portal on
+    127.0.0.1 unless ``listen_all``), a patient start retried like :func:`create_experiment`, and the disk of the
+    experiment folder probed first (a manager resumed on a full disk dies as silently as a new one). When the
+    experiment's manager died, the processes it left are ended first (:mod:`nni_nas.orphans`; its tuner would join
+    the new manager); their pids are returned.
+
+    NNI 3.0 runs the trials that were RUNNING or WAITING when the manager stopped again, under their own ids
+    (``NNIManager.addRecoveredTrialJob``)."""
+    from nni_nas.disk import disk_problem
+    from nni_nas.errors import DiskFullError
+    from nni_nas.orphans import end_leftovers
+    from nni_nas.results.records import experiment_status, experiments_root
+
+    env = env or nni_env()
+    root = Path(env["HOME"]) / "nni-experiments" if env.get("HOME") else experiments_root()
+    pid = (experiment_status(experiment_id, root) or {}).get("pid")
+    ended = [] if isinstance(pid, int) and process_alive(pid) else end_leftovers(experiment_id, root / experiment_id)
+    command = [*nnictl_command(), "resume", experiment_id, "--port", str(port)]
+    for attempt in range(1, attempts + 1):
+        problem = disk_problem(root)
+        if problem:
+            raise DiskFullError(f"cannot resume experiment {experiment_id}: {problem}")
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+        output = proc.stdout + proc.stderr
+        if proc.returncode == 0 and "ERROR" not in proc.stdout:
+            return ended
+        if not manager_did_not_answer(output) or attempt == attempts:
+            raise NasError(f"nnictl resume {experiment_id} failed (exit {proc.returncode}): {output.strip()[-600:]}")
+        print(f"nnictl: the NNI manager did not answer within nnictl's 3 s (a busy machine?); starting it again "
+              f"({attempt + 1} of {attempts})", file=sys.stderr, flush=True)
+    return ended
+
+
+def experiments_folder(config: str | Path, env: dict[str, str] | None = None) -> Path:
+    """Where NNI keeps the experiments of ``config``: its ``experimentWorkingDirectory`` (relative to the config's
+    folder), else ``~/nni-experiments`` of ``env``'s HOME."""
+    from nni_nas.config import read_yaml
+
+    try:
+        folder = read_yaml(Path(config)).get("experimentWorkingDirectory")
+    except (NasError, OSError):
+        folder = None
+    if isinstance(folder, str) and folder.strip():
+        path = Path(os.path.expanduser(folder))
+        return path if path.is_absolute() else Path(config).parent / path
+    home = (env or os.environ).get("HOME") or os.path.expanduser("~")
+    return Path(home) / "nni-experiments"
+
+
+def remove_unstarted(root: Path, experiment_id: str) -> None:
+    """Remove the folder of an experiment whose manager never started (nothing in it but empty files), and the
+    ``_latest`` link to it; a folder holding anything written is kept."""
+    import shutil
+
+    folder = root / experiment_id
+    if not folder.is_dir() or folder.is_symlink():
+        return
+    if any(path.is_symlink() or (path.is_file() and path.stat().st_size > 0) for path in folder.rglob("*")):
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    latest = root / "_latest"
+    if latest.is_symlink() and os.readlink(latest) in (experiment_id, str(folder)):
+        latest.unlink(missing_ok=True)
 
 
 def nnictl_command() -> list[str]:
@@ -142,31 +226,139 @@ def rest_get(port: int, path: str, timeout: float = 10.0) -> Any:
         return json.loads(response.read().decode())
 
 
-def wait_until_finished(port: int, timeout: float, poll: float = 2.0, on_poll=None) -> dict[str, Any]:
+def wait_until_finished(port: int, timeout: float, poll: float = 2.0, on_poll=None,
+                        watch: ManagerWatch | None = None) -> dict[str, Any]:
     """Poll ``check-status`` until the experiment is DONE (or stopped / failed); return the last status.
 
     ``on_poll(status)`` is called after each poll (for progress output). Raises :class:`NasError` when
-    the manager reports an error or ``timeout`` seconds pass.
+    the manager reports an error or ``timeout`` seconds pass, and :class:`nni_nas.errors.ManagerLostError` when the
+    manager is gone (:class:`ManagerWatch`: its process has died, or it has not answered for
+    :data:`MANAGER_LOST_AFTER_S`), instead of waiting out ``timeout`` for a search that no longer runs.
     """
     deadline = time.monotonic() + timeout
     status: dict[str, Any] = {}
+    watch = watch or ManagerWatch(port)
     while time.monotonic() < deadline:
         try:
             status = rest_get(port, "check-status")
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            watch.answered()
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
             status = {"status": "UNREACHABLE"}
+            watch.unanswered()
         if on_poll is not None:
             on_poll(status)
         if status.get("status") == "ERROR":
+            from nni_nas.disk import is_disk_full
+
+            if is_disk_full(str(status.get("errors"))):
+                raise watch.disk_full(status.get("errors"))
             raise NasError(f"the NNI manager reports an error: {status.get('errors')}")
         if status.get("status") in FINISHED:
             return status
         # NO_MORE_TRIAL: the tuner has nothing left to propose; finished once the last trials end.
-        if status.get("status") == "NO_MORE_TRIAL" and not any(
-                job.get("status") in ACTIVE_TRIALS for job in rest_get(port, "trial-jobs")):
-            return status
+        if status.get("status") == "NO_MORE_TRIAL":
+            try:
+                if not any(job.get("status") in ACTIVE_TRIALS for job in rest_get(port, "trial-jobs")):
+                    return status
+            except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+                watch.unanswered()
         time.sleep(poll)
     raise NasError(f"experiment on port {port} did not finish within {timeout:.0f} s (last status {status})")
+
+
+# a manager that has not answered for this long is taken for lost, even where its process cannot be seen
+MANAGER_LOST_AFTER_S = float(os.environ.get("NNI_NAS_MANAGER_LOST_S", "20"))
+
+
+class ManagerWatch:
+    """Whether the NNI manager on ``port`` is gone. Its experiment id and process id are read once it answers (the
+    experiment's profile, then NNI's ``.experiment`` file); a manager whose process has died is lost at the first
+    unanswered poll, one that cannot be seen after :data:`MANAGER_LOST_AFTER_S` without an answer."""
+
+    def __init__(self, port: int, lost_after: float | None = None):
+        self.port = port
+        self.lost_after = MANAGER_LOST_AFTER_S if lost_after is None else lost_after
+        self.experiment_id: str | None = None
+        self.folder: Path | None = None
+        self.pid: int | None = None
+        self.unanswered_since: float | None = None
+
+    def answered(self) -> None:
+        self.unanswered_since = None
+        if self.experiment_id is None:
+            self._identify()
+
+    def _identify(self) -> None:
+        from nni_nas.results.records import experiment_status
+
+        try:
+            profile = rest_get(self.port, "experiment")
+            self.experiment_id = str(profile["id"])
+            self.folder = Path(profile["logDir"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        meta = experiment_status(self.experiment_id, self.folder.parent) or {}
+        self.pid = meta.get("pid") if isinstance(meta.get("pid"), int) else None
+
+    def unanswered(self) -> None:
+        """One unanswered request: raise :class:`nni_nas.errors.ManagerLostError` if the manager is gone."""
+        from nni_nas.errors import ManagerLostError
+
+        now = time.monotonic()
+        if self.unanswered_since is None:
+            self.unanswered_since = now
+        died = self.pid is not None and not process_alive(self.pid)
+        if died or now - self.unanswered_since >= self.lost_after:
+            error = ManagerLostError(self.message(died))
+            error.died, error.folder = died, self.folder
+            raise error
+
+    def disk_full(self, said: Any) -> Exception:
+        """:class:`nni_nas.errors.DiskFullError` for a disk that filled up during the search (the manager ``said``
+        so, or a trial failed and the disk has no room left)."""
+        from nni_nas.commands.search import tool_command
+        from nni_nas.disk import free_text
+        from nni_nas.errors import DiskFullError
+
+        if self.experiment_id is None:
+            self._identify()
+        folder = self.folder.parent if self.folder else Path("~/nni-experiments").expanduser()
+        said_text = "; ".join(map(str, said)) if isinstance(said, list) else str(said or "")
+        resume = f"{tool_command('nni-nas')} resume {self.experiment_id or '<experiment id>'}"
+        return DiskFullError(f"the disk holding {folder} filled up during the search ({free_text(folder)} free; "
+                             f"{said_text[:160]}): NNI can no longer record results there, so the search is stopped; "
+                             f"free space there, then resume the search with: {resume} (finished trials are kept, "
+                             "interrupted ones run again)")
+
+    def message(self, died: bool) -> str:
+        from nni_nas.commands.search import tool_command
+
+        name = f"experiment {self.experiment_id}" if self.experiment_id else f"the experiment on port {self.port}"
+        log = f"; its log: {self.folder / 'log' / 'nnimanager.log'}" if self.folder else ""
+        resume = (f"{tool_command('nni-nas')} resume {self.experiment_id}" if self.experiment_id
+                  else f"{tool_command('nni-nas')} resume <experiment id>")
+        if died:
+            return (f"the NNI manager of {name} (pid {self.pid}) is gone (killed, or out of memory{log}); the trials "
+                    f"that finished are kept in its records: resume the search with: {resume} (it runs the "
+                    "interrupted trials again)")
+        return (f"the NNI manager of {name} has not answered for {self.lost_after:.0f} s (port {self.port}{log}); "
+                f"the trials that finished are kept in its records: stop it with {tool_command('nni-nas')} stop "
+                f"{self.experiment_id or '<experiment id>'}, then resume the search with: {resume}")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped by its parent, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def trial_jobs(port: int) -> list[dict[str, Any]]:

@@ -263,11 +263,16 @@ def main(argv: list[str] | None = None, use_worker: bool = True) -> int:
 
         die_by_sigint()  # the cause is recorded already (_name_the_stop); NNI records the trial as cancelled
     except (NasError, OSError) as err:  # a user's mistake, or a file that cannot be read or written
-        message = one_line(err)
+        message = _interruption(args, err) or one_line(err)
         _record_error(args, message)
         print(f"nni-nas trial: error: {message}", file=sys.stderr)
         return 2
     except Exception as err:  # an unexpected bug: keep the traceback in the trial log
+        interrupted = _interruption(args, err)
+        if interrupted:  # torch.save says a full disk as a RuntimeError ("unexpected pos ...")
+            _record_error(args, interrupted)
+            print(f"nni-nas trial: error: {interrupted}", file=sys.stderr)
+            return 2
         _record_error(args, f"{type(err).__name__}: {err}\n{traceback.format_exc()}")
         raise
     print(json.dumps(result))
@@ -293,6 +298,20 @@ def _name_the_stop(args: argparse.Namespace) -> None:
 
     with contextlib.suppress(ValueError):  # not the main thread (a notebook's worker thread): nothing to name
         signal.signal(signal.SIGINT, on_sigint)
+
+
+def _interruption(args: argparse.Namespace, err: BaseException) -> str | None:
+    """Under NNI, the one line for a trial interrupted by a full disk or a lost manager (:mod:`nni_nas.interruptions`):
+    ``err`` says so, or the output folder's disk has no room left whatever ``err`` says."""
+    if not under_nni():
+        return None
+    from nni_nas.disk import disk_problem
+    from nni_nas.interruptions import PREFIX, interruption_line
+
+    line = interruption_line(err)
+    if line is None and disk_problem(output_dir(args.out), need=64 * 1024):
+        line = interruption_line(OSError(28, f"No space left on device ({type(err).__name__}: {str(err)[:120]})"))
+    return line if line and line.startswith(PREFIX) else None
 
 
 def _record_error(args: argparse.Namespace, message: str) -> None:

@@ -47,9 +47,27 @@ def fitness_of(value: Any, metric: str = "default", optimize_mode: str = "maximi
     return number if optimize_mode == "maximize" else -number
 
 
-def failed_architectures() -> list[dict[str, Any]]:
-    """The architectures of this experiment's FAILED trials, in submission order, from NNI's records (the
-    dispatcher runs with ``NNI_LOG_DIRECTORY`` = ``<experiment folder>/log``); empty outside a dispatcher."""
+# a trial's last event in NNI's records while NNI will run it again on resume: still RUNNING or WAITING, or
+# ADD_RESUMED, which NNIManager.addRecoveredTrialJob stores for it while the tuner starts (a race with import_data)
+RESUMED_STATES = ("RUNNING", "WAITING", "UNKNOWN", "ADD_RESUMED")
+
+
+def running_architectures() -> list[dict[str, Any]]:
+    """The architectures of trials NNI recorded as RUNNING or WAITING (:data:`RESUMED_STATES`): on resume NNI runs
+    them again under their own ids, without asking the tuner, which must not hand them out a second time."""
+    return [t.parameters for t in _recorded_trials() if t.status in RESUMED_STATES
+            and isinstance(t.parameters, dict) and t.parameters]
+
+
+def _recorded_failures() -> list[tuple[dict[str, Any], bool]]:
+    from nni_nas.interruptions import is_interrupted
+    from nni_nas.results.failures import first_error_line
+
+    return [(t.parameters, is_interrupted(first_error_line(t.trial_dir, stderr=False)))
+            for t in _recorded_trials() if t.status == "FAILED" and isinstance(t.parameters, dict) and t.parameters]
+
+
+def _recorded_trials() -> list[Any]:
     log_dir = os.environ.get("NNI_LOG_DIRECTORY")
     if not log_dir:
         return []
@@ -58,12 +76,11 @@ def failed_architectures() -> list[dict[str, Any]]:
 
     folder = Path(log_dir).parent
     try:
-        record = load_experiment(folder.name, folder.parent)
+        record = load_experiment(folder.name, folder.parent, fetch_remote=False)
     except NasError as err:
-        _logger.warning("could not read the failed trials of this experiment: %s", err)
+        _logger.warning("could not read the trials of this experiment: %s", err)
         return []
-    return [t.parameters for t in record.trials if t.status == "FAILED" and isinstance(t.parameters, dict)
-            and t.parameters]
+    return record.trials
 
 
 def experiment_code_dir() -> Path:
@@ -172,6 +189,7 @@ class NasTuner(Tuner):
         self.seen: set[str] = set()
         self.completed: set[int] = set()
         self.infeasible: set[str] = set()  # keys of architectures over budget: counted, never proposed
+        self.rerun: list[dict[str, Any]] = []  # interrupted trials' architectures, handed out first on resume
 
     @property
     def space(self):
@@ -255,8 +273,8 @@ class NasTuner(Tuner):
 
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
         random_draws = self.max_retries * (10 if self.constraints.static else 1)
-        arch = (self._novel(self.propose, self.max_retries) or self._novel(self.random_arch, random_draws)
-                or self._novel_from_table())
+        arch = (self._next_rerun() or self._novel(self.propose, self.max_retries)
+                or self._novel(self.random_arch, random_draws) or self._novel_from_table())
         if arch is None:
             from nni import NoMoreTrialError  # NNI's way to end a finite space
 
@@ -273,6 +291,15 @@ class NasTuner(Tuner):
         rest with :func:`nni_nas.arch.canonical`."""
         return [active_arch(self.space, arch)
                 for arch in super().generate_multiple_parameters(parameter_id_list, **kwargs)]
+
+    def _next_rerun(self) -> dict[str, Any] | None:
+        """The next interrupted trial's architecture not evaluated since (:meth:`import_data`), or None."""
+        while self.rerun:
+            arch = self.rerun.pop(0)
+            if arch_key(arch) not in self.seen:
+                _logger.info("running an interrupted trial's architecture again: %s", arch)
+                return arch
+        return None
 
     def _novel(self, source: Any, tries: int) -> dict[str, Any] | None:
         """The first architecture from ``source()`` that is neither evaluated nor over budget, in ``tries`` draws.
@@ -348,17 +375,28 @@ class NasTuner(Tuner):
     def import_data(self, data: list[dict[str, Any]]) -> None:
         """Restore the history from finished trials (NNI sends them on ``nnictl resume``), then add the trials that
         FAILED, which NNI does not send, from the experiment's records: they count as the worst result and their
-        architectures are never proposed again."""
+        architectures are never proposed again. A trial that failed because it was interrupted (its manager lost, a
+        full disk: :mod:`nni_nas.interruptions`) says nothing about its architecture: that architecture is handed
+        out again, first (``nni-nas resume`` adds a trial to the budget for it). The architectures of trials NNI
+        itself runs again (RUNNING when the manager stopped) are not handed out a second time."""
         for entry in data:
             value = entry.get("value")
             fitness = -math.inf if is_over_budget(value) else fitness_of(value, self.metric, self.optimize_mode)
             self._import(entry["parameter"], fitness, value, entry.get("trialJobId"))
         _logger.info("imported %d finished trials; history has %d", len(data), len(self.history))
-        failed = failed_architectures()
-        for arch in failed:
-            self._import(arch, -math.inf)
-        if failed:
-            _logger.info("imported %d failed trials from the experiment's records", len(failed))
+        for arch in running_architectures():
+            self.seen.add(arch_key(self.canonical(dict(arch))))
+        failures = _recorded_failures()
+        for arch, interrupted in failures:
+            if not interrupted:
+                self._import(arch, -math.inf)
+        for arch, interrupted in failures:
+            arch = self.canonical(dict(arch))
+            if interrupted and arch_key(arch) not in self.seen and arch not in self.rerun:
+                self.rerun.append(arch)
+        if failures:
+            _logger.info("imported %d failed trials from the experiment's records; %d interrupted ones to run again",
+                         len(failures) - len(self.rerun), len(self.rerun))
 
     def _import(self, arch: dict[str, Any], fitness: float, result: Any = None, trial_id: str | None = None) -> None:
         arch = self.canonical(dict(arch))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 SHELLS = ("bash", "zsh")
 # verbs whose first positional argument is an NNI experiment id
-EXPERIMENT_VERBS = ("top", "export", "report", "stop")
+EXPERIMENT_VERBS = ("top", "export", "report", "stop", "resume")
 EXPERIMENT_IDS = "$(nni-nas completion --experiment-ids 2>/dev/null)"
 
 

@@ -5,7 +5,6 @@ export the best one to plain PyTorch."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shutil
 import socket
 import sys
@@ -17,6 +16,11 @@ from nni_nas.commands import count
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment config, e.g. configs/digits_evolution.yml")
     parser.add_argument("--port", type=int, default=8080, help="web portal port (default 8080)")
+    add_follow_arguments(parser)
+
+
+def add_follow_arguments(parser: argparse.ArgumentParser) -> None:
+    """What ``search`` and ``resume`` share: how long to follow, what to print, export and stop at the end."""
     parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds to wait for the search")
     parser.add_argument("--top", type=count, default=5, help="rows of the final table")
     parser.add_argument("--export-dir", default="exported", help="where the best model is exported")
@@ -31,9 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from nni_nas.checks import check_config
     from nni_nas.errors import NasError
-    from nni_nas.nnictl import create_experiment, nni_env, stop_experiment
-    from nni_nas.results.records import load_experiment
-    from nni_nas.results.tables import top_table, unranked_note
+    from nni_nas.nnictl import create_experiment, nni_env
 
     found = check_config(args.config)
     for warning in [p for p in found if p.startswith("warning: ")]:
@@ -41,16 +43,35 @@ def run(args: argparse.Namespace) -> int:
     problems = [p for p in found if not p.startswith("warning: ")]
     if problems:
         raise NasError(f"{args.config} has {len(problems)} problem(s): " + " | ".join(problems))
-    if _port_in_use(args.port):
+    if port_in_use(args.port):
         raise NasError(port_taken_message(args.port))
     if args.listen_all:
-        print(f"warning: the web portal will listen on every network interface (port {args.port}); anyone who can "
-              "reach it can read every trial's files and delete trials (NNI's REST API has no authentication)",
-              file=sys.stderr)
+        warn_listen_all(args.port)
     experiment_id = create_experiment(Path(args.config), args.port, env=nni_env(listen_all=args.listen_all))
     print(f"experiment {experiment_id} started; web portal: http://127.0.0.1:{args.port}", flush=True)
+    return follow_to_the_end(experiment_id, args)
+
+
+def follow_to_the_end(experiment_id: str, args: argparse.Namespace) -> int:
+    """Follow the running experiment on ``args.port`` until it ends, then print the top table, export the best
+    (unless ``args.no_export``) and stop it (``args.stop``); 0 when a trial is ranked, else 1 (``search`` and
+    ``resume``)."""
+    from nni_nas.errors import DiskFullError, ManagerLostError
+    from nni_nas.nnictl import stop_experiment
+    from nni_nas.results.records import load_experiment
+    from nni_nas.results.tables import top_table, unranked_note
+
     try:
         status = follow(args.port, args.timeout)
+    except DiskFullError:
+        stop_experiment(experiment_id)  # its manager, trials and warm worker: nothing more can be recorded
+        raise
+    except ManagerLostError as err:
+        if err.died and err.folder is not None:  # its tuner would join a resumed manager (nni_nas.orphans); its
+            from nni_nas.orphans import end_leftovers  # trials and worker end at their next call to the manager
+
+            end_leftovers(experiment_id, err.folder, grace=0.0, tuner_only=True)
+        raise
     except KeyboardInterrupt:
         print(f"\nthe search goes on in NNI; follow it at http://127.0.0.1:{args.port}, "
               f"stop it with: {tool_command('nni-nas')} stop {experiment_id}")
@@ -103,21 +124,31 @@ def tool_command(name: str) -> str:
     return name if shutil.which(name) == str(mine) or not mine.exists() else str(mine)
 
 
-def _port_in_use(port: int) -> bool:
+def warn_listen_all(port: int) -> None:
+    print(f"warning: the web portal will listen on every network interface (port {port}); anyone who can "
+          "reach it can read every trial's files and delete trials (NNI's REST API has no authentication)",
+          file=sys.stderr)
+
+
+def port_in_use(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def follow(port: int, timeout: float, poll: float = 3.0, stream=None) -> dict:
     """Follow the experiment on ``port`` until it ends, drawing :class:`nni_nas.progress.SearchProgress`; return
-    the manager's last status."""
-    from nni_nas.nnictl import rest_get, trial_jobs, wait_until_finished
+    the manager's last status. A dead manager is :class:`nni_nas.errors.ManagerLostError` (within
+    :data:`nni_nas.nnictl.MANAGER_LOST_AFTER_S`); a trial that failed on a disk with no room left, or the manager's
+    own ``SQLITE_FULL``, is :class:`nni_nas.errors.DiskFullError`."""
+    from nni_nas.disk import disk_problem
+    from nni_nas.nnictl import ManagerWatch, rest_get, trial_jobs, wait_until_finished
     from nni_nas.progress import SearchProgress
 
     try:
-        params = rest_get(port, "experiment").get("params") or {}
-    except OSError:
-        params = {}
+        profile = rest_get(port, "experiment")
+    except (OSError, ValueError):
+        profile = {}
+    params = profile.get("params") or {}
     class_args = (params.get("tuner") or {}).get("classArgs") or {}
     metric = (class_args.get("evaluator") or {}).get("metric") if isinstance(class_args.get("evaluator"), dict) \
         else None
@@ -127,12 +158,24 @@ def follow(port: int, timeout: float, poll: float = 3.0, stream=None) -> dict:
     progress = SearchProgress(params.get("maxTrialNumber"), stream=stream,
                               maximize=optimize_mode_of(class_args) != "minimize",
                               label=metric or class_args.get("monitor") or DEFAULT_MONITOR.get(module, "val_acc"))
+    watch = ManagerWatch(port)
+    root = Path(profile["logDir"]).parent if profile.get("logDir") else None
+    failed: set[str] = set()
 
     def on_poll(_status: dict) -> None:
-        with contextlib.suppress(OSError):  # the manager is briefly unreachable: keep the last drawing
-            progress.update(trial_jobs(port))
+        try:
+            jobs = trial_jobs(port)
+        except OSError:  # the manager is briefly unreachable: keep the last drawing (the watch judges it)
+            return
+        progress.update(jobs)
+        newly_failed = {job["trialJobId"] for job in jobs if job.get("status") == "FAILED"} - failed
+        failed.update(newly_failed)
+        if newly_failed and root is not None:  # a trial that failed for want of room: every next one would too
+            problem = disk_problem(root)
+            if problem:
+                raise watch.disk_full(f"trial {', '.join(sorted(newly_failed))} failed with no room left")
 
     try:
-        return wait_until_finished(port, timeout, poll=poll, on_poll=on_poll)
+        return wait_until_finished(port, timeout, poll=poll, on_poll=on_poll, watch=watch)
     finally:
         progress.close()

@@ -100,9 +100,9 @@ def resume(experiment_id: str, port: int, total_trials: int) -> None:
     """``nnictl resume`` the stopped experiment on ``port`` and raise its trial budget to ``total_trials``."""
     import time
 
-    from nni_nas.nnictl import rest_get
+    from nni_nas.nnictl import rest_get, resume_experiment
 
-    _nnictl("resume", experiment_id, "--port", str(port))
+    resume_experiment(experiment_id, port)
     before = len(rest_get(port, "trial-jobs"))
     _nnictl("update", "trialnum", experiment_id, "--value", str(total_trials))
     # NNI's status can stay DONE for a moment after the budget is raised: wait (at most a minute) for the first new

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from strategies.evolution import RegularizedEvolutionTuner
 from strategies.random_search import RandomTuner
 from tests.nni_nas.nni_records import FakeTrial, class_args, make_experiment
@@ -36,3 +38,56 @@ def test_outside_a_dispatcher_nothing_more_is_imported(monkeypatch):
     arch = RandomTuner(seed=0, **SPACE).generate_parameters(0)
     tuner.import_data([{"parameter": arch, "value": 0.5}])
     assert [ind.fitness for ind in tuner.history] == [0.5]
+
+
+@pytest.mark.parametrize("resumed_state", ["RUNNING", "ADD_RESUMED"])
+def test_an_interrupted_trial_is_run_again_and_a_rerun_trial_is_not_handed_out(tmp_path, monkeypatch, resumed_state):
+    """A trial that FAILED because its manager was lost or the disk filled up (its error.txt begins 'interrupted: ')
+    says nothing about its architecture: on resume the tuner hands that architecture out first, and it is not in the
+    history. A trial that was RUNNING when the manager went away is run again by NNI itself under its own id: its
+    architecture is not handed out to another trial. Its last event is RUNNING, or ADD_RESUMED once the resumed
+    manager has stored it (while the tuner starts: both were seen)."""
+    from nni import NoMoreTrialError
+
+    probe = RandomTuner(seed=0, **SPACE)
+    archs = [probe.generate_parameters(i) for i in range(4)]  # the whole space
+    root = tmp_path / "nni-experiments"
+    trials = [FakeTrial("ok", arch=archs[0], final={"default": 0.9}, save_weights=False),
+              FakeTrial("lost", status="FAILED", arch=archs[1], save_weights=False),
+              FakeTrial("rerun", status=resumed_state, arch=archs[2], save_weights=False),
+              FakeTrial("bad", status="FAILED", arch=archs[3], save_weights=False)]
+    folder = make_experiment(root, "resumed", trials, class_args(space_args=SPACE_ARGS))
+    trials_dir = folder / "environments" / "local-env" / "trials"
+    (trials_dir / "lost" / "error.txt").write_text(
+        "interrupted: this trial lost its NNI manager (localhost:8080 does not answer ...); `nni-nas resume resumed` "
+        "runs this trial's architecture again\n")
+    (trials_dir / "bad" / "error.txt").write_text("training loss became nan in epoch 0; lower train.lr\n")
+    monkeypatch.setenv("NNI_LOG_DIRECTORY", str(folder / "log"))
+
+    tuner = RegularizedEvolutionTuner(population_size=3, sample_size=2, seed=1, **SPACE)
+    tuner.import_data([{"parameter": archs[0], "value": 0.9}])
+    assert [(ind.arch, ind.fitness) for ind in tuner.history] == [(archs[0], 0.9), (archs[3], -math.inf)]
+    assert tuner.generate_parameters(10) == archs[1]  # the interrupted one, first
+    with pytest.raises(NoMoreTrialError):  # archs[2] runs again under NNI's own resume: never a second time
+        tuner.generate_parameters(11)
+
+
+def test_the_interrupted_architecture_is_the_first_proposal_in_a_large_space(tmp_path, monkeypatch):
+    """In a space of hundreds of architectures the tuner's own next proposal is another one: only the rerun rule
+    makes the interrupted trial's architecture the first handed out on resume (then never again)."""
+    space_args = {"widths": [8, 16, 32], "max_depth": 3, "ops": ["conv3x3", "identity", "conv5x5"],
+                  "activations": ["relu", "gelu"]}
+    space = {"space": "digits_cnn", "space_args": space_args}
+    probe = RandomTuner(seed=3, **space)
+    done, lost = probe.generate_parameters(0), probe.generate_parameters(1)
+    root = tmp_path / "nni-experiments"
+    folder = make_experiment(root, "big", [FakeTrial("ok", arch=done, final={"default": 0.9}, save_weights=False),
+                                           FakeTrial("lost", status="FAILED", arch=lost, save_weights=False)],
+                             class_args(space_args=space_args))
+    (folder / "environments" / "local-env" / "trials" / "lost" / "error.txt").write_text(
+        "interrupted: the disk is full (No space left on device); free space there, then ...\n")
+    monkeypatch.setenv("NNI_LOG_DIRECTORY", str(folder / "log"))
+    tuner = RegularizedEvolutionTuner(population_size=3, sample_size=2, seed=1, **space)
+    tuner.import_data([{"parameter": done, "value": 0.9}])
+    proposals = [tuner.generate_parameters(10 + i) for i in range(5)]
+    assert proposals[0] == tuner.canonical(lost) and proposals.count(proposals[0]) == 1
