@@ -18,29 +18,63 @@ def shipped_configs() -> list[Path]:
     return sorted((REPO / "configs").glob("*.yml"))
 
 
-# Configs that read an npz the user writes first (the command is in each config's header), written here into a
-# private HOME so that ~/ in the config points at it.
+# Configs that read an npz the user writes first (the command is in each config's header), written here into the
+# test's private HOME so that ~/ in the config points at it.
 GENERATED_DATA = {"signals_evolution.yml": ("data/waveforms.npz", ["--length", "64"])}
+
+
+def loopback_copy(path: Path, folder: Path) -> Path:
+    """A copy of a remote config whose machines and nniManagerIp are this machine's loopback (127.0.0.x): the
+    shipped placeholders (192.168.1.x) are somebody's LAN, and a check that found the key would dial them."""
+    raw = yaml.safe_load(path.read_text())
+    raw["nniManagerIp"] = "127.0.0.1"
+    for index, machine in enumerate(raw["trainingService"]["machineList"], 2):
+        machine["host"] = f"127.0.0.{index}"
+    copy = folder / path.name
+    copy.write_text(yaml.safe_dump(raw))
+    return copy
 
 
 @pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: p.name)
 def test_shipped_configs_pass_the_check(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # nothing of the real ~/ (its ~/.ssh keys least of all)
     if path.name in GENERATED_DATA:
         from nni_nas.data.signals import main as write_waveforms
 
         relative, args = GENERATED_DATA[path.name]
-        monkeypatch.setenv("HOME", str(tmp_path))
         assert write_waveforms([str(tmp_path / relative), *args]) == 0
+    if path.name.endswith("_remote.yml"):
+        path = loopback_copy(path, tmp_path)
     problems = check_config(path)
     # CIFAR-10 configs point at a local folder that CI does not have; that one problem is expected there.
     problems = [p for p in problems if "CIFAR-10 not found" not in p]
-    if path.name.endswith("_remote.yml"):  # placeholder machines and key: the check says so, machine by machine
+    if path.name.endswith("_remote.yml"):  # placeholder key: the check says so, machine by machine, dialling nothing
+        key = tmp_path / ".ssh" / "nni-nas-machines_ed25519"
         expected = ["NNI rejects the config: RemoteMachineConfig: You must either provide password or a valid SSH key",
-                    "nniManagerIp '192.168.1.10' is not an address of this machine",
-                    "machine 1 (nas@192.168.1.11:22): sshKeyFile", "machine 2 (nas@192.168.1.12:22): sshKeyFile"]
+                    f"machine 1 (nas@127.0.0.2:22): sshKeyFile {key} does not exist",
+                    f"machine 2 (nas@127.0.0.3:22): sshKeyFile {key} does not exist"]
         assert [p[:len(e)] for p, e in zip(problems, expected, strict=True)] == expected, problems
         return
     assert problems == []
+
+
+def test_the_remote_config_check_would_dial_its_machines_once_the_key_exists(tmp_path, monkeypatch):
+    """Why the test above checks a loopback copy under a private HOME: with the key in place, ``check`` logs in to
+    every machine of the config (here 127.0.0.2 and .3, where nothing listens on port 22 of this test's choosing)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    key = tmp_path / ".ssh" / "nni-nas-machines_ed25519"
+    key.parent.mkdir()
+    key.write_text("not a key\n")
+    copy = loopback_copy(REPO / "configs" / "digits_evolution_remote.yml", tmp_path)
+    raw = yaml.safe_load(copy.read_text())
+    from nni_nas.nnictl import free_port
+
+    for machine in raw["trainingService"]["machineList"]:
+        machine["port"] = free_port()  # closed: the login is refused at once
+    copy.write_text(yaml.safe_dump(raw))
+    problems = check_config(copy)
+    reached = [p for p in problems if p.startswith("machine ")]
+    assert len(reached) == 2 and all("cannot be reached over SSH" in p for p in reached), problems
 
 
 def edited(tmp_path: Path, change, name: str = "digits_evolution.yml") -> Path:
