@@ -102,7 +102,8 @@ def class_args(raw):
     (lambda r: class_args(r).update(space="resnet"), "unknown space 'resnet'"),
     (lambda r: class_args(r).update(data="mnist"), "unknown data set 'mnist'"),
     (lambda r: class_args(r).update(data="cifar10", data_args={"root": "/no/such/dir"}), "data_args.root"),
-    (lambda r: class_args(r).update(space_args={"depth": 3}), "unexpected keyword argument 'depth'"),
+    (lambda r: class_args(r).update(space_args={"depth": 3}),
+     "tuner.classArgs.space_args.depth: space 'digits_cnn' takes no 'depth' (did you mean"),
     (lambda r: r.update(maxTrialNumbr=3), "NNI rejects the config"),
     (lambda r: r.update(trialCommand="python train.py"), "trialCommand should run the nni-nas trial"),
     (lambda r: r.update(trialCommand="python -m nni_nas.trial --config other.yml"), "trialCommand reads"),
@@ -291,3 +292,32 @@ def test_the_tuners_common_arguments_and_its_own_settings_are_named_together(tmp
     assert [p.split(": ", 1)[0] for p in problems if p.startswith("tuner.")] == [
         "tuner.classArgs.seed", "tuner.classArgs.metric", "tuner.classArgs.population_size"], problems
     assert "(did you mean 'val_acc'?)" in problems[1]
+
+
+@pytest.mark.parametrize("name, space_args, expected", [
+    ("digits_evolution.yml", {"widht": [8]},
+     "tuner.classArgs.space_args.widht: space 'digits_cnn' takes no 'widht' (did you mean 'widths'?); it takes "
+     "widths, min_depth, max_depth, ops, activations"),
+    ("digits_darts.yml", {"widht": 4, "num_cells": 2},
+     "tuner.classArgs.space_args.widht: space 'darts' takes no 'widht' (did you mean 'width'?); it takes width, "),
+    ("digits_evolution.yml", {"max_dept": 2, "opps": ["conv3x3"]},
+     "tuner.classArgs.space_args: space 'digits_cnn' takes no 'max_dept' (did you mean 'max_depth'?), 'opps' (did "
+     "you mean 'ops'?); it takes widths"),
+    ("digits_evolution.yml", {"num_classes": 3},
+     "tuner.classArgs.space_args.num_classes: space 'digits_cnn' takes 'num_classes' from the data: leave it out; "),
+])
+def test_a_misspelt_space_arg_is_named_against_the_spaces_parameters(tmp_path, name, space_args, expected):
+    problems = check_config(edited(tmp_path, lambda r: class_args(r).update(space_args=space_args), name))
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+
+
+def test_a_misspelt_space_arg_of_your_own_space_is_named_too(tmp_path):
+    import shutil
+
+    shutil.copytree(REPO / "examples" / "own_space", tmp_path / "own")
+    path = tmp_path / "own" / "config.yml"
+    raw = yaml.safe_load(path.read_text())
+    raw["tuner"]["classArgs"]["space_args"] = {"chanels": 16}
+    path.write_text(yaml.safe_dump(raw))
+    assert check_config(path) == ["tuner.classArgs.space_args.chanels: space 'my_space.py:MySpace' takes no "
+                                  "'chanels' (did you mean 'channels'?); it takes channels, num_classes"]
