@@ -79,7 +79,7 @@ def _problems(path: Path) -> list[str]:
     missing = [key for key in REQUIRED_NNI_KEYS if key not in raw]
     if missing:
         return [f"{key} is missing; {REQUIRED_NNI_KEYS[key]}" for key in missing]
-    problems = _nni_schema_problems(path, raw)
+    problems = _nni_schema_problems(path, raw) + _search_space_problems(raw)
     try:
         tuner = tuner_section(raw, path)
         class_path = tuner_class_path(tuner)
@@ -121,6 +121,18 @@ REQUIRED_NNI_KEYS = {
     "tuner": "nni-nas configs choose the strategy as the tuner "
              "(className: strategies.evolution.RegularizedEvolutionTuner)",
 }
+
+
+def _search_space_problems(raw: dict[str, Any]) -> list[str]:
+    """NNI requires a searchSpace, which nni-nas never reads (the tuner searches ``tuner.classArgs.space``): one
+    written there would be silently ignored (the tuner only logs a warning in the dispatcher's log)."""
+    fix = "the tuner searches the choices of tuner.classArgs.space; write searchSpace: {}"
+    problems = []
+    if raw.get("searchSpace") not in (None, {}):
+        problems.append(f"searchSpace: nni-nas does not read it ({type(raw['searchSpace']).__name__} given): {fix}")
+    if raw.get("searchSpaceFile") is not None:
+        problems.append(f"searchSpaceFile: nni-nas does not read it: {fix} instead")
+    return problems
 
 
 def _nni_schema_problems(path: Path, raw: dict[str, Any]) -> list[str]:

@@ -137,3 +137,17 @@ def test_a_tuners_settings_problems_are_named_all_at_once(tmp_path, name, expect
     path = edited(tmp_path, lambda r: r["tuner"]["classArgs"].update(population_size=0, sample_size=-1), name)
     problems = check_config(path)
     assert all(any(e in p for p in problems) for e in expected), problems
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("searchSpace: {}", "searchSpace: {lr: {_type: choice, _value: [0.1, 0.01]}}",
+     "searchSpace: nni-nas does not read it (dict given): the tuner searches the choices of tuner.classArgs.space; "
+     "write searchSpace: {}"),
+    ("searchSpace: {}", "searchSpace: [" + ", ".join(["16"] * 200_000) + "]",
+     "searchSpace: nni-nas does not read it (list given)"),
+    ("searchSpace: {}", "searchSpaceFile: space.json", "searchSpaceFile: nni-nas does not read it"),
+])
+def test_a_search_space_written_for_nni_is_named_as_unread(tmp_path, old, new, expected):
+    (tmp_path / "space.json").write_text("{}")
+    problems = check_config(config(tmp_path, BASE.replace(old, new)))
+    assert len(problems) == 1 and problems[0].startswith(expected), [p[:300] for p in problems]
