@@ -6,6 +6,7 @@ ten seconds later); this check names each one up front.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import traceback
 from pathlib import Path
@@ -78,7 +79,7 @@ def _problems(path: Path) -> list[str]:
         return err.problems
     missing = [key for key in REQUIRED_NNI_KEYS if key not in raw]
     if missing:
-        return [f"{key} is missing; {REQUIRED_NNI_KEYS[key]}" for key in missing]
+        return [f"{key} is missing{_written_as(key, raw)}; {REQUIRED_NNI_KEYS[key]}" for key in missing]
     problems = _nni_schema_problems(path, raw) + _search_space_problems(raw)
     try:
         tuner = tuner_section(raw, path)
@@ -111,6 +112,19 @@ def _problems(path: Path) -> list[str]:
     problems += device_problems(raw, settings.train.accelerator)
     problems += gpu_problems(raw, settings.train.accelerator, settings.train.devices)
     return problems
+
+
+def _written_as(key: str, raw: dict[str, Any]) -> str:
+    """`` ('trainigService' is written: a misspelling of it?)`` when a key of ``raw`` that NNI does not know is close
+    to the missing ``key``, else ``""``."""
+    import difflib
+
+    from nni.experiment.config import ExperimentConfig
+
+    known = {re.sub(r"_(\w)", lambda m: m.group(1).upper(), f.name) for f in dataclasses.fields(ExperimentConfig)}
+    unknown = [str(k) for k in raw if str(k) not in known]
+    close = difflib.get_close_matches(key, unknown, n=1, cutoff=0.7)
+    return f" ({close[0]!r} is written: a misspelling of it?)" if close else ""
 
 
 # NNI fields whose absence NNI reports without naming them (no trainingService: "'_MISSING_TYPE' object ...").

@@ -115,6 +115,17 @@ def test_nni_schema_messages_are_said_in_the_configs_own_words(tmp_path, old, ne
     assert len(problems) == 1 and problems[0].startswith(expected), problems
 
 
+@pytest.mark.parametrize("old, new, expected", [
+    ("trainingService:", "trainigService:", "trainingService is missing ('trainigService' is written: a misspelling "
+                                            "of it?); use trainingService: {platform: local}"),
+    ("trialCommand:", "trialCommnd:", "trialCommand is missing ('trialCommnd' is written: a misspelling of it?)"),
+    ("trainingService:", "services:", "trainingService is missing; use"),  # nothing close: no guess
+])
+def test_a_misspelt_required_nni_field_is_named_where_it_is_missing(tmp_path, old, new, expected):
+    problems = check_config(config(tmp_path, BASE.replace(old, new)))
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+
+
 def test_a_binary_file_is_not_a_text_yaml_file(tmp_path):
     path = tmp_path / "config.yml"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
