@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable
 from pathlib import Path
@@ -129,6 +130,9 @@ def build(name: str, input_shape: tuple[int, ...] | None, num_classes: int | Non
                           f"{tuple(input_shape)}: pair image spaces with image data (digits, cifar10, image_folder, "
                           "npz), text_cnn with text data (pydocs, text_csv), signal_cnn with signals (npz of (N, L), "
                           "or of (N, C, L) with data_args.kind: signal)")
+    problem = space_args_problem(name, cls, space_args, from_data=("input_shape", "num_classes"))
+    if problem:
+        raise ConfigError(problem)
     oversized = [f"{key}={value!r}" for key, value in space_args.items() if _too_large(value)]
     if oversized:
         raise ConfigError(f"space {name!r}: space_args {', '.join(oversized)} too large (sizes, counts and depths "
@@ -137,6 +141,31 @@ def build(name: str, input_shape: tuple[int, ...] | None, num_classes: int | Non
         return cls(input_shape=tuple(input_shape), num_classes=num_classes, **space_args)
     except TypeError as err:
         raise ConfigError(f"space {name!r} rejected space_args {space_args}: {err}") from None
+
+
+def space_args_problem(name: str, cls: type, space_args: dict[str, Any], from_data: tuple[str, ...] = ()) -> str | None:
+    """The ``space_args`` keys that the space's constructor does not take, in one line with a did-you-mean against
+    its parameters (``tuner.classArgs.space_args.widht: space 'digits_cnn' takes no 'widht' (did you mean
+    'widths'?); ...``), or None. ``from_data`` are the parameters nni-nas fills from the data (a registered space's
+    input shape and classes): given in ``space_args`` they are named as such. A constructor with ``**kwargs``
+    takes anything."""
+    signature = user_code.init_signature(cls)
+    if signature is None or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
+        return None
+    names = [p.name for p in signature.parameters.values()
+             if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    settable = [n for n in names if n not in from_data]
+    filled = [key for key in space_args if key in from_data]
+    unknown = [key for key in space_args if key not in names]
+    if not (filled or unknown):
+        return None
+    wrong = unknown + filled
+    where = "tuner.classArgs.space_args" + (f".{wrong[0]}" if len(wrong) == 1 else "")
+    parts = [f"takes no {', '.join(f'{k!r}{did_you_mean(k, settable)}' for k in unknown)}"] if unknown else []
+    if filled:
+        parts.append(f"takes {', '.join(map(repr, filled))} from the data: leave {'it' if len(filled) == 1 else 'them'}"
+                     " out")
+    return f"{where}: space {name!r} {'; '.join(parts)}; it takes {', '.join(settable) or 'no arguments'}"
 
 
 # what a registered space's input_rank means (SearchSpace.input_rank)
@@ -159,9 +188,9 @@ def _too_large(value: Any) -> bool:
 def _build_user_space(name: str, input_shape: tuple[int, ...] | None, num_classes: int | None,
                       code_dir: str | Path | None, space_args: dict[str, Any]) -> Any:
     cls = get_space_class(name, code_dir)
-    problem = user_code.keyword_problem(cls, space_args, f"space {name!r}")
+    problem = space_args_problem(name, cls, space_args)
     if problem:
-        raise ConfigError(f"tuner.classArgs.space_args: {problem}")
+        raise ConfigError(problem)
     args = dict(space_args)
     shape = tuple(input_shape) if input_shape else None
     for key, value in (("input_shape", shape), ("num_classes", num_classes), ("num_labels", num_classes)):

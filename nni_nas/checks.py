@@ -6,6 +6,7 @@ ten seconds later); this check names each one up front.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import traceback
 from pathlib import Path
@@ -78,8 +79,8 @@ def _problems(path: Path) -> list[str]:
         return err.problems
     missing = [key for key in REQUIRED_NNI_KEYS if key not in raw]
     if missing:
-        return [f"{key} is missing; {REQUIRED_NNI_KEYS[key]}" for key in missing]
-    problems = _nni_schema_problems(path, raw)
+        return [f"{key} is missing{_written_as(key, raw)}; {REQUIRED_NNI_KEYS[key]}" for key in missing]
+    problems = _nni_schema_problems(path, raw) + _search_space_problems(raw)
     try:
         tuner = tuner_section(raw, path)
         class_path = tuner_class_path(tuner)
@@ -113,6 +114,19 @@ def _problems(path: Path) -> list[str]:
     return problems
 
 
+def _written_as(key: str, raw: dict[str, Any]) -> str:
+    """`` ('trainigService' is written: a misspelling of it?)`` when a key of ``raw`` that NNI does not know is close
+    to the missing ``key``, else ``""``."""
+    import difflib
+
+    from nni.experiment.config import ExperimentConfig
+
+    known = {re.sub(r"_(\w)", lambda m: m.group(1).upper(), f.name) for f in dataclasses.fields(ExperimentConfig)}
+    unknown = [str(k) for k in raw if str(k) not in known]
+    close = difflib.get_close_matches(key, unknown, n=1, cutoff=0.7)
+    return f" ({close[0]!r} is written: a misspelling of it?)" if close else ""
+
+
 # NNI fields whose absence NNI reports without naming them (no trainingService: "'_MISSING_TYPE' object ...").
 REQUIRED_NNI_KEYS = {
     "trialCommand": "use trialCommand: python -m nni_nas.trial --config <this file>",
@@ -121,6 +135,18 @@ REQUIRED_NNI_KEYS = {
     "tuner": "nni-nas configs choose the strategy as the tuner "
              "(className: strategies.evolution.RegularizedEvolutionTuner)",
 }
+
+
+def _search_space_problems(raw: dict[str, Any]) -> list[str]:
+    """NNI requires a searchSpace, which nni-nas never reads (the tuner searches ``tuner.classArgs.space``): one
+    written there would be silently ignored (the tuner only logs a warning in the dispatcher's log)."""
+    fix = "the tuner searches the choices of tuner.classArgs.space; write searchSpace: {}"
+    problems = []
+    if raw.get("searchSpace") not in (None, {}):
+        problems.append(f"searchSpace: nni-nas does not read it ({type(raw['searchSpace']).__name__} given): {fix}")
+    if raw.get("searchSpaceFile") is not None:
+        problems.append(f"searchSpaceFile: nni-nas does not read it: {fix} instead")
+    return problems
 
 
 def _nni_schema_problems(path: Path, raw: dict[str, Any]) -> list[str]:

@@ -9,7 +9,9 @@ Where an architecture over budget is stopped (measured figures in docs/constrain
   never trained and never proposed again, so ``maxTrialNumber`` trials are all feasible ones. DARTS and ENAS check
   the same costs on the architectures they derive or sample.
 - ``max_latency_ms``: only a built network can be timed, so the **trial** times it before any training (the same
-  method in every trial: :func:`nni_nas.evaluation.metrics.latency_ms`); over budget, it reports at once a final
+  method in every trial: :func:`nni_nas.evaluation.metrics.latency_ms`, always on the CPU, one thread, one sample,
+  whatever device trains the network; a trial within budget reports that same figure as its final dict's
+  ``latency_ms``, and a GPU's as ``latency_ms_cuda``, which no limit reads); over budget, it reports at once a final
   dict with ``over_budget: true`` and the violated limits, and trains nothing. That trial uses one of
   ``maxTrialNumber``; the tuner records the architecture as infeasible (the worst result), never to propose it again.
 
@@ -37,24 +39,27 @@ def is_over_budget(result: Any) -> bool:
     return isinstance(result, dict) and bool(result.get("over_budget"))
 
 
-def check_before_training(model: Any, input_shape: tuple[int, ...], settings: Any) -> dict[str, Any] | None:
-    """In a trial, before any training: the over-budget final dict of ``model`` (a frozen network on the CPU) under
-    the experiment's constraints, or None when it is within them. Parameters and FLOPs are counted always (cheap),
-    the latency only under ``max_latency_ms``; ``budget_check_seconds`` records what the check cost."""
+def check_before_training(model: Any, input_shape: tuple[int, ...], settings: Any
+                          ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """In a trial, before any training: (the over-budget final dict of ``model`` (a frozen network on the CPU) under
+    the experiment's constraints, or None when it is within them; the costs measured). Parameters and FLOPs are
+    counted always (cheap), the latency only under ``max_latency_ms``; ``budget_check_seconds`` records what the
+    check cost. A trial within budget reports the ``latency_ms`` judged here, not a second measurement that noise
+    could put over the limit."""
     import time
 
     from nni_nas.evaluation.metrics import cost_metrics
 
     constraints = settings.constraint_settings
     if not constraints.active:
-        return None
+        return None, {}
     start = time.perf_counter()
     costs = cost_metrics(model, input_shape, settings.train.latency_runs,
                          latency=constraints.max_latency_ms is not None)
     violations = constraints.violations(costs)
     if not violations:
-        return None
+        return None, costs
     mode = settings.optimize_mode
     result = over_budget_result(costs, violations, mode)
     result["budget_check_seconds"] = round(time.perf_counter() - start, 3)
-    return result
+    return result, costs

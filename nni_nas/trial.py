@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from nni_nas.constraints import check_before_training
     from nni_nas.errors import ConfigError
     from nni_nas.evaluation.modules import build_module
-    from nni_nas.evaluation.nni_reporter import next_parameters, report_final
+    from nni_nas.evaluation.nni_reporter import next_parameters, readable_result, report_final
     from nni_nas.evaluation.training import train_and_evaluate
     from nni_nas.trial_files import clear_previous_run, save_trial_files
 
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      input_shape=bundle.input_shape, num_classes=bundle.num_classes,
                      preprocessing=bundle.preprocessing)
     model = arch_utils.freeze(factory, arch)
-    rejected = check_before_training(model, bundle.input_shape, settings)
+    rejected, judged = check_before_training(model, bundle.input_shape, settings)
     if rejected is not None:  # over budget: nothing is trained; the tuner records it as infeasible
         print(f"nni-nas trial: over budget ({'; '.join(rejected['violations'])}): not trained", file=sys.stderr)
         save_trial_files(out_dir, result=rejected)
@@ -156,6 +156,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result, _ = train_and_evaluate(model, bundle, settings.train, out_dir, progress_bar=not under_nni(),
                                    module=module, monitor=settings.monitor_name)
     result["train_threads"] = torch.get_num_threads()  # what training used (the final dict records it)
+    if "latency_ms" in judged:  # the figure max_latency_ms was judged on (same method, before training)
+        result = readable_result({**result, "latency_ms": judged["latency_ms"]})
     save_trial_files(out_dir, model=model, result=result)
     report_final(result)
     return result

@@ -22,6 +22,40 @@ REPO = Path(__file__).resolve().parents[1]
 TABLES = REPO / "data" / "benchmarks"  # the tabular benchmarks the repository ships
 
 
+def is_loopback(host: object) -> bool:
+    """``host`` is this machine's loopback (127.0.0.0/8, ::1 or localhost): the only addresses tests may contact."""
+    import ipaddress
+
+    if str(host).strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(str(host).strip()).is_loopback
+    except ValueError:
+        return False  # another host name: it resolves elsewhere
+
+
+@pytest.fixture(autouse=True)
+def no_ssh_beyond_loopback(monkeypatch):
+    """No test logs in to a machine other than this one's loopback: every SSH login nni-nas makes in the test's
+    process (``check`` of a remote config, fetching trial files) goes through ``nni_nas.remote.ssh_command``, which
+    refuses here, before anything is dialled, a host outside 127.0.0.0/8, and the test fails at its end (the refusal
+    alone could be read by the code as an unreachable machine)."""
+    import nni_nas.remote as remote
+
+    dialled: list[str] = []
+    real = remote.ssh_command
+
+    def guarded(machine, *args, **kwargs):
+        if not is_loopback(machine.get("host")):
+            dialled.append(remote.machine_label(machine))
+            raise remote.NasError(f"test guard: {remote.machine_label(machine)} is not a loopback address")
+        return real(machine, *args, **kwargs)
+
+    monkeypatch.setattr(remote, "ssh_command", guarded)
+    yield
+    assert not dialled, f"the test tried to log in to {dialled}: tests contact 127.0.0.0/8 only"
+
+
 @pytest.fixture
 def nni_home(tmp_path, monkeypatch):
     """A private HOME (so ~/nni-experiments is private), a private NNI config folder (registered algorithms),

@@ -1,4 +1,8 @@
-"""Cost metrics of a network: parameter count, FLOPs (torch's own counter) and CPU latency per sample."""
+"""Cost metrics of a network: parameter count, FLOPs (torch's own counter) and CPU latency per sample.
+
+One rule for latency: ``latency_ms`` is always the CPU figure (one thread, one sample), the figure
+``constraints.max_latency_ms`` judges, whatever device the network trained on; a network that trained on a GPU also
+reports ``latency_ms_cuda`` (the same method on that device), which no budget reads."""
 
 from __future__ import annotations
 
@@ -42,10 +46,10 @@ def count_flops_on(model: nn.Module, *inputs: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-# How every trial times a network (the final dict records it as latency_*): one thread, one sample,
-# LATENCY_WARMUP untimed forward passes, then the median of train.latency_runs timed ones, on the device the network
-# trained on (the CPU, or the GPU NNI assigned, each pass synchronised). The same in every trial, multi-trial or
-# one-shot, so fronts of two experiments on the same device compare.
+# How every trial times a network (the final dict records it as latency_*): on the CPU, one thread, one sample,
+# LATENCY_WARMUP untimed forward passes, then the median of train.latency_runs timed ones. The same in every trial,
+# multi-trial or one-shot, on whatever device it trained, so that max_latency_ms means one thing and fronts of two
+# experiments on the same machine compare.
 LATENCY_THREADS, LATENCY_BATCH, LATENCY_WARMUP = 1, 1, 5
 
 
@@ -89,15 +93,21 @@ def latency_ms(model: nn.Module, input_shape: tuple[int, ...], runs: int = 30, w
 
 def cost_metrics(model: nn.Module, input_shape: tuple[int, ...], latency_runs: int = 30,
                  device: torch.device | str = "cpu", latency: bool = True) -> dict[str, object]:
-    """``params``, ``flops`` and ``latency_ms`` of ``model`` (on ``device``) for inputs of ``input_shape`` (without
-    batch), with how the latency was measured (:func:`latency_method`: ``latency_device`` is ``cpu``, ``cuda``, ...);
-    FLOPs are counted on the CPU; ``latency=False`` leaves the latency out."""
+    """``params``, ``flops`` and ``latency_ms`` of ``model`` (which is on ``device``, and is left there) for inputs of
+    ``input_shape`` (without batch), with how the latency was measured (:func:`latency_method`). ``latency_ms`` is
+    timed on the CPU whatever ``device`` is (the one rule :mod:`nni_nas.constraints` judges); on another device the
+    same method also gives ``latency_ms_<device>`` (``latency_ms_cuda``). FLOPs are counted on the CPU;
+    ``latency=False`` leaves the latencies out."""
     device = torch.device(device)
-    latency_value = round(latency_ms(model, input_shape, runs=latency_runs, device=device), 4) if latency else None
+    on_device = None
+    if latency and device.type != "cpu":
+        on_device = round(latency_ms(model, input_shape, runs=latency_runs, device=device), 4)
     model.cpu()
     costs: dict[str, object] = {"params": count_params(model), "flops": count_flops(model, input_shape)}
     if latency:
-        costs["latency_ms"] = latency_value
-        costs.update(latency_method(latency_runs, device))
+        costs["latency_ms"] = round(latency_ms(model, input_shape, runs=latency_runs, device="cpu"), 4)
+        costs.update(latency_method(latency_runs, "cpu"))
+        if on_device is not None:
+            costs[f"latency_ms_{device.type}"] = on_device
     model.to(device)
     return costs

@@ -160,7 +160,7 @@ def train_and_evaluate(model: nn.Module, bundle: DataBundle, train: TrainSetting
     if test_loader is not None and _has_test_step(module):
         tested = trainer.test(module, test_loader, verbose=False)
         logged.update({key: float(value) for key, value in (tested[0] if tested else {}).items()})
-    # latency on the device the network trained on (the GPU NNI assigned, or the CPU), which the dict names
+    # latency_ms on the CPU (what max_latency_ms judges); also latency_ms_cuda when it trained on a GPU
     device = trainer.strategy.root_device
     costs = cost_metrics(model.to(device), bundle.input_shape, latency_runs=train.latency_runs, device=device)
     model.cpu()

@@ -115,6 +115,17 @@ def test_nni_schema_messages_are_said_in_the_configs_own_words(tmp_path, old, ne
     assert len(problems) == 1 and problems[0].startswith(expected), problems
 
 
+@pytest.mark.parametrize("old, new, expected", [
+    ("trainingService:", "trainigService:", "trainingService is missing ('trainigService' is written: a misspelling "
+                                            "of it?); use trainingService: {platform: local}"),
+    ("trialCommand:", "trialCommnd:", "trialCommand is missing ('trialCommnd' is written: a misspelling of it?)"),
+    ("trainingService:", "services:", "trainingService is missing; use"),  # nothing close: no guess
+])
+def test_a_misspelt_required_nni_field_is_named_where_it_is_missing(tmp_path, old, new, expected):
+    problems = check_config(config(tmp_path, BASE.replace(old, new)))
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+
+
 def test_a_binary_file_is_not_a_text_yaml_file(tmp_path):
     path = tmp_path / "config.yml"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
@@ -137,3 +148,17 @@ def test_a_tuners_settings_problems_are_named_all_at_once(tmp_path, name, expect
     path = edited(tmp_path, lambda r: r["tuner"]["classArgs"].update(population_size=0, sample_size=-1), name)
     problems = check_config(path)
     assert all(any(e in p for p in problems) for e in expected), problems
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("searchSpace: {}", "searchSpace: {lr: {_type: choice, _value: [0.1, 0.01]}}",
+     "searchSpace: nni-nas does not read it (dict given): the tuner searches the choices of tuner.classArgs.space; "
+     "write searchSpace: {}"),
+    ("searchSpace: {}", "searchSpace: [" + ", ".join(["16"] * 200_000) + "]",
+     "searchSpace: nni-nas does not read it (list given)"),
+    ("searchSpace: {}", "searchSpaceFile: space.json", "searchSpaceFile: nni-nas does not read it"),
+])
+def test_a_search_space_written_for_nni_is_named_as_unread(tmp_path, old, new, expected):
+    (tmp_path / "space.json").write_text("{}")
+    problems = check_config(config(tmp_path, BASE.replace(old, new)))
+    assert len(problems) == 1 and problems[0].startswith(expected), [p[:300] for p in problems]

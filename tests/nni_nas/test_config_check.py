@@ -18,29 +18,63 @@ def shipped_configs() -> list[Path]:
     return sorted((REPO / "configs").glob("*.yml"))
 
 
-# Configs that read an npz the user writes first (the command is in each config's header), written here into a
-# private HOME so that ~/ in the config points at it.
+# Configs that read an npz the user writes first (the command is in each config's header), written here into the
+# test's private HOME so that ~/ in the config points at it.
 GENERATED_DATA = {"signals_evolution.yml": ("data/waveforms.npz", ["--length", "64"])}
+
+
+def loopback_copy(path: Path, folder: Path) -> Path:
+    """A copy of a remote config whose machines and nniManagerIp are this machine's loopback (127.0.0.x): the
+    shipped placeholders (192.168.1.x) are somebody's LAN, and a check that found the key would dial them."""
+    raw = yaml.safe_load(path.read_text())
+    raw["nniManagerIp"] = "127.0.0.1"
+    for index, machine in enumerate(raw["trainingService"]["machineList"], 2):
+        machine["host"] = f"127.0.0.{index}"
+    copy = folder / path.name
+    copy.write_text(yaml.safe_dump(raw))
+    return copy
 
 
 @pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: p.name)
 def test_shipped_configs_pass_the_check(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # nothing of the real ~/ (its ~/.ssh keys least of all)
     if path.name in GENERATED_DATA:
         from nni_nas.data.signals import main as write_waveforms
 
         relative, args = GENERATED_DATA[path.name]
-        monkeypatch.setenv("HOME", str(tmp_path))
         assert write_waveforms([str(tmp_path / relative), *args]) == 0
+    if path.name.endswith("_remote.yml"):
+        path = loopback_copy(path, tmp_path)
     problems = check_config(path)
     # CIFAR-10 configs point at a local folder that CI does not have; that one problem is expected there.
     problems = [p for p in problems if "CIFAR-10 not found" not in p]
-    if path.name.endswith("_remote.yml"):  # placeholder machines and key: the check says so, machine by machine
+    if path.name.endswith("_remote.yml"):  # placeholder key: the check says so, machine by machine, dialling nothing
+        key = tmp_path / ".ssh" / "nni-nas-machines_ed25519"
         expected = ["NNI rejects the config: RemoteMachineConfig: You must either provide password or a valid SSH key",
-                    "nniManagerIp '192.168.1.10' is not an address of this machine",
-                    "machine 1 (nas@192.168.1.11:22): sshKeyFile", "machine 2 (nas@192.168.1.12:22): sshKeyFile"]
+                    f"machine 1 (nas@127.0.0.2:22): sshKeyFile {key} does not exist",
+                    f"machine 2 (nas@127.0.0.3:22): sshKeyFile {key} does not exist"]
         assert [p[:len(e)] for p, e in zip(problems, expected, strict=True)] == expected, problems
         return
     assert problems == []
+
+
+def test_the_remote_config_check_would_dial_its_machines_once_the_key_exists(tmp_path, monkeypatch):
+    """Why the test above checks a loopback copy under a private HOME: with the key in place, ``check`` logs in to
+    every machine of the config (here 127.0.0.2 and .3, where nothing listens on port 22 of this test's choosing)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    key = tmp_path / ".ssh" / "nni-nas-machines_ed25519"
+    key.parent.mkdir()
+    key.write_text("not a key\n")
+    copy = loopback_copy(REPO / "configs" / "digits_evolution_remote.yml", tmp_path)
+    raw = yaml.safe_load(copy.read_text())
+    from nni_nas.nnictl import free_port
+
+    for machine in raw["trainingService"]["machineList"]:
+        machine["port"] = free_port()  # closed: the login is refused at once
+    copy.write_text(yaml.safe_dump(raw))
+    problems = check_config(copy)
+    reached = [p for p in problems if p.startswith("machine ")]
+    assert len(reached) == 2 and all("cannot be reached over SSH" in p for p in reached), problems
 
 
 def edited(tmp_path: Path, change, name: str = "digits_evolution.yml") -> Path:
@@ -68,7 +102,8 @@ def class_args(raw):
     (lambda r: class_args(r).update(space="resnet"), "unknown space 'resnet'"),
     (lambda r: class_args(r).update(data="mnist"), "unknown data set 'mnist'"),
     (lambda r: class_args(r).update(data="cifar10", data_args={"root": "/no/such/dir"}), "data_args.root"),
-    (lambda r: class_args(r).update(space_args={"depth": 3}), "unexpected keyword argument 'depth'"),
+    (lambda r: class_args(r).update(space_args={"depth": 3}),
+     "tuner.classArgs.space_args.depth: space 'digits_cnn' takes no 'depth' (did you mean"),
     (lambda r: r.update(maxTrialNumbr=3), "NNI rejects the config"),
     (lambda r: r.update(trialCommand="python train.py"), "trialCommand should run the nni-nas trial"),
     (lambda r: r.update(trialCommand="python -m nni_nas.trial --config other.yml"), "trialCommand reads"),
@@ -257,3 +292,32 @@ def test_the_tuners_common_arguments_and_its_own_settings_are_named_together(tmp
     assert [p.split(": ", 1)[0] for p in problems if p.startswith("tuner.")] == [
         "tuner.classArgs.seed", "tuner.classArgs.metric", "tuner.classArgs.population_size"], problems
     assert "(did you mean 'val_acc'?)" in problems[1]
+
+
+@pytest.mark.parametrize("name, space_args, expected", [
+    ("digits_evolution.yml", {"widht": [8]},
+     "tuner.classArgs.space_args.widht: space 'digits_cnn' takes no 'widht' (did you mean 'widths'?); it takes "
+     "widths, min_depth, max_depth, ops, activations"),
+    ("digits_darts.yml", {"widht": 4, "num_cells": 2},
+     "tuner.classArgs.space_args.widht: space 'darts' takes no 'widht' (did you mean 'width'?); it takes width, "),
+    ("digits_evolution.yml", {"max_dept": 2, "opps": ["conv3x3"]},
+     "tuner.classArgs.space_args: space 'digits_cnn' takes no 'max_dept' (did you mean 'max_depth'?), 'opps' (did "
+     "you mean 'ops'?); it takes widths"),
+    ("digits_evolution.yml", {"num_classes": 3},
+     "tuner.classArgs.space_args.num_classes: space 'digits_cnn' takes 'num_classes' from the data: leave it out; "),
+])
+def test_a_misspelt_space_arg_is_named_against_the_spaces_parameters(tmp_path, name, space_args, expected):
+    problems = check_config(edited(tmp_path, lambda r: class_args(r).update(space_args=space_args), name))
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+
+
+def test_a_misspelt_space_arg_of_your_own_space_is_named_too(tmp_path):
+    import shutil
+
+    shutil.copytree(REPO / "examples" / "own_space", tmp_path / "own")
+    path = tmp_path / "own" / "config.yml"
+    raw = yaml.safe_load(path.read_text())
+    raw["tuner"]["classArgs"]["space_args"] = {"chanels": 16}
+    path.write_text(yaml.safe_dump(raw))
+    assert check_config(path) == ["tuner.classArgs.space_args.chanels: space 'my_space.py:MySpace' takes no "
+                                  "'chanels' (did you mean 'channels'?); it takes channels, num_classes"]

@@ -1,10 +1,13 @@
 """A config fuzzer: 300 seeded mutants of the shipped configs. `nni-nas check` either passes a mutant or names its
-problems in one line each, never raising; a sample of the mutants it passes trains one epoch (or is refused by
-the trial in one line) within a time bound."""
+problems in one line each, never raising; a sample of the mutants it passes trains one epoch within a time bound (a
+mutant that passes the check and is then refused by the trial is a defect of the check: it let through what cannot
+work). Then the shapes a lenient reading lets through (keys given twice, FIFOs, binary bytes, huge lists, misspelt
+NNI fields): every one refused by the check in one line each."""
 
 from __future__ import annotations
 
 import copy
+import os
 import random
 import signal
 import time
@@ -99,6 +102,7 @@ def test_three_hundred_mutants_are_passed_or_named_in_one_line_each(tmp_path, ca
 
     trained: Counter[str] = Counter()
     seconds: Counter[str] = Counter()
+    defects: list[tuple[str, str, str]] = []  # passed the check, refused by the trial
     for path, source, change in passed[:TRIALS] + one_shot:
         start = time.monotonic()
         # a one-shot run is a search epoch, a derivation and a retraining epoch (measured at load average 17 on 2
@@ -109,12 +113,18 @@ def test_three_hundred_mutants_are_passed_or_named_in_one_line_each(tmp_path, ca
         assert code in (0, 2), (change, err[-500:])
         assert "Traceback" not in err, (change, err[-2000:])
         assert code == 0 or len(lines) == 1, (change, err[-500:])
-        trained["trained" if code == 0 else "refused by the trial"] += 1
+        # a learning rate that makes the loss NaN is an outcome of training, not of reading the config (check cannot
+        # tell which lr diverges on which data): the trial names it with the fix, and search's end counts it
+        diverged = code != 0 and "training loss became" in lines[0] and "lower train.lr" in lines[0]
+        trained["trained" if code == 0 else "diverged" if diverged else "refused by the trial"] += 1
+        if code != 0 and not diverged:
+            defects.append((source, change, lines[0]))
     one_shot_names = ", ".join(sorted(name for _, name, _ in one_shot))
     print(f"\n{MUTANTS} mutants: {dict(outcomes)}; of {len(passed)} multi-trial mutants that passed, "
           f"{min(len(passed), TRIALS)} ran one epoch, and {len(one_shot)} one-shot ones ({one_shot_names}) one search "
           f"and one retraining epoch: {dict(trained)}; seconds: "
           f"{ {key: round(value, 1) for key, value in seconds.items()} }")
+    assert not defects, f"passed the check, then refused by the trial: {defects}"
     assert outcomes["refused"] > MUTANTS // 2 and outcomes["passed"] > 10  # the mutations are mostly mistakes
     assert sum(trained.values()) == min(len(passed), TRIALS) + len(one_shot) and len(one_shot) == ONE_SHOT_TRIALS
     assert {name.split("_")[1].split(".")[0] for _, name, _ in one_shot} == {"darts", "enas", "spos"}
@@ -148,3 +158,80 @@ def one_epoch(config: Path, out: Path, capsys, bound: int = 120) -> tuple[int, s
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     return code, capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ shapes a lenient reading lets through
+HOSTILE = 60
+NNI_KEYS = ("maxTrialNumber", "trialConcurrency", "trialCommand", "maxExperimentDuration", "searchSpace",
+            "trialCodeDirectory", "tuner", "trainingService")
+MAX_LINE = 1000  # characters of one problem: long values are cut (a 200,000-item list was once a 1.5 MB line)
+
+
+def hostile(source: str, text: str, folder: Path, rng: random.Random) -> tuple[Path, str, tuple[str, ...]]:
+    """One mutant of the config ``text`` in a shape that reads as YAML (or as a path) but cannot work: a key given
+    twice, a FIFO where a file belongs, binary bytes, a huge list, a misspelt NNI field. Returns its path, what was
+    done, and the words one of its problems must hold."""
+    folder.mkdir(parents=True)
+    path = folder / source
+    lines = text.splitlines()
+    shape = rng.choice(["duplicate", "fifo data", "fifo config", "binary", "huge list", "nni typo"])
+    if shape == "duplicate":  # a key line repeated right after itself, same indentation, another value or the same
+        keyed = [i for i, line in enumerate(lines) if ":" in line and not line.lstrip().startswith(("#", "-"))
+                 and not line.rstrip().endswith(":")]
+        i = rng.choice(keyed)
+        key = lines[i].split(":")[0]
+        lines.insert(i + 1, f"{key}: {rng.choice(['2', '500', 'x', lines[i].split(':', 1)[1].strip()])}")
+        path.write_text("\n".join(lines) + "\n")
+        return path, f"duplicate {key.strip()}", ("is given twice",)
+    if shape == "fifo data":  # the data read from a named pipe (reading it would block for ever)
+        raw = yaml.safe_load(text)
+        fifo = folder / "data.npz"
+        os.mkfifo(fifo)
+        args = raw["tuner"]["classArgs"]
+        args.update(data="npz", data_args={"path": str(fifo)}) if source != "pydocs_evolution.yml" else \
+            args.update(data="text_csv", data_args={"path": str(fifo)})
+        path.write_text(yaml.safe_dump(raw))
+        return path, "fifo data_args.path", ("FIFO",)
+    if shape == "fifo config":
+        os.mkfifo(path)
+        return path, "the config is a FIFO", ("FIFO",)
+    if shape == "binary":  # bytes that are not UTF-8 somewhere in the file (an image saved under .yml, say)
+        data = text.encode()
+        at = rng.randrange(len(data))
+        path.write_bytes(data[:at] + bytes(rng.randrange(128, 256) for _ in range(rng.randint(1, 64))) + data[at:])
+        return path, f"binary bytes at {at}", ("not a text YAML file",)
+    if shape == "huge list":  # a value replaced by a 200,000-item list
+        raw = yaml.safe_load(text)
+        key_path = rng.choice(leaves(raw))
+        parent = raw
+        for key in key_path[:-1]:
+            parent = parent[key]
+        parent[key_path[-1]] = [rng.choice([16, "x", 0.5])] * 200_000
+        path.write_text(yaml.safe_dump(raw, default_flow_style=True, width=2**31))
+        return path, f"huge list at {'.'.join(map(str, key_path))}", ()
+    key = rng.choice([k for k in NNI_KEYS if any(line.startswith(f"{k}:") for line in lines)])
+    position = rng.randrange(1, len(key))
+    typo = key[:position] + key[position + 1:]  # one letter dropped
+    path.write_text("\n".join(typo + line[len(key):] if line.startswith(f"{key}:") else line for line in lines) + "\n")
+    return path, f"nni typo {key} -> {typo}", (typo,)  # named: NNI has no such field, or a required one is missing
+
+
+def test_hostile_shapes_are_refused_in_one_line_each(tmp_path):
+    """Keys given twice, FIFOs, binary bytes, huge lists and misspelt NNI fields, seeded over the shipped configs:
+    every one refused by ``check``, each problem one line of bounded length naming the shape, never a traceback."""
+    rng = random.Random(20261206)
+    texts = {name: (REPO / "configs" / name).read_text() for name in SOURCES if not name.startswith("nb201")}
+    shapes: Counter[str] = Counter()
+    for index in range(HOSTILE):
+        source = rng.choice(sorted(texts))
+        path, change, words = hostile(source, texts[source], tmp_path / f"h{index}", rng)
+        problems = check_config(path)
+        assert problems, f"{change} in {source} passed the check"
+        for problem in problems:
+            assert isinstance(problem, str) and problem.strip() and "\n" not in problem, (change, problem)
+            assert "Traceback" not in problem and "the check itself failed" not in problem, (change, problem)
+            assert len(problem) <= MAX_LINE, (change, problem[:300], len(problem))
+        assert all(any(word in p for p in problems) for word in words), (change, problems)
+        shapes[change.split(" ")[0] if not change.startswith("the config") else "fifo"] += 1
+    print(f"\n{HOSTILE} hostile mutants, all refused in one line each: {dict(shapes)}")
+    assert len(shapes) >= 5

@@ -1,6 +1,7 @@
 """GPU settings: what `nni-nas check` says about combinations NNI 3.0 accepts and then waits on for ever (its
 trial keeper's scheduler.js, read: a trial asking for >= the machine's GPU count is never started), the
-``train.devices`` setting, and latency measured on the device the network trained on."""
+``train.devices`` setting, and one rule for latency: ``latency_ms`` on the CPU whatever the training device (what
+``max_latency_ms`` judges), ``latency_ms_cuda`` beside it for a network that trained on a GPU."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 from torch import nn
 
 from nni_nas.config import ConfigError, TrainSettings
+from nni_nas.evaluation import metrics
 from nni_nas.evaluation.metrics import cost_metrics
 from nni_nas.gpu_check import gpu_problems
 
@@ -39,10 +41,35 @@ def test_devices_is_a_checked_setting():
         TrainSettings.from_args({"devices": 0})
 
 
-def test_latency_is_measured_on_the_training_device_and_named():
+def test_latency_ms_is_the_cpu_figure_whatever_the_training_device(monkeypatch):
     costs = cost_metrics(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), (1, 8, 8), latency_runs=2, device="cpu")
     assert costs["latency_device"] == "cpu" and costs["latency_ms"] > 0 and costs["params"] == 650
-    if torch.cuda.is_available():  # on a GPU machine (scripts/gpu_check.sh runs this too)
-        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).cuda()
-        assert cost_metrics(model, (1, 8, 8), latency_runs=2, device="cuda")["latency_device"] == "cuda"
-        assert next(model.parameters()).is_cuda  # left where it was
+    assert not [key for key in costs if key.startswith("latency_ms_")]
+
+    # a network on a GPU (here its moves are no-ops, so the rule is tested on any machine): latency_ms is timed on
+    # the CPU, and the GPU's figure is named for its device
+    class Placed(nn.Sequential):
+        def to(self, *args, **kwargs):
+            return self
+
+        def cpu(self):
+            return self
+
+    timed = []
+
+    def fake_latency(model, input_shape, runs=30, warmup=5, device="cpu"):
+        timed.append(torch.device(device).type)
+        return {"cpu": 0.25, "cuda": 0.0625}[torch.device(device).type]
+
+    monkeypatch.setattr(metrics, "latency_ms", fake_latency)
+    costs = cost_metrics(Placed(nn.Flatten(), nn.Linear(64, 10)), (1, 8, 8), latency_runs=2, device="cuda")
+    assert sorted(timed) == ["cpu", "cuda"]
+    assert costs["latency_ms"] == 0.25 and costs["latency_device"] == "cpu" and costs["latency_ms_cuda"] == 0.0625
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (scripts/gpu_check.sh runs it there)")
+def test_a_network_on_a_gpu_reports_both_latencies_and_stays_there():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).cuda()
+    costs = cost_metrics(model, (1, 8, 8), latency_runs=2, device="cuda")
+    assert costs["latency_device"] == "cpu" and costs["latency_ms"] > 0 and costs["latency_ms_cuda"] > 0
+    assert next(model.parameters()).is_cuda  # left where it was

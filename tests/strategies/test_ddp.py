@@ -169,3 +169,21 @@ def test_check_refuses_several_devices_for_a_multi_trial_strategy(tmp_path):
     config["tuner"]["classArgs"]["train"]["devices"] = 1
     path.write_text(yaml.safe_dump(config))
     assert not any("train.devices" in p for p in check_config(path))
+
+
+def test_the_ddp_benchmark_gives_both_variants_the_same_total_threads():
+    """benchmarks/ddp_epoch.py compares one process with two on the same cores: one process gets every thread, each
+    of two gets half (it once gave one thread to one process and one to each of two: two cores against one)."""
+    from benchmarks.ddp_epoch import trial_config
+
+    for total in (2, 4, 16):
+        totals = set()
+        for devices in (1, 2):
+            train = trial_config("enas", devices, 2, total)["tuner"]["classArgs"]["train"]
+            assert train["devices"] == devices
+            totals.add(train["threads"] * devices)
+        assert totals == {total}
+    with pytest.raises(SystemExit, match="--threads 3: give a multiple of 2"):
+        trial_config("enas", 2, 2, 3)
+    with pytest.raises(SystemExit, match="--threads 1: give a multiple of 2"):  # the old `--cores 1`
+        trial_config("enas", 2, 2, 1)

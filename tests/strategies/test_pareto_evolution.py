@@ -49,13 +49,69 @@ def test_tournament_prefers_the_lower_front_then_the_less_crowded():
 
 def test_ranks_are_taken_over_the_population_not_the_sample():
     t = tuner()
-    population = [individual("a", 0.9, 100), individual("x", 0.8, 300), individual("y", 0.7, 200)]
-    # within the sample {x, y} both are non-dominated; in the population a dominates both, y is crowded less
-    assert winner(t, population, ["x", "y"]) in {"x", "y"}
-    t.population.clear()
-    t.population.extend(population)
+    # x and y do not dominate each other, so within the sample {x, y} both are on front 0 at infinite distance (a
+    # tie: the first drawn would win); in the population z dominates x (not y): y is on front 0, x on front 1
+    population = [individual("x", 0.8, 300), individual("y", 0.7, 200), individual("z", 0.85, 250)]
+    for sample in (["x", "y"], ["y", "x"]):
+        assert winner(t, population, sample) == "y"
     order = t.crowded_order()
-    assert order[id(population[0])][0] == 0 and order[id(population[1])][0] == order[id(population[2])][0] == 1
+    assert order[id(population[2])][0] == order[id(population[1])][0] == 0 and order[id(population[0])][0] == 1
+    # distances too: on the population's front p, x, q, y (accuracy rising with params), q's neighbours are further
+    # apart than x's; within the sample {x, q} both would be boundary points (a tie)
+    population = [individual("p", 0.99, 1000), individual("x", 0.95, 600), individual("q", 0.94, 590),
+                  individual("y", 0.50, 100)]
+    for sample in (["x", "q"], ["q", "x"]):
+        assert winner(t, population, sample) == "q"
+
+
+def reference_order(costs: list[tuple[float, ...]]) -> list[tuple[int, float]]:
+    """NSGA-II's crowded-comparison key of each point, computed the slow way: fronts by peeling off the points no
+    remaining point dominates; crowding distance per front as Deb et al. 2002 define it (per objective, sorted,
+    boundary points infinite, inner ones the gap between their neighbours over the front's range)."""
+    def dominated(a, b):  # b dominates a (all costs smaller is better)
+        return all(y <= x for x, y in zip(a, b)) and any(y < x for x, y in zip(a, b))
+
+    remaining, rank, number = set(range(len(costs))), {}, 0
+    while remaining:
+        front = {i for i in remaining if not any(dominated(costs[i], costs[j]) for j in remaining)}
+        for i in front:
+            rank[i] = number
+        remaining -= front
+        number += 1
+    distance = dict.fromkeys(range(len(costs)), 0.0)
+    for f in set(rank.values()):
+        members = [i for i in rank if rank[i] == f]
+        for m in range(len(costs[0])):
+            ordered = sorted(members, key=lambda i: costs[i][m])
+            low, high = costs[ordered[0]][m], costs[ordered[-1]][m]
+            distance[ordered[0]] = distance[ordered[-1]] = float("inf")
+            for before, i, after in zip(ordered, ordered[1:], ordered[2:]):
+                if high > low:
+                    distance[i] += (costs[after][m] - costs[before][m]) / (high - low)
+    return [(rank[i], -distance[i]) for i in range(len(costs))]
+
+
+def test_the_tournament_winner_is_the_samples_best_by_the_crowded_comparison():
+    """Over random populations and samples, the winner is the sample's best under NSGA-II's crowded comparison
+    (lower front over the population, then larger crowding distance; ties to the first drawn), as a brute-force
+    reference computes it; a failed individual wins only a sample of failed ones."""
+    t = tuner()
+    rng = random.Random(7)
+    checked = 0
+    for _ in range(300):
+        size = rng.randint(2, 9)
+        population = [individual(f"i{n}", None, None) if rng.random() < 0.15 else
+                      individual(f"i{n}", rng.choice([0.5, 0.6, 0.7, 0.8, 0.9]), rng.choice([100, 200, 300, 400]))
+                      for n in range(size)]
+        sample = rng.sample([ind.trial_id for ind in population], rng.randint(1, size))
+        measured = [ind for ind in population if ind.result is not None]
+        keys = dict(zip([ind.trial_id for ind in measured],
+                        reference_order([(-ind.result["val_acc"], ind.result["params"]) for ind in measured])))
+        worst = (len(population) + 1, 0.0)
+        best = min(sample, key=lambda name: keys.get(name, worst))  # min keeps the first drawn of equal keys
+        assert winner(t, population, sample) == best, (population, sample)
+        checked += len(sample) > 1
+    assert checked > 200
 
 
 def run_search(t: ParetoEvolutionTuner, steps: int, score) -> list[dict]:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import math
 
 import pytest
+from nni import NoMoreTrialError
 
+import strategies
+from nni_nas.arch import arch_key
 from strategies.evolution import RegularizedEvolutionTuner
 from strategies.random_search import RandomTuner
 from tests.nni_nas.nni_records import FakeTrial, class_args, make_experiment
@@ -91,3 +94,35 @@ def test_the_interrupted_architecture_is_the_first_proposal_in_a_large_space(tmp
     tuner.import_data([{"parameter": done, "value": 0.9}])
     proposals = [tuner.generate_parameters(10 + i) for i in range(5)]
     assert proposals[0] == tuner.canonical(lost) and proposals.count(proposals[0]) == 1
+
+
+MULTI_TRIAL = [name for name in strategies.strategy_names() if strategies.get_strategy(name).kind == "multi-trial"]
+# 8 architectures: 2 ops x 2 activations x 2 skips; evolution's and Pareto's populations fit in it
+SMALL = {"widths": [8], "max_depth": 1, "ops": ["conv3x3", "identity"], "activations": ["relu", "gelu"]}
+SMALL_SIZE = 8
+POPULATION = {"evolution": {"population_size": 2, "sample_size": 2},
+              "pareto": {"population_size": 2, "sample_size": 2}}
+
+
+@pytest.mark.parametrize("name", MULTI_TRIAL)
+def test_a_failed_architecture_is_never_proposed_again(name):
+    """Every other trial fails (no final result); the tuner proposes until its space is exhausted. The failed
+    architectures then had every chance to come back (at the end they are all that is left): each architecture is
+    proposed once, and the tuner stops with NNI's NoMoreTrialError after exactly the space's 8. (The e2e fault test
+    counts the same in 3 trials of a large space, where a repeat is too unlikely to show.)"""
+    tuner = strategies.get_strategy(name).tuner_class()(space="digits_cnn", space_args=SMALL, seed=0,
+                                                        **POPULATION.get(name, {}))
+    proposed, failed = [], set()
+    with pytest.raises(NoMoreTrialError):
+        for parameter_id in range(3 * SMALL_SIZE):
+            arch = tuner.generate_parameters(parameter_id)
+            proposed.append(arch_key(tuner.canonical(arch)))
+            if parameter_id % 2 == 0:
+                failed.add(proposed[-1])
+                tuner.trial_end(parameter_id, False)
+            else:
+                value = 0.5 + parameter_id / 100
+                tuner.receive_trial_result(parameter_id, arch, {"default": value, "val_acc": value, "params": 100})
+                tuner.trial_end(parameter_id, True)
+    assert len(failed) == SMALL_SIZE // 2
+    assert len(proposed) == len(set(proposed)) == SMALL_SIZE, proposed
