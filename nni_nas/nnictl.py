@@ -33,6 +33,9 @@ TUNER_PATIENCE_PRELOAD = Path(__file__).with_name("tuner_patience.js")
 # NNI's remote service ends the trials of a machine it lost as USER_CANCELED, with no reason: this preload makes
 # them FAILED with an error.txt naming the machine, and keeps the search off that machine (nni_nas/machine_lost.js)
 MACHINE_LOST_PRELOAD = Path(__file__).with_name("machine_lost.js")
+# NNI 3.0 records a trial that its assessor stopped as USER_CANCELED when the trial ends quickly (it sets the
+# early-stop flag only after the trial's end): this preload sets it first, so the trial is EARLY_STOPPED
+EARLY_STOP_PRELOAD = Path(__file__).with_name("early_stop.js")
 # NNI's portal loads its icon font from a CDN (offline: empty boxes); this preload serves the copy install.sh
 # fetched into the environment and points the portal at it (nni_nas/portal_icons.js)
 PORTAL_ICONS_PRELOAD = Path(__file__).with_name("portal_icons.js")
@@ -46,7 +49,8 @@ def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> di
     and deletes trials), with no option to change that. Unless ``listen_all``, a Node preload
     (:data:`LOOPBACK_PRELOAD`, through ``NODE_OPTIONS``) makes it listen on 127.0.0.1 only. Another
     (:data:`TUNER_PATIENCE_PRELOAD`) gives the tuner process 120 s instead of NNI's 10 s to connect, a third
-    (:data:`MACHINE_LOST_PRELOAD`) fails the trials of a remote machine that was lost, with a reason, and a fourth
+    (:data:`MACHINE_LOST_PRELOAD`) fails the trials of a remote machine that was lost, with a reason, one
+    (:data:`EARLY_STOP_PRELOAD`) records a trial that an assessor stopped as EARLY_STOPPED, and one
     (:data:`PORTAL_ICONS_PRELOAD`) serves the portal's icon font from this environment, so that the portal shows
     its icons offline (when ``scripts/install.sh`` could fetch the font; :mod:`nni_nas.portal_icons`).
     """
@@ -55,7 +59,7 @@ def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> di
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
-    preloads = [TUNER_PATIENCE_PRELOAD, MACHINE_LOST_PRELOAD, PORTAL_ICONS_PRELOAD]
+    preloads = [TUNER_PATIENCE_PRELOAD, MACHINE_LOST_PRELOAD, EARLY_STOP_PRELOAD, PORTAL_ICONS_PRELOAD]
     preloads += [] if listen_all else [LOOPBACK_PRELOAD]
     if is_complete(icon_dir()):
         env.setdefault("NNI_NAS_PORTAL_ICONS", str(icon_dir()))

@@ -32,6 +32,7 @@ class Individual:
     fitness: float
     result: dict[str, Any] | None = None  # the trial's final result dict, when it reported one
     trial_id: str | None = None  # NNI's trial id, when NNI told the tuner
+    early_stopped: bool = False  # stopped by NNI's assessor: no result at full fidelity (fitness -inf)
 
 
 def fitness_of(value: Any, metric: str = "default", optimize_mode: str = "maximize") -> float:
@@ -47,9 +48,14 @@ def fitness_of(value: Any, metric: str = "default", optimize_mode: str = "maximi
     return number if optimize_mode == "maximize" else -number
 
 
-def failed_architectures() -> list[dict[str, Any]]:
-    """The architectures of this experiment's FAILED trials, in submission order, from NNI's records (the
-    dispatcher runs with ``NNI_LOG_DIRECTORY`` = ``<experiment folder>/log``); empty outside a dispatcher."""
+# trials that end without a final result and whose architecture is never proposed again (nnictl resume)
+UNFINISHED = ("FAILED", "EARLY_STOPPED")
+
+
+def _experiment_trials() -> list[Any]:
+    """This experiment's trials as NNI recorded them (:class:`nni_nas.results.records.TrialRecord`), read from the
+    records of the experiment whose dispatcher runs this tuner (``NNI_LOG_DIRECTORY`` = ``<experiment>/log``);
+    empty outside a dispatcher or when the records cannot be read (a warning says so)."""
     log_dir = os.environ.get("NNI_LOG_DIRECTORY")
     if not log_dir:
         return []
@@ -58,12 +64,34 @@ def failed_architectures() -> list[dict[str, Any]]:
 
     folder = Path(log_dir).parent
     try:
-        record = load_experiment(folder.name, folder.parent)
+        return load_experiment(folder.name, folder.parent, fetch_remote=False).trials
     except NasError as err:
-        _logger.warning("could not read the failed trials of this experiment: %s", err)
+        _logger.warning("could not read this experiment's trials from its records: %s", err)
         return []
-    return [t.parameters for t in record.trials if t.status == "FAILED" and isinstance(t.parameters, dict)
-            and t.parameters]
+
+
+def failed_architectures() -> list[tuple[dict[str, Any], str]]:
+    """(architecture, status) of this experiment's trials that FAILED or that NNI's assessor stopped early
+    (EARLY_STOPPED), in submission order, from NNI's records; empty outside a dispatcher."""
+    return [(t.parameters, t.status) for t in _experiment_trials()
+            if t.status in UNFINISHED and isinstance(t.parameters, dict) and t.parameters]
+
+
+def forwarded_intermediate(value: Any) -> bool:
+    """``value`` is not a trial's final dict but the last intermediate result of a trial the assessor stopped, which
+    NNI's dispatcher forwards as final when the config sets ``deprecated: {includeIntermediateResults: true}``
+    (``NNI_INCLUDE_INTERMEDIATE_RESULTS``): every nni-nas trial reports a dict."""
+    return os.environ.get("NNI_INCLUDE_INTERMEDIATE_RESULTS") == "true" and not isinstance(value, dict)
+
+
+def trial_status(parameter_id: int) -> str | None:
+    """The status NNI recorded for the trial of ``parameter_id`` (``EARLY_STOPPED``, ``FAILED`` ...), or None when
+    unknown. NNI's manager stores a trial's end in its records before it tells the dispatcher, which tells the tuner
+    only ``success`` true or false (``nni.runtime.msg_dispatcher.handle_trial_end``)."""
+    for trial in _experiment_trials():
+        if trial.parameter_id == parameter_id:
+            return trial.status
+    return None
 
 
 def experiment_code_dir() -> Path:
@@ -328,6 +356,11 @@ class NasTuner(Tuner):
     def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
         arch = self.pending.pop(parameter_id, None) or self.canonical(dict(parameters))
         self.completed.add(parameter_id)
+        if forwarded_intermediate(value):  # NNI's includeIntermediateResults: an early-stopped trial's last epoch
+            _logger.info("trial %s was stopped early by the assessor (its last intermediate result %s is not a "
+                         "result at full fidelity): counted as worst", parameter_id, value)
+            self._record(arch, -math.inf, trial_id=kwargs.get("trial_job_id"), early_stopped=True)
+            return
         if is_over_budget(value):  # the trial timed it over max_latency_ms and trained nothing
             _logger.info("trial %s is over budget (%s): infeasible", parameter_id, value.get("violations"))
             self.infeasible.add(arch_key(self.canonical(dict(arch))))
@@ -341,32 +374,41 @@ class NasTuner(Tuner):
             return
         arch = self.pending.pop(parameter_id, None)
         self.completed.add(parameter_id)
-        if arch is not None:
-            _logger.info("trial %s ended without a result (success=%s): counted as worst", parameter_id, success)
-            self._record(arch, -math.inf)
+        if arch is None:
+            return
+        if not success and trial_status(parameter_id) == "EARLY_STOPPED":
+            # Medianstop, Curvefitting...: its curve was judged poor after a few epochs; what it reached then is no
+            # result at full fidelity, so it never ranks beside trained architectures, and is never proposed again
+            _logger.info("trial %s was stopped early by the assessor: counted as worst", parameter_id)
+            self._record(arch, -math.inf, early_stopped=True)
+            return
+        _logger.info("trial %s ended without a result (success=%s): counted as worst", parameter_id, success)
+        self._record(arch, -math.inf)
 
     def import_data(self, data: list[dict[str, Any]]) -> None:
         """Restore the history from finished trials (NNI sends them on ``nnictl resume``), then add the trials that
-        FAILED, which NNI does not send, from the experiment's records: they count as the worst result and their
-        architectures are never proposed again."""
+        FAILED or were stopped early by an assessor (EARLY_STOPPED), which NNI does not send, from the experiment's
+        records: they count as the worst result and their architectures are never proposed again."""
         for entry in data:
             value = entry.get("value")
             fitness = -math.inf if is_over_budget(value) else fitness_of(value, self.metric, self.optimize_mode)
             self._import(entry["parameter"], fitness, value, entry.get("trialJobId"))
         _logger.info("imported %d finished trials; history has %d", len(data), len(self.history))
         failed = failed_architectures()
-        for arch in failed:
-            self._import(arch, -math.inf)
+        for arch, status in failed:
+            self._import(arch, -math.inf, early_stopped=status == "EARLY_STOPPED")
         if failed:
-            _logger.info("imported %d failed trials from the experiment's records", len(failed))
+            _logger.info("imported %d failed or early-stopped trials from the experiment's records", len(failed))
 
-    def _import(self, arch: dict[str, Any], fitness: float, result: Any = None, trial_id: str | None = None) -> None:
+    def _import(self, arch: dict[str, Any], fitness: float, result: Any = None, trial_id: str | None = None,
+                early_stopped: bool = False) -> None:
         arch = self.canonical(dict(arch))
         if arch_key(arch) not in self.seen:
             self.seen.add(arch_key(arch))
-            self._record(arch, fitness, result, trial_id)
+            self._record(arch, fitness, result, trial_id, early_stopped)
 
-    def _record(self, arch: dict[str, Any], fitness: float, result: Any = None, trial_id: str | None = None) -> None:
-        individual = Individual(arch, fitness, result if isinstance(result, dict) else None, trial_id)
+    def _record(self, arch: dict[str, Any], fitness: float, result: Any = None, trial_id: str | None = None,
+                early_stopped: bool = False) -> None:
+        individual = Individual(arch, fitness, result if isinstance(result, dict) else None, trial_id, early_stopped)
         self.history.append(individual)
         self.on_result(individual)
