@@ -123,6 +123,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if arch is None:
             space = components.build_space(settings)
             arch = requested_arch(args.arch, arch_utils.search_choices(space), settings.train.seed)
+        arch, _ = trial_fidelity(arch)  # a table holds one fidelity (hyperband refuses a benchmark evaluator)
         result = run_benchmark_trial(settings, arch)
         save_trial_files(out_dir, arch=arch, result=result)
         report_final(result)
@@ -133,6 +134,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     space = factory()
     choices = arch_utils.search_choices(space)
     arch = params if params is not None else requested_arch(args.arch, choices, settings.train.seed)
+    arch, fidelity = trial_fidelity(arch)
+    if fidelity:  # a multi-fidelity tuner (hyperband) says how many epochs this trial trains
+        settings.train = dataclasses.replace(settings.train, epochs=fidelity["epochs"])
     if isinstance(arch, dict):  # the tuner leaves out labels the network does not use (op3 of a depth-2 network)
         arch = arch_utils.canonical(space, choices, arch)
     arch = arch_utils.validate_arch(choices, arch)
@@ -149,9 +153,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     module = build_module(settings, model, bundle.num_classes)
     result, _ = train_and_evaluate(model, bundle, settings.train, out_dir, progress_bar=not under_nni(),
                                    module=module, monitor=settings.monitor_name)
+    result = {**result, **fidelity}  # the final dict notes the epochs and the rung it was trained at
     save_trial_files(out_dir, model=model, result=result)
     report_final(result)
     return result
+
+
+def trial_fidelity(params: Any) -> tuple[Any, dict[str, int]]:
+    """This trial's architecture and fidelity: a multi-fidelity tuner (:mod:`strategies.hyperband`) adds
+    ``_epochs`` and ``_rung`` to the parameters; they come back as ``{"epochs": 9, "rung": 2}`` (empty otherwise)."""
+    from nni_nas.arch import EPOCHS_KEY, RUNG_KEY, split_fidelity
+    from nni_nas.config import ConfigError, is_int
+
+    if not isinstance(params, dict):
+        return params, {}
+    arch, fidelity = split_fidelity(params)
+    if not fidelity:
+        return arch, {}
+    epochs, rung = fidelity.get(EPOCHS_KEY), fidelity.get(RUNG_KEY, 0)
+    if not is_int(epochs, 1) or not is_int(rung, 0):
+        raise ConfigError(f"this trial's parameters set {EPOCHS_KEY}={epochs!r}, {RUNG_KEY}={rung!r}: a "
+                          "multi-fidelity tuner must give an integer number of epochs >= 1 and a rung >= 0")
+    return arch, {"epochs": epochs, "rung": rung}
 
 
 def run_parameters(settings: Any, ask_nni: Any) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from nni.tuner import Tuner
 
-from nni_nas.arch import Choices, active_arch, arch_key, canonical, search_choices
+from nni_nas.arch import Choices, active_arch, arch_key, canonical, search_choices, split_fidelity
 from nni_nas.config import Settings, is_int, optimize_mode_of
 from nni_nas.constraints import LIMITS, constraint_settings, is_over_budget
 from nni_nas.errors import ConfigError, did_you_mean
@@ -273,7 +273,8 @@ class NasTuner(Tuner):
         return {label: self.rng.choice(values) for label, values in self.choices.items()}
 
     def canonical(self, arch: dict[str, Any]) -> dict[str, Any]:
-        return canonical(self.space, self.choices, arch)
+        """``arch`` (or a trial's parameters: a multi-fidelity tuner's epochs are left out) in canonical form."""
+        return canonical(self.space, self.choices, split_fidelity(arch)[0])
 
     # -------------------------------------------------------------------------------- NNI tuner API
     def update_search_space(self, search_space: Any) -> None:
