@@ -18,6 +18,7 @@ from nni_nas.arch import Choices, active_arch, arch_key, canonical, search_choic
 from nni_nas.config import Settings, is_int, optimize_mode_of
 from nni_nas.constraints import LIMITS, constraint_settings, is_over_budget
 from nni_nas.errors import ConfigError, did_you_mean
+from strategies.warm_start import warm_start_settings
 
 _logger = logging.getLogger(__name__)
 # keys every trial's final dict holds, trained or looked up in a table (nni_nas.evaluation): what a tuner may optimise
@@ -144,6 +145,9 @@ class NasTuner(Tuner):
         ``max_params`` or ``max_flops`` is never proposed (its cost is counted here, on first use, on the space's own
         network: the config's space and data, or the published table's network with a benchmark evaluator); one
         whose trial finds it over ``max_latency_ms`` is recorded as infeasible and never proposed again.
+    warm_start
+        ``{proxy: synflow | naswot, pool, seeds, batch_size}`` (:mod:`strategies.warm_start`): the ``seeds`` best of
+        ``pool`` random architectures by a zero-cost proxy are the first proposals, before the strategy's own.
     **strategy_args
         The strategy's own settings, read into :attr:`settings_class` (checked there: unknown keys and bad
         values are one :class:`nni_nas.errors.ConfigError`).
@@ -155,7 +159,7 @@ class NasTuner(Tuner):
                  data_args: dict | None = None, train: dict | None = None, evaluator: dict | None = None,
                  seed: int = 0, optimize_mode: str | None = None, metric: str = "default", max_retries: int = 100,
                  constraints: dict | None = None, module: str = "classification", module_args: dict | None = None,
-                 monitor: str | None = None, **strategy_args: Any):
+                 monitor: str | None = None, warm_start: dict | None = None, **strategy_args: Any):
         problems = []
         optimize_mode = optimize_mode or optimize_mode_of({"module": module})
         if optimize_mode not in ("maximize", "minimize"):
@@ -176,6 +180,10 @@ class NasTuner(Tuner):
             problems += err.problems
         try:
             self.constraints = constraint_settings(constraints)
+        except ConfigError as err:
+            problems += err.problems
+        try:
+            self.warm_start = warm_start_settings(warm_start)
         except ConfigError as err:
             problems += err.problems
         if problems:  # every mistake at once, the common arguments', the strategy's own and the constraints'
@@ -200,6 +208,7 @@ class NasTuner(Tuner):
         self.seen: set[str] = set()
         self.completed: set[int] = set()
         self.infeasible: set[str] = set()  # keys of architectures over budget: counted, never proposed
+        self._warm_seeds: list[dict[str, Any]] | None = None  # the proxy's best, proposed first (warm_start)
 
     @property
     def space(self):
@@ -284,8 +293,8 @@ class NasTuner(Tuner):
 
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
         random_draws = self.max_retries * (10 if self.constraints.static else 1)
-        arch = (self._novel(self.propose, self.max_retries) or self._novel(self.random_arch, random_draws)
-                or self._novel_from_table())
+        arch = (self._warm_seed() or self._novel(self.propose, self.max_retries)
+                or self._novel(self.random_arch, random_draws) or self._novel_from_table())
         if arch is None:
             from nni import NoMoreTrialError  # NNI's way to end a finite space
 
@@ -302,6 +311,21 @@ class NasTuner(Tuner):
         rest with :func:`nni_nas.arch.canonical`."""
         return [active_arch(self.space, arch)
                 for arch in super().generate_multiple_parameters(parameter_id_list, **kwargs)]
+
+    def _warm_seed(self) -> dict[str, Any] | None:
+        """The next of the zero-cost proxy's best architectures not evaluated yet (``warm_start``), scored on first
+        use (:func:`strategies.warm_start.scored_pool`); None without a warm start or when every seed is used."""
+        if self.warm_start is None:
+            return None
+        if self._warm_seeds is None:
+            from strategies.warm_start import scored_pool
+
+            self._warm_seeds = [arch for _, arch in scored_pool(self, self.warm_start)[: self.warm_start.seeds]]
+        while self._warm_seeds:
+            arch = self._warm_seeds.pop(0)
+            if arch_key(arch) not in self.seen:
+                return arch
+        return None
 
     def _novel(self, source: Any, tries: int) -> dict[str, Any] | None:
         """The first architecture from ``source()`` that is neither evaluated nor over budget, in ``tries`` draws.
