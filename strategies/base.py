@@ -189,6 +189,9 @@ class NasTuner(Tuner):
         if problems:  # every mistake at once, the common arguments', the strategy's own and the constraints'
             raise ConfigError("; ".join(problems), problems)
         self.benchmark_costs = isinstance(evaluator, dict) and evaluator.get("kind") == "benchmark"
+        if self.benchmark_costs and self.warm_start is not None and self.warm_start.proxy == "naswot":
+            raise ConfigError("tuner.classArgs.warm_start.proxy: naswot needs a batch of the trials' data, and a "
+                              "benchmark evaluator has none: use synflow (data-free)")
         if self.benchmark_costs and self.constraints.max_latency_ms is not None:
             raise ConfigError("constraints.max_latency_ms needs trials that build the network; a benchmark evaluator "
                               "looks accuracies up and times nothing (use max_params or max_flops)")

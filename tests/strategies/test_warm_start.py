@@ -90,3 +90,9 @@ def test_a_tuner_with_a_warm_start_starts_without_torch():
             "print('torch' in sys.modules)")
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and run.stdout.strip() == "False", run.stdout + run.stderr
+
+
+def test_naswot_with_a_benchmark_evaluator_is_refused_at_the_start():
+    with pytest.raises(ConfigError, match="naswot needs a batch of the trials' data"):
+        strategies.get_strategy("evolution").tuner_class()(
+            space="nasbench201", evaluator={"kind": "benchmark", "table": "x.csv"}, warm_start={"proxy": "naswot"})
