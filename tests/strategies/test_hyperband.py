@@ -108,3 +108,16 @@ def test_a_budget_short_of_the_first_bracket_is_refused():
     assert "less than the 13 trials of hyperband's first bracket (9 x 1 epochs, 3 x 3 epochs, 1 x 9 epochs)" in \
         tuner.budget_problem(12)
     assert tuner.budget_problem(13) is None
+
+
+def test_only_the_full_fidelity_trials_are_ranked(tmp_path):
+    """A rung-0 trial (1 epoch of 9) is not ranked beside the trials trained for train.epochs, whatever its value."""
+    from nni_nas.results.records import load_experiment
+    from tests.nni_nas.nni_records import FakeTrial, class_args, make_experiment
+
+    args = {**class_args(), "train": {"epochs": 9, "seed": 0}}
+    trials = [FakeTrial("low", final={"default": 0.99, "epochs": 1, "rung": 0}, save_weights=False),
+              FakeTrial("full", final={"default": 0.9, "epochs": 9, "rung": 2}, save_weights=False),
+              FakeTrial("plain", final={"default": 0.8}, save_weights=False)]
+    make_experiment(tmp_path, "hb", trials, args, tuner="strategies.hyperband.HyperbandTuner")
+    assert [t.trial_id for t in load_experiment("hb", tmp_path).ranked()] == ["full", "plain"]
