@@ -68,6 +68,7 @@ OURS: dict[str, tuple[str, dict[str, Any]]] = {
     "grid": ("grid", {}),
     "bananas": ("bananas", {}),
     "bananas_random": ("bananas", {"random_candidates": 100}),
+    "hyperband": ("hyperband", {}),
 }
 
 
@@ -168,6 +169,9 @@ def skip_reason(name: str, table: Any) -> str | None:
     """Why ``name`` cannot run on ``table`` here, or None."""
     if name == "nni_rl" and not rl_available():
         return "NNI's PolicyBasedRL needs tianshou, which is not installed"
+    if OURS.get(name, ("",))[0] == "hyperband":
+        return ("a multi-fidelity search over training epochs, and the table holds one fidelity (each cell's accuracy "
+                "after a fixed number of epochs): every rung would read the same number")
     if OURS.get(name, ("",))[0] == "pareto" and "params" not in table.columns:
         return ("a multi-objective search (validation accuracy against params), and this table has no params "
                 "column")

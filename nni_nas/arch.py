@@ -19,6 +19,17 @@ if TYPE_CHECKING:  # torch and NNI's mutables are imported where used: tuners im
 from nni_nas.errors import InvalidArchError
 
 Choices = dict[str, list[Any]]
+# Keys a multi-fidelity tuner (strategies.hyperband) adds to a trial's parameters beside the architecture's labels: how
+# many epochs this trial trains and which rung of successive halving it is. No space label starts with "_".
+EPOCHS_KEY = "_epochs"
+RUNG_KEY = "_rung"
+FIDELITY_KEYS = (EPOCHS_KEY, RUNG_KEY)
+
+
+def split_fidelity(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A trial's parameters as (the architecture, its fidelity: ``{"_epochs": 9, "_rung": 2}`` or empty)."""
+    arch = {label: value for label, value in params.items() if label not in FIDELITY_KEYS}
+    return arch, {key: params[key] for key in FIDELITY_KEYS if key in params}
 
 
 def search_choices(space: nn.Module) -> Choices:

@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from nni_nas.assessor_check import assessor_problems
 from nni_nas.config import (
     NasSettings,
     keyword_problems,
@@ -105,6 +106,7 @@ def _problems(path: Path) -> list[str]:
     problems += _budget_problems(raw, settings, tuner_cls)
     problems += _space_and_data_problems(settings, tuner_cls)
     problems += _evaluator_problems(settings)
+    problems += assessor_problems(raw, class_args, settings.train.epochs)
     problems += _trial_command_problems(raw, path)
     problems += _remote_problems(raw, settings)
     from nni_nas.gpu_check import device_problems, gpu_problems

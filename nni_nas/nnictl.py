@@ -37,6 +37,9 @@ MACHINE_LOST_PRELOAD = Path(__file__).with_name("machine_lost.js")
 # `pyenv init` there puts another Python first): this preload puts the machine's pythonPath first again
 # (nni_nas/remote_python.js)
 REMOTE_PYTHON_PRELOAD = Path(__file__).with_name("remote_python.js")
+# NNI 3.0 records a trial that its assessor stopped as USER_CANCELED when the trial ends quickly (it sets the
+# early-stop flag only after the trial's end): this preload sets it first, so the trial is EARLY_STOPPED
+EARLY_STOP_PRELOAD = Path(__file__).with_name("early_stop.js")
 # NNI's portal loads its icon font from a CDN (offline: empty boxes); this preload serves the copy install.sh
 # fetched into the environment and points the portal at it (nni_nas/portal_icons.js)
 PORTAL_ICONS_PRELOAD = Path(__file__).with_name("portal_icons.js")
@@ -52,7 +55,8 @@ def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> di
     (:data:`TUNER_PATIENCE_PRELOAD`) gives the tuner process 120 s instead of NNI's 10 s to connect, a third
     (:data:`MACHINE_LOST_PRELOAD`) fails the trials of a remote machine that was lost, with a reason, a fourth
     (:data:`REMOTE_PYTHON_PRELOAD`) runs a remote trial with the Python ``pythonPath`` names whatever the account's
-    ``.bashrc`` puts first on PATH, and a fifth
+    ``.bashrc`` puts first on PATH, one
+    (:data:`EARLY_STOP_PRELOAD`) records a trial that an assessor stopped as EARLY_STOPPED, and one
     (:data:`PORTAL_ICONS_PRELOAD`) serves the portal's icon font from this environment, so that the portal shows
     its icons offline (when ``scripts/install.sh`` could fetch the font; :mod:`nni_nas.portal_icons`).
     """
@@ -61,7 +65,8 @@ def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> di
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
-    preloads = [TUNER_PATIENCE_PRELOAD, MACHINE_LOST_PRELOAD, REMOTE_PYTHON_PRELOAD, PORTAL_ICONS_PRELOAD]
+    preloads = [TUNER_PATIENCE_PRELOAD, MACHINE_LOST_PRELOAD, REMOTE_PYTHON_PRELOAD, EARLY_STOP_PRELOAD,
+                PORTAL_ICONS_PRELOAD]
     preloads += [] if listen_all else [LOOPBACK_PRELOAD]
     if is_complete(icon_dir()):
         env.setdefault("NNI_NAS_PORTAL_ICONS", str(icon_dir()))

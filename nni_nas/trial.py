@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if arch is None:
             space = components.build_space(settings)
             arch = requested_arch(args.arch, arch_utils.search_choices(space), settings.train.seed)
+        arch, _ = trial_fidelity(arch)  # a table holds one fidelity (hyperband refuses a benchmark evaluator)
         result = run_benchmark_trial(settings, arch)
         save_trial_files(out_dir, arch=arch, result=result)
         report_final(result)
@@ -138,6 +139,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     space = factory()
     choices = arch_utils.search_choices(space)
     arch = params if params is not None else requested_arch(args.arch, choices, settings.train.seed)
+    arch, fidelity = trial_fidelity(arch)
+    if fidelity:  # a multi-fidelity tuner (hyperband) says how many epochs this trial trains
+        settings.train = dataclasses.replace(settings.train, epochs=fidelity["epochs"])
     if isinstance(arch, dict):  # the tuner leaves out labels the network does not use (op3 of a depth-2 network)
         arch = arch_utils.canonical(space, choices, arch)
     arch = arch_utils.validate_arch(choices, arch)
@@ -155,12 +159,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     say_threads()
     result, _ = train_and_evaluate(model, bundle, settings.train, out_dir, progress_bar=not under_nni(),
                                    module=module, monitor=settings.monitor_name)
+    result = {**result, **fidelity}  # the final dict notes the epochs and the rung it was trained at
     result["train_threads"] = torch.get_num_threads()  # what training used (the final dict records it)
     if "latency_ms" in judged:  # the figure max_latency_ms was judged on (same method, before training)
         result = readable_result({**result, "latency_ms": judged["latency_ms"]})
     save_trial_files(out_dir, model=model, result=result)
     report_final(result)
     return result
+
+
+def trial_fidelity(params: Any) -> tuple[Any, dict[str, int]]:
+    """This trial's architecture and fidelity: a multi-fidelity tuner (:mod:`strategies.hyperband`) adds
+    ``_epochs`` and ``_rung`` to the parameters; they come back as ``{"epochs": 9, "rung": 2}`` (empty otherwise)."""
+    from nni_nas.arch import EPOCHS_KEY, RUNG_KEY, split_fidelity
+    from nni_nas.config import ConfigError, is_int
+
+    if not isinstance(params, dict):
+        return params, {}
+    arch, fidelity = split_fidelity(params)
+    if not fidelity:
+        return arch, {}
+    epochs, rung = fidelity.get(EPOCHS_KEY), fidelity.get(RUNG_KEY, 0)
+    if not is_int(epochs, 1) or not is_int(rung, 0):
+        raise ConfigError(f"this trial's parameters set {EPOCHS_KEY}={epochs!r}, {RUNG_KEY}={rung!r}: a "
+                          "multi-fidelity tuner must give an integer number of epochs >= 1 and a rung >= 0")
+    return arch, {"epochs": epochs, "rung": rung}
 
 
 def run_parameters(settings: Any, ask_nni: Any) -> dict[str, Any] | None:

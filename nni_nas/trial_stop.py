@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -103,7 +104,20 @@ def record_stop(out_dir: Path | None = None) -> str:
 
 def is_stop_reason(line: str) -> bool:
     """``line`` (an ``error.txt``'s first line) is a stop by NNI recorded here, not a failure of the trial."""
-    return line.startswith("stopped by ")
+    return line.startswith(("stopped by ", "stopped early by "))
+
+
+PROGRESS = re.compile(r"after (?:search )?epoch \d+(?: of \d+)?|before its first (?:search )?epoch ended")
+
+
+def early_stop_reason(recorded: str | None) -> str:
+    """The one-line cause of a trial that NNI's assessor (Medianstop, Curvefitting) stopped: NNI records it as
+    EARLY_STOPPED but stops its process as it stops a cancelled one, so the trial itself wrote a cancel's line
+    (``recorded``); its progress (``after epoch 2 of 3``) is kept."""
+    found = PROGRESS.search(recorded or "")
+    progress = f" {found.group(0)}" if found else ""
+    return (f"stopped early by the assessor{progress} (its intermediate results were judged poor; not an error in "
+            "the trial, and no result at full fidelity)")
 
 
 

@@ -2,7 +2,7 @@
 
 Multi-trial strategies (:mod:`strategies.evolution`, :mod:`strategies.random_search`,
 :mod:`strategies.pareto_evolution`, :mod:`strategies.pnas`, :mod:`strategies.local_search`, :mod:`strategies.tpe`,
-:mod:`strategies.grid_search`, :mod:`strategies.bananas`) are
+:mod:`strategies.grid_search`, :mod:`strategies.bananas`, :mod:`strategies.hyperband`) are
 NNI tuners that propose one architecture per trial; one-shot strategies (:mod:`strategies.darts`,
 :mod:`strategies.enas`) train a supernet inside each trial. Every strategy has a short name (``evolution``), the
 ``builtinName`` that ``nni-nas register`` gives it in NNI (``NasEvolution``) and a class path
@@ -43,6 +43,7 @@ STRATEGIES: dict[str, Strategy] = {entry.name: entry for entry in (
     Strategy("tpe", "NasTpe", "strategies.tpe.TpeTuner", "multi-trial"),
     Strategy("grid", "NasGrid", "strategies.grid_search.GridTuner", "multi-trial"),
     Strategy("bananas", "NasBananas", "strategies.bananas.BananasTuner", "multi-trial"),
+    Strategy("hyperband", "NasHyperband", "strategies.hyperband.HyperbandTuner", "multi-trial"),
     Strategy("darts", "NasDarts", "strategies.darts.DartsTuner", "one-shot"),
     Strategy("enas", "NasEnas", "strategies.enas.EnasTuner", "one-shot"),
     Strategy("spos", "NasSpos", "strategies.spos.SposTuner", "one-shot"),

@@ -14,10 +14,11 @@ from typing import Any, ClassVar
 
 from nni.tuner import Tuner
 
-from nni_nas.arch import Choices, active_arch, arch_key, canonical, search_choices
+from nni_nas.arch import Choices, active_arch, arch_key, canonical, search_choices, split_fidelity
 from nni_nas.config import Settings, is_int, optimize_mode_of
 from nni_nas.constraints import LIMITS, constraint_settings, is_over_budget
 from nni_nas.errors import ConfigError, did_you_mean
+from strategies.warm_start import warm_start_settings
 
 _logger = logging.getLogger(__name__)
 # keys every trial's final dict holds, trained or looked up in a table (nni_nas.evaluation): what a tuner may optimise
@@ -32,6 +33,7 @@ class Individual:
     fitness: float
     result: dict[str, Any] | None = None  # the trial's final result dict, when it reported one
     trial_id: str | None = None  # NNI's trial id, when NNI told the tuner
+    early_stopped: bool = False  # stopped by NNI's assessor: no result at full fidelity (fitness -inf)
 
 
 def fitness_of(value: Any, metric: str = "default", optimize_mode: str = "maximize") -> float:
@@ -47,6 +49,8 @@ def fitness_of(value: Any, metric: str = "default", optimize_mode: str = "maximi
     return number if optimize_mode == "maximize" else -number
 
 
+# trials that end without a final result and whose architecture is never proposed again (nnictl resume)
+UNFINISHED = ("FAILED", "EARLY_STOPPED")
 # a trial's last event in NNI's records while NNI will run it again on resume: still RUNNING or WAITING, or
 # ADD_RESUMED, which NNIManager.addRecoveredTrialJob stores for it while the tuner starts (a race with import_data)
 RESUMED_STATES = ("RUNNING", "WAITING", "UNKNOWN", "ADD_RESUMED")
@@ -55,19 +59,26 @@ RESUMED_STATES = ("RUNNING", "WAITING", "UNKNOWN", "ADD_RESUMED")
 def running_architectures() -> list[dict[str, Any]]:
     """The architectures of trials NNI recorded as RUNNING or WAITING (:data:`RESUMED_STATES`): on resume NNI runs
     them again under their own ids, without asking the tuner, which must not hand them out a second time."""
-    return [t.parameters for t in _recorded_trials() if t.status in RESUMED_STATES
+    return [t.parameters for t in _experiment_trials() if t.status in RESUMED_STATES
             and isinstance(t.parameters, dict) and t.parameters]
 
 
-def _recorded_failures() -> list[tuple[dict[str, Any], bool]]:
+def failed_architectures() -> list[tuple[dict[str, Any], str, bool]]:
+    """(architecture, status, interrupted) of this experiment's trials that FAILED or that NNI's assessor stopped
+    early (EARLY_STOPPED), in submission order, from NNI's records; ``interrupted``: a FAILED trial whose manager was
+    lost or whose disk filled up (:mod:`nni_nas.interruptions`). Empty outside a dispatcher."""
     from nni_nas.interruptions import is_interrupted
     from nni_nas.results.failures import first_error_line
 
-    return [(t.parameters, is_interrupted(first_error_line(t.trial_dir, stderr=False)))
-            for t in _recorded_trials() if t.status == "FAILED" and isinstance(t.parameters, dict) and t.parameters]
+    return [(t.parameters, t.status,
+             t.status == "FAILED" and is_interrupted(first_error_line(t.trial_dir, stderr=False)))
+            for t in _experiment_trials() if t.status in UNFINISHED and isinstance(t.parameters, dict) and t.parameters]
 
 
-def _recorded_trials() -> list[Any]:
+def _experiment_trials() -> list[Any]:
+    """This experiment's trials as NNI recorded them (:class:`nni_nas.results.records.TrialRecord`), read from the
+    records of the experiment whose dispatcher runs this tuner (``NNI_LOG_DIRECTORY`` = ``<experiment>/log``);
+    empty outside a dispatcher or when the records cannot be read (a warning says so)."""
     log_dir = os.environ.get("NNI_LOG_DIRECTORY")
     if not log_dir:
         return []
@@ -76,11 +87,27 @@ def _recorded_trials() -> list[Any]:
 
     folder = Path(log_dir).parent
     try:
-        record = load_experiment(folder.name, folder.parent, fetch_remote=False)
+        return load_experiment(folder.name, folder.parent, fetch_remote=False).trials
     except NasError as err:
-        _logger.warning("could not read the trials of this experiment: %s", err)
+        _logger.warning("could not read this experiment's trials from its records: %s", err)
         return []
-    return record.trials
+
+
+def forwarded_intermediate(value: Any) -> bool:
+    """``value`` is not a trial's final dict but the last intermediate result of a trial the assessor stopped, which
+    NNI's dispatcher forwards as final when the config sets ``deprecated: {includeIntermediateResults: true}``
+    (``NNI_INCLUDE_INTERMEDIATE_RESULTS``): every nni-nas trial reports a dict."""
+    return os.environ.get("NNI_INCLUDE_INTERMEDIATE_RESULTS") == "true" and not isinstance(value, dict)
+
+
+def trial_status(parameter_id: int) -> str | None:
+    """The status NNI recorded for the trial of ``parameter_id`` (``EARLY_STOPPED``, ``FAILED`` ...), or None when
+    unknown. NNI's manager stores a trial's end in its records before it tells the dispatcher, which tells the tuner
+    only ``success`` true or false (``nni.runtime.msg_dispatcher.handle_trial_end``)."""
+    for trial in _experiment_trials():
+        if trial.parameter_id == parameter_id:
+            return trial.status
+    return None
 
 
 def experiment_code_dir() -> Path:
@@ -133,6 +160,9 @@ class NasTuner(Tuner):
         ``max_params`` or ``max_flops`` is never proposed (its cost is counted here, on first use, on the space's own
         network: the config's space and data, or the published table's network with a benchmark evaluator); one
         whose trial finds it over ``max_latency_ms`` is recorded as infeasible and never proposed again.
+    warm_start
+        ``{proxy: synflow | naswot, pool, seeds, batch_size}`` (:mod:`strategies.warm_start`): the ``seeds`` best of
+        ``pool`` random architectures by a zero-cost proxy are the first proposals, before the strategy's own.
     **strategy_args
         The strategy's own settings, read into :attr:`settings_class` (checked there: unknown keys and bad
         values are one :class:`nni_nas.errors.ConfigError`).
@@ -144,7 +174,7 @@ class NasTuner(Tuner):
                  data_args: dict | None = None, train: dict | None = None, evaluator: dict | None = None,
                  seed: int = 0, optimize_mode: str | None = None, metric: str = "default", max_retries: int = 100,
                  constraints: dict | None = None, module: str = "classification", module_args: dict | None = None,
-                 monitor: str | None = None, **strategy_args: Any):
+                 monitor: str | None = None, warm_start: dict | None = None, **strategy_args: Any):
         problems = []
         optimize_mode = optimize_mode or optimize_mode_of({"module": module})
         if optimize_mode not in ("maximize", "minimize"):
@@ -167,9 +197,16 @@ class NasTuner(Tuner):
             self.constraints = constraint_settings(constraints)
         except ConfigError as err:
             problems += err.problems
+        try:
+            self.warm_start = warm_start_settings(warm_start)
+        except ConfigError as err:
+            problems += err.problems
         if problems:  # every mistake at once, the common arguments', the strategy's own and the constraints'
             raise ConfigError("; ".join(problems), problems)
         self.benchmark_costs = isinstance(evaluator, dict) and evaluator.get("kind") == "benchmark"
+        if self.benchmark_costs and self.warm_start is not None and self.warm_start.proxy == "naswot":
+            raise ConfigError("tuner.classArgs.warm_start.proxy: naswot needs a batch of the trials' data, and a "
+                              "benchmark evaluator has none: use synflow (data-free)")
         if self.benchmark_costs and self.constraints.max_latency_ms is not None:
             raise ConfigError("constraints.max_latency_ms needs trials that build the network; a benchmark evaluator "
                               "looks accuracies up and times nothing (use max_params or max_flops)")
@@ -190,6 +227,7 @@ class NasTuner(Tuner):
         self.completed: set[int] = set()
         self.infeasible: set[str] = set()  # keys of architectures over budget: counted, never proposed
         self.rerun: list[dict[str, Any]] = []  # interrupted trials' architectures, handed out first on resume
+        self._warm_seeds: list[dict[str, Any]] | None = None  # the proxy's best, proposed first (warm_start)
 
     @property
     def space(self):
@@ -263,7 +301,8 @@ class NasTuner(Tuner):
         return {label: self.rng.choice(values) for label, values in self.choices.items()}
 
     def canonical(self, arch: dict[str, Any]) -> dict[str, Any]:
-        return canonical(self.space, self.choices, arch)
+        """``arch`` (or a trial's parameters: a multi-fidelity tuner's epochs are left out) in canonical form."""
+        return canonical(self.space, self.choices, split_fidelity(arch)[0])
 
     # -------------------------------------------------------------------------------- NNI tuner API
     def update_search_space(self, search_space: Any) -> None:
@@ -273,7 +312,7 @@ class NasTuner(Tuner):
 
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
         random_draws = self.max_retries * (10 if self.constraints.static else 1)
-        arch = (self._next_rerun() or self._novel(self.propose, self.max_retries)
+        arch = (self._next_rerun() or self._warm_seed() or self._novel(self.propose, self.max_retries)
                 or self._novel(self.random_arch, random_draws) or self._novel_from_table())
         if arch is None:
             from nni import NoMoreTrialError  # NNI's way to end a finite space
@@ -298,6 +337,21 @@ class NasTuner(Tuner):
             arch = self.rerun.pop(0)
             if arch_key(arch) not in self.seen:
                 _logger.info("running an interrupted trial's architecture again: %s", arch)
+                return arch
+        return None
+
+    def _warm_seed(self) -> dict[str, Any] | None:
+        """The next of the zero-cost proxy's best architectures not evaluated yet (``warm_start``), scored on first
+        use (:func:`strategies.warm_start.scored_pool`); None without a warm start or when every seed is used."""
+        if self.warm_start is None:
+            return None
+        if self._warm_seeds is None:
+            from strategies.warm_start import scored_pool
+
+            self._warm_seeds = [arch for _, arch in scored_pool(self, self.warm_start)[: self.warm_start.seeds]]
+        while self._warm_seeds:
+            arch = self._warm_seeds.pop(0)
+            if arch_key(arch) not in self.seen:
                 return arch
         return None
 
@@ -355,6 +409,11 @@ class NasTuner(Tuner):
     def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
         arch = self.pending.pop(parameter_id, None) or self.canonical(dict(parameters))
         self.completed.add(parameter_id)
+        if forwarded_intermediate(value):  # NNI's includeIntermediateResults: an early-stopped trial's last epoch
+            _logger.info("trial %s was stopped early by the assessor (its last intermediate result %s is not a "
+                         "result at full fidelity): counted as worst", parameter_id, value)
+            self._record(arch, -math.inf, trial_id=kwargs.get("trial_job_id"), early_stopped=True)
+            return
         if is_over_budget(value):  # the trial timed it over max_latency_ms and trained nothing
             _logger.info("trial %s is over budget (%s): infeasible", parameter_id, value.get("violations"))
             self.infeasible.add(arch_key(self.canonical(dict(arch))))
@@ -368,17 +427,25 @@ class NasTuner(Tuner):
             return
         arch = self.pending.pop(parameter_id, None)
         self.completed.add(parameter_id)
-        if arch is not None:
-            _logger.info("trial %s ended without a result (success=%s): counted as worst", parameter_id, success)
-            self._record(arch, -math.inf)
+        if arch is None:
+            return
+        if not success and trial_status(parameter_id) == "EARLY_STOPPED":
+            # Medianstop, Curvefitting...: its curve was judged poor after a few epochs; what it reached then is no
+            # result at full fidelity, so it never ranks beside trained architectures, and is never proposed again
+            _logger.info("trial %s was stopped early by the assessor: counted as worst", parameter_id)
+            self._record(arch, -math.inf, early_stopped=True)
+            return
+        _logger.info("trial %s ended without a result (success=%s): counted as worst", parameter_id, success)
+        self._record(arch, -math.inf)
 
     def import_data(self, data: list[dict[str, Any]]) -> None:
         """Restore the history from finished trials (NNI sends them on ``nnictl resume``), then add the trials that
-        FAILED, which NNI does not send, from the experiment's records: they count as the worst result and their
-        architectures are never proposed again. A trial that failed because it was interrupted (its manager lost, a
-        full disk: :mod:`nni_nas.interruptions`) says nothing about its architecture: that architecture is handed
-        out again, first (``nni-nas resume`` adds a trial to the budget for it). The architectures of trials NNI
-        itself runs again (RUNNING when the manager stopped) are not handed out a second time."""
+        FAILED or were stopped early by an assessor (EARLY_STOPPED), which NNI does not send, from the experiment's
+        records: they count as the worst result and their architectures are never proposed again. A trial that failed
+        because it was interrupted (its manager lost, a full disk: :mod:`nni_nas.interruptions`) says nothing about
+        its architecture: that architecture is handed out again, first (``nni-nas resume`` adds a trial to the budget
+        for it). The architectures of trials NNI itself runs again (RUNNING when the manager stopped) are not handed
+        out a second time."""
         for entry in data:
             value = entry.get("value")
             fitness = -math.inf if is_over_budget(value) else fitness_of(value, self.metric, self.optimize_mode)
@@ -386,25 +453,27 @@ class NasTuner(Tuner):
         _logger.info("imported %d finished trials; history has %d", len(data), len(self.history))
         for arch in running_architectures():
             self.seen.add(arch_key(self.canonical(dict(arch))))
-        failures = _recorded_failures()
-        for arch, interrupted in failures:
+        failures = failed_architectures()
+        for arch, status, interrupted in failures:
             if not interrupted:
-                self._import(arch, -math.inf)
-        for arch, interrupted in failures:
+                self._import(arch, -math.inf, early_stopped=status == "EARLY_STOPPED")
+        for arch, _, interrupted in failures:
             arch = self.canonical(dict(arch))
             if interrupted and arch_key(arch) not in self.seen and arch not in self.rerun:
                 self.rerun.append(arch)
         if failures:
-            _logger.info("imported %d failed trials from the experiment's records; %d interrupted ones to run again",
-                         len(failures) - len(self.rerun), len(self.rerun))
+            _logger.info("imported %d failed or early-stopped trials from the experiment's records; %d interrupted "
+                         "ones to run again", len(failures) - len(self.rerun), len(self.rerun))
 
-    def _import(self, arch: dict[str, Any], fitness: float, result: Any = None, trial_id: str | None = None) -> None:
+    def _import(self, arch: dict[str, Any], fitness: float, result: Any = None, trial_id: str | None = None,
+                early_stopped: bool = False) -> None:
         arch = self.canonical(dict(arch))
         if arch_key(arch) not in self.seen:
             self.seen.add(arch_key(arch))
-            self._record(arch, fitness, result, trial_id)
+            self._record(arch, fitness, result, trial_id, early_stopped)
 
-    def _record(self, arch: dict[str, Any], fitness: float, result: Any = None, trial_id: str | None = None) -> None:
-        individual = Individual(arch, fitness, result if isinstance(result, dict) else None, trial_id)
+    def _record(self, arch: dict[str, Any], fitness: float, result: Any = None, trial_id: str | None = None,
+                early_stopped: bool = False) -> None:
+        individual = Individual(arch, fitness, result if isinstance(result, dict) else None, trial_id, early_stopped)
         self.history.append(individual)
         self.on_result(individual)

@@ -1,9 +1,10 @@
 """Why an experiment's trials did not succeed, in one line, from the trials' own files.
 
 A trial that fails writes its reason as the first line of ``error.txt`` (:mod:`nni_nas.trial`); one that NNI stopped
-(``maxTrialDuration``, a cancel) writes ``stopped by ...`` there (:mod:`nni_nas.trial_stop`); one over the
-experiment's budget reports a final dict with ``over_budget`` and the limits it broke (:mod:`nni_nas.constraints`).
-``nni-nas search`` and ``top`` print the commonest of these, counted, instead of a bare "no succeeded trial".
+(``maxTrialDuration``, a cancel) writes ``stopped by ...`` there (:mod:`nni_nas.trial_stop`); one that an assessor
+stopped is EARLY_STOPPED in NNI's records; one over the experiment's budget reports a final dict with ``over_budget``
+and the limits it broke (:mod:`nni_nas.constraints`). ``nni-nas search`` and ``top`` print the commonest of these,
+counted, instead of a bare "no succeeded trial".
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from nni_nas.progress import ENDED
 from nni_nas.results.records import ExperimentRecord, TrialRecord
 from nni_nas.trial_files import ERROR_FILE
-from nni_nas.trial_stop import is_stop_reason
+from nni_nas.trial_stop import early_stop_reason, is_stop_reason
 
 CANCELLED = ("USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
 NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?")
@@ -46,6 +47,8 @@ def trial_problem(trial: TrialRecord) -> Problem | None:
     if trial.status not in ENDED or (trial.status == "SUCCEEDED" and trial.final is not None):
         return None
     line = first_error_line(trial.trial_dir, stderr=trial.status not in CANCELLED)
+    if trial.status == "EARLY_STOPPED":  # the trial cannot tell the assessor's stop from a cancel; NNI's record can
+        return Problem(trial.trial_id, "stopped", early_stop_reason(line))
     if line is not None:
         return Problem(trial.trial_id, "stopped" if is_stop_reason(line) else "failed", line)
     if trial.status in CANCELLED:

@@ -100,9 +100,14 @@ class ExperimentRecord:
         return [t for t in self.trials if t.status == "SUCCEEDED" and t.final is not None and not t.over_budget]
 
     def ranked(self, key: str = "default") -> list[TrialRecord]:
-        """Succeeded trials, best first by ``key`` and the config's optimise mode; ties by submission order."""
+        """Succeeded trials at full fidelity, best first by ``key`` and the config's optimise mode; ties by submission
+        order. A lower rung of a multi-fidelity search (hyperband: a final dict whose ``epochs`` is below
+        ``train.epochs``) trained for fewer epochs than the others and is not ranked beside them."""
         sign = -1.0 if self.optimize_mode == "maximize" else 1.0
-        trials = [t for t in self.succeeded() if not math.isnan(t.metric(key))]
+        full = (self.class_args.get("train") or {}).get("epochs")
+        trials = [t for t in self.succeeded() if not math.isnan(t.metric(key))
+                  and not (isinstance(full, int) and isinstance(t.final.get("epochs"), int) and "rung" in t.final
+                           and t.final["epochs"] < full)]
         return sorted(trials, key=lambda t: (sign * t.metric(key), t.sequence))
 
 

@@ -125,3 +125,16 @@ def test_a_final_dict_is_rounded_to_four_significant_digits_where_it_is_made():
     assert result["train_seconds"] == 123457.0  # never into the integer part
     assert result["zero"] == 0.0 and result["retrained"] is True and result["seed"] == 0
     assert result["arch"] == {"op": "conv", "drop": 0.333333333}  # an architecture's values are not measurements
+
+
+def test_a_multi_fidelity_tuner_sets_the_epochs_of_one_trial(tmp_path, capsys):
+    """hyperband's parameters carry ``_epochs`` and ``_rung``: the trial trains that many epochs (not the config's
+    train.epochs, 4), its final dict notes both, and arch.json holds the architecture alone."""
+    params = {**ARCH, "width": 16, "_epochs": 2, "_rung": 1}
+    result = run(parse_args(["--config", str(CONFIG), "--arch", json.dumps(params), "--out", str(tmp_path)]))
+    assert len((tmp_path / "history.jsonl").read_text().splitlines()) == 2
+    assert (result["epochs"], result["rung"]) == (2, 1)
+    assert "_epochs" not in json.loads((tmp_path / "arch.json").read_text())
+    bad = json.dumps({**ARCH, "_epochs": 0})
+    assert main(["--config", str(CONFIG), "--arch", bad, "--out", str(tmp_path / "bad")], use_worker=False) == 2
+    assert "_epochs=0" in capsys.readouterr().err

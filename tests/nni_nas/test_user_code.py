@@ -14,7 +14,7 @@ import yaml
 
 import model_spaces
 from nni_nas import components
-from nni_nas.arch import search_choices
+from nni_nas.arch import search_choices, split_fidelity
 from nni_nas.checks import check_config
 from nni_nas.config import NasSettings, TrainSettings, load_settings, optimize_mode_of
 from nni_nas.errors import ConfigError, NasError
@@ -368,7 +368,8 @@ def own_args(own: Path, **extra) -> dict:
     return {**args, **extra}
 
 
-@pytest.mark.parametrize("name", ["evolution", "random", "pnas", "pareto", "local_search", "tpe", "grid", "bananas"])
+@pytest.mark.parametrize("name", ["evolution", "random", "pnas", "pareto", "local_search", "tpe", "grid",
+                                  "bananas", "hyperband"])
 def test_every_multi_trial_strategy_searches_your_own_space(own, monkeypatch, name):
     import strategies
 
@@ -378,12 +379,12 @@ def test_every_multi_trial_strategy_searches_your_own_space(own, monkeypatch, na
     tuner.code_dir = own
     seen = []
     for parameter_id in range(6):
-        arch = tuner.generate_parameters(parameter_id)
+        arch, fidelity = split_fidelity(tuner.generate_parameters(parameter_id))  # hyperband's epochs apart
         assert set(arch) == {"conv2", "dropout", "feature"}
-        seen.append(json.dumps(arch, sort_keys=True))
+        seen.append(json.dumps({**arch, **fidelity}, sort_keys=True))
         tuner.receive_trial_result(parameter_id, arch, {"default": 0.5 + 0.01 * parameter_id, "val_acc": 0.5,
                                                         "params": 1000 * (1 + arch["conv2"]), "flops": 10})
-    assert len(set(seen)) == 6  # never the same architecture twice
+    assert len(set(seen)) == 6  # never the same architecture twice (hyperband: at the same rung)
 
 
 def test_a_params_budget_holds_on_your_own_space_in_the_tuner_and_in_check(own):

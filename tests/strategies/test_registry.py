@@ -26,6 +26,7 @@ STORED_CLASS_PATHS = {
     "tpe": ("NasTpe", "strategies.tpe.TpeTuner", "digits_tpe.yml"),
     "grid": ("NasGrid", "strategies.grid_search.GridTuner", "digits_grid.yml"),
     "bananas": ("NasBananas", "strategies.bananas.BananasTuner", "digits_bananas.yml"),
+    "hyperband": ("NasHyperband", "strategies.hyperband.HyperbandTuner", "digits_hyperband.yml"),
     "darts": ("NasDarts", "strategies.darts.DartsTuner", "digits_darts.yml"),
     "enas": ("NasEnas", "strategies.enas.EnasTuner", "digits_enas.yml"),
     "spos": ("NasSpos", "strategies.spos.SposTuner", "digits_spos.yml"),

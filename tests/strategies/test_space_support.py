@@ -17,7 +17,7 @@ import pytest
 import model_spaces
 import strategies
 from nni_nas import api, cli
-from nni_nas.arch import freeze, validate_arch
+from nni_nas.arch import freeze, split_fidelity, validate_arch
 from nni_nas.checks import check_config
 from nni_nas.config import load_settings
 from nni_nas.data import data_info
@@ -43,11 +43,13 @@ QUICK = {
     "darts": {"search_epochs": 1, "search_batch_size": 256, "order": 1, "retrain": False},
     "enas": {"controller_steps": 2, "controller_hidden": 8, "derive_samples": 2, "retrain": False},
     "grid": {"max_size": 10**15},  # a grid searches any space whose size it is allowed: darts's small one has 1e10
+    "hyperband": {"eta": 2},  # two rungs within train.epochs 2 (EPOCHS)
     "spos": {"search_epochs": 1, "population_size": 4, "generations": 2, "parents": 2, "bn_batches": 2,
              "retrain": False},
 }
 # multi-trial tuners added after the trial path was covered by the evolution pairs (test time is scarce)
-SAME_TRIAL_AS_EVOLUTION = ("pareto", "local_search", "tpe", "grid", "bananas")
+SAME_TRIAL_AS_EVOLUTION = ("pareto", "local_search", "tpe", "grid", "bananas", "hyperband")
+EPOCHS = {"hyperband": 2}  # the full fidelity of a multi-fidelity tuner; its rung 0 trains 1 epoch
 PAIRS = [(space, strategy) for space in model_spaces.space_names() for strategy in strategies.strategy_names()]
 
 
@@ -81,7 +83,7 @@ def test_every_registered_space_has_small_arguments_here():
 def test_each_pair_runs_or_is_refused_in_one_line(tmp_path, capsys, space, strategy):
     data, data_args = data_of(space)
     config = api.write_config(tmp_path / "pair.yml", space, strategy, data=data, data_args=data_args, trials=50,
-                              epochs=1,
+                              epochs=EPOCHS.get(strategy, 1),
                               space_args=SMALL[space], train={"batch_size": 256, "latency_runs": 1},
                               strategy_args=QUICK.get(strategy, {}))
     reason = reason_for(space, strategy, SMALL[space])
@@ -106,7 +108,7 @@ def test_each_pair_runs_or_is_refused_in_one_line(tmp_path, capsys, space, strat
     if strategy in SAME_TRIAL_AS_EVOLUTION:
         # The trial nnictl runs does not depend on the multi-trial tuner (the evolution pair trains it): check that
         # this tuner's proposals are valid architectures of the space, and build one, instead of training again.
-        more = [tuner.generate_parameters(i) for i in range(1, 4)]
+        more = [split_fidelity(tuner.generate_parameters(i))[0] for i in range(1, 4)]  # hyperband's epochs apart
         input_shape, num_classes = data_info(data, **data_args)
         for arch in more:  # (what NNI is handed, ``params``, leaves out inactive labels; the trial restores them)
             assert validate_arch(tuner.choices, arch) == arch
