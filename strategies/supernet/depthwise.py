@@ -21,6 +21,10 @@ Both are exact up to the order of floating-point sums, and built from differenti
 backward (DARTS's exact Hessian-vector product in the tests) still works. :func:`use_fast_depthwise` swaps the class
 of every plain depthwise ``nn.Conv2d`` of a supernet whose backward is slow (3x3 undilated ones keep oneDNN's own
 path, which is fast); parameters, buffers and state-dict keys stay the same.
+
+Known cost: the weight gradient is computed whenever the weight requires one (``ctx.needs_input_grad``), also in a
+backward that asks for alpha only (DARTS's architecture step), where PyTorch's own convolution skips it; so a DARTS
+first-order step gains nothing yet (``benchmarks/README.md``).
 """
 
 from __future__ import annotations
