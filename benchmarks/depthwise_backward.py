@@ -7,6 +7,7 @@ per-repeat ratios fast / plain (below 1: faster). The last line printed is one J
 
     python benchmarks/depthwise_backward.py --input digits --repeats 10
     python benchmarks/depthwise_backward.py --input cifar --width 16 --cells 8 --batch-size 32 --repeats 5
+    python benchmarks/depthwise_backward.py --alpha-only --repeats 10
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--alpha-only", action="store_true",
+                        help="a backward to alpha only (DARTS's architecture step)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     nets = {"fast": build(args, plain=False)[0], "plain": build(args, plain=True)[0]}
@@ -57,7 +60,11 @@ def main() -> None:
 
     def one_pass(net) -> float:
         start = time.perf_counter()
-        F.cross_entropy(net(x), y).backward()
+        loss = F.cross_entropy(net(x), y)
+        if args.alpha_only:
+            torch.autograd.grad(loss, net.arch_parameters())
+        else:
+            loss.backward()
         return time.perf_counter() - start
 
     for net in nets.values():
@@ -70,7 +77,8 @@ def main() -> None:
     ratios = [f / p for f, p in zip(times["fast"], times["plain"])]
     se = statistics.stdev(ratios) / len(ratios) ** 0.5 if len(ratios) > 1 else 0.0
     out = {"benchmark": "depthwise_backward", "input": args.input, "width": args.width, "cells": args.cells,
-           "batch_size": args.batch_size, "threads": args.threads, "repeats": args.repeats,
+           "batch_size": args.batch_size, "alpha_only": args.alpha_only, "threads": args.threads,
+           "repeats": args.repeats,
            "fast_pass_s": round(statistics.median(times["fast"]), 3),
            "plain_pass_s": round(statistics.median(times["plain"]), 3),
            "fast_vs_plain": [round(statistics.fmean(ratios), 3), round(se, 3)],

@@ -22,9 +22,9 @@ backward (DARTS's exact Hessian-vector product in the tests) still works. :func:
 of every plain depthwise ``nn.Conv2d`` of a supernet whose backward is slow (3x3 undilated ones keep oneDNN's own
 path, which is fast); parameters, buffers and state-dict keys stay the same.
 
-Known cost: the weight gradient is computed whenever the weight requires one (``ctx.needs_input_grad``), also in a
-backward that asks for alpha only (DARTS's architecture step), where PyTorch's own convolution skips it; so a DARTS
-first-order step gains nothing yet (``benchmarks/README.md``).
+The weight gradient is skipped in a backward that does not reach the weight (DARTS's alpha-only passes), as PyTorch's
+own convolution does: ``ctx.needs_input_grad`` only says whether the weight requires a gradient, so the backward asks
+the autograd engine whether the weight's gradient node runs in this backward.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ class _DepthwiseConv(torch.autograd.Function):
     def forward(ctx, x, weight, stride, padding, dilation):
         ctx.save_for_backward(x, weight)
         ctx.conf = (stride, padding, dilation)
+        # where weight's gradient goes, to ask in backward whether this backward needs it at all
+        ctx.weight_node = weight.grad_fn  # a leaf comes in as a view (depthwise_conv2d): the engine is asked of it
         return F.conv2d(x, weight, None, stride, padding, dilation, x.shape[1])
 
     @staticmethod
@@ -48,7 +50,7 @@ class _DepthwiseConv(torch.autograd.Function):
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
             grad_x = _input_grad(grad, x, weight, stride, padding, dilation)
-        if ctx.needs_input_grad[1]:
+        if ctx.needs_input_grad[1] and (ctx.weight_node is None or torch._C._will_engine_execute_node(ctx.weight_node)):
             grad_w = _weight_grad(grad, x, weight.shape, stride, padding, dilation)
         return grad_x, grad_w, None, None, None
 
@@ -78,6 +80,8 @@ def _weight_grad(grad, x, shape, stride, padding, dilation):
 def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor, stride=(1, 1), padding=(0, 0),
                      dilation=(1, 1)) -> torch.Tensor:
     """``F.conv2d(x, weight, stride=..., padding=..., dilation=..., groups=channels)`` with the backward above."""
+    if weight.requires_grad and weight.grad_fn is None:
+        weight = weight.view_as(weight)  # the engine answers _will_engine_execute_node for non-leaf nodes only
     return _DepthwiseConv.apply(x, weight, tuple(stride), tuple(padding), tuple(dilation))
 
 

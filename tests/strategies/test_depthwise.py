@@ -127,3 +127,21 @@ def test_enas_supernet_uses_it_with_the_same_values_and_gradients():
 
     assert any(type(m) is DepthwiseConv2d for m in build().modules())
     _compare(build, torch.randn(6, 1, 8, 8, dtype=torch.float64), torch.randint(0, 10, (6,)))
+
+
+def test_a_backward_that_does_not_reach_the_weights_computes_no_weight_gradient(monkeypatch):
+    """DARTS's alpha-only passes: PyTorch's own convolution skips the weight gradient there, and so must ours."""
+    import strategies.supernet.depthwise as depthwise
+    from strategies.darts.supernet import DartsSupernet
+
+    calls = []
+    original = depthwise._weight_grad
+    monkeypatch.setattr(depthwise, "_weight_grad", lambda *a: calls.append(1) or original(*a))
+    torch.manual_seed(0)
+    supernet = DartsSupernet(model_spaces.build_space("darts", (1, 8, 8), 10, width=4, num_cells=3, num_nodes=2,
+                                                      affine=False, auxiliary=False))
+    loss = F.cross_entropy(supernet(torch.randn(5, 1, 8, 8)), torch.randint(0, 10, (5,)))
+    alpha_grads = torch.autograd.grad(loss, supernet.arch_parameters(), retain_graph=True)
+    assert not calls and all(bool(g.abs().sum() > 0) for g in alpha_grads)
+    loss.backward()
+    assert len(calls) == 3 * 5 * 4
