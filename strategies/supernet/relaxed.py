@@ -41,6 +41,7 @@ from torch import nn
 
 from nni_nas.arch import Choices, search_choices, validate_arch
 from nni_nas.errors import UnsupportedSpaceError
+from strategies.supernet.depthwise import use_fast_depthwise
 from strategies.supernet.sampling import _has_weights, describe_unsupported, unsupported_layers
 
 METHODS = ("darts", "gdas", "proxyless")
@@ -110,12 +111,14 @@ class MixedChoice(BaseSuperNetModule):
         if self.weights.hard or self.weights.fixed is not None:
             k = int(w.detach().argmax())
             op = ops[k]
-            op.train(self.training)
+            if op.training != self.training:  # weight-free candidates are not children: set their mode here
+                op.train(self.training)
             out = op(*args, **kwargs) * w[k]
             return out + (w.sum() - w[k])  # 0 in value; the gradient of every other alpha entry (GDAS)
         total = None
         for i, op in enumerate(ops):
-            op.train(self.training)
+            if op.training != self.training:  # a walk over the candidate's modules per pass otherwise
+                op.train(self.training)
             term = op(*args, **kwargs) * w[i]
             total = term if total is None else total + term
         return total
@@ -204,6 +207,7 @@ class RelaxedSupernet(nn.Module):
         self.label_weights = LabelWeights(hard=method == "gdas", tau=tau)
         self.sampled_weights = LabelWeights(hard=True, tau=1.0)  # proxyless: widths and weight-free layers
         self.space = self._mutate(space)
+        use_fast_depthwise(self.space)
         self.mixed = [m for m in self.space.modules() if isinstance(m, BaseSuperNetModule)]
         own = {id(p) for p in self.alpha_list}
         extra = [p for m in self.mixed if hasattr(m, "arch_parameters") for p in m.arch_parameters()

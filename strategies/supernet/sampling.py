@@ -27,6 +27,7 @@ from torch import nn
 
 from nni_nas.arch import Choices, search_choices, validate_arch
 from nni_nas.errors import UnsupportedSpaceError
+from strategies.supernet.depthwise import use_fast_depthwise
 
 
 class SampledParametrized(BaseSuperNetModule):
@@ -149,6 +150,7 @@ class SamplingSupernet(nn.Module):
         except (TypeError, ValueError) as err:  # NNI names a mutable argument its mixed operation does not slice
             raise UnsupportedSpaceError(f"a weight-sharing supernet of {type(space).__name__} cannot be built: "
                                         f"{' '.join(str(err).split())}") from None
+        use_fast_depthwise(self.space)
         self.modules_sampled = [m for m in self.space.modules() if isinstance(m, BaseSuperNetModule)]
         self.active: dict[str, Any] = {}
 
