@@ -5,7 +5,7 @@ embedded digits), the same search network, the same per-process batch size and s
 
 - ``one``: ``train: {devices: 1}``, ``threads`` = ``--threads``;
 - ``two``: ``train: {devices: 2, strategy: ddp}``, each process ``threads`` = half of ``--threads``; each process sees
-  half of each epoch's batches, and every step averages the gradients over both (:mod:`nni_nas.distributed`).
+  half of each epoch's batches, and every step averages the gradients over both (:mod:`nni_nas.runtime.distributed`).
 
 Both variants get the same total number of threads (``--threads``, even; default: the machine's cores), so the
 ratio compares two ways of using the same cores, not two cores with one.
@@ -76,8 +76,8 @@ def run(strategy: str, devices: int, epochs: int, threads: int, folder: Path) ->
     folder.mkdir(parents=True)
     (folder / "c.yml").write_text(yaml.safe_dump(config))
     env = {**os.environ, "NNI_NAS_RANK_TRACE": str(folder / "trace"), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "nni_nas.trial", "--config", "c.yml", "--out", "out"], cwd=folder,
-                          env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "nni_nas.runtime.trial", "--config", "c.yml", "--out", "out"],
+                          cwd=folder, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{strategy} on {devices} process(es) failed:\n{done.stderr[-3000:]}")
     steps = [json.loads(line) for line in (folder / "trace" / "rank0.jsonl").read_text().splitlines()]

@@ -155,7 +155,7 @@ def _run_nni_experiment(trials: int, args: dict[str, Any], root: Path) -> dict[s
     from own_space import ReportValAcc as Reporter  # importable by name in NNI's trial processes
     from own_space import dataset as user_dataset
 
-    from nni_nas.nnictl import free_port
+    from nni_nas.manager.nnictl import free_port
     from nni_nas.results.records import load_experiment
 
     train = args["train"]
@@ -192,7 +192,7 @@ def run_ours(trials: int, args: dict[str, Any], workdir: Path, worker: bool = Tr
     its id. ``worker=False`` starts every trial in a fresh Python (``--no-worker``), as NNI does."""
     import yaml
 
-    from nni_nas.nnictl import create_experiment, free_port, nni_env, stop_experiment, wait_until_finished
+    from nni_nas.manager.nnictl import create_experiment, free_port, nni_env, stop_experiment, wait_until_finished
     from nni_nas.results.records import load_experiment
 
     code = workdir / "ours_code"

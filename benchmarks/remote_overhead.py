@@ -35,7 +35,14 @@ from trial_overhead import config_text  # noqa: E402  (the same search as trial_
 
 
 def run_route(label: str, trials: int, epochs: int, worker: bool, machine: str | None, workdir: Path) -> dict:
-    from nni_nas.nnictl import create_experiment, free_port, nni_env, rest_get, stop_experiment, wait_until_finished
+    from nni_nas.manager.nnictl import (
+        create_experiment,
+        free_port,
+        nni_env,
+        rest_get,
+        stop_experiment,
+        wait_until_finished,
+    )
     from nni_nas.results.records import load_experiment
 
     home = workdir / label

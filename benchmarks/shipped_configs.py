@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run_config(config: Path, workdir: Path) -> dict[str, Any]:
     """Run ``config`` as it is (as ``nnictl create --config`` would) with HOME in ``workdir``; its figures."""
-    from nni_nas.nnictl import create_experiment, free_port, nni_env, stop_experiment, wait_until_finished
+    from nni_nas.manager.nnictl import create_experiment, free_port, nni_env, stop_experiment, wait_until_finished
     from nni_nas.results.records import load_experiment
 
     env = nni_env({"HOME": str(workdir / "home")})

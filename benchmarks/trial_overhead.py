@@ -81,7 +81,7 @@ def nni_evaluate(model, epochs: int) -> None:
 
 
 def run_nnictl(trials: int, epochs: int, worker: bool, workdir: Path) -> dict:
-    from nni_nas.nnictl import create_experiment, free_port, nni_env, stop_experiment, wait_until_finished
+    from nni_nas.manager.nnictl import create_experiment, free_port, nni_env, stop_experiment, wait_until_finished
     from nni_nas.results.records import load_experiment
 
     name = f"overhead_{'worker' if worker else 'noworker'}.yml"
@@ -111,7 +111,7 @@ def run_nni_nas_experiment(trials: int, epochs: int, workdir: Path) -> dict:
     from trial_overhead import nni_evaluate as traced_evaluate  # importable by name in NNI's trial processes
 
     import model_spaces
-    from nni_nas.nnictl import free_port
+    from nni_nas.manager.nnictl import free_port
     from nni_nas.results.records import load_experiment
 
     os.environ["HOME"] = str(workdir / "home_nni")

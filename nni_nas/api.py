@@ -101,7 +101,7 @@ def search(space: Any, strategy: str, data: Any = "digits", *, trials: int = 10,
     """
     from nni_nas.checks import check_config
     from nni_nas.errors import NasError
-    from nni_nas.nnictl import create_experiment, free_port, stop_experiment, wait_until_finished
+    from nni_nas.manager.nnictl import create_experiment, free_port, stop_experiment, wait_until_finished
     from nni_nas.results.records import load_experiment
     from nni_nas.user_code import absolute_reference
 

@@ -224,7 +224,7 @@ def _devices_problems(settings: NasSettings, tuner_cls: type | None) -> list[str
     a multi-trial trial would re-run itself on each rank and each rank would train and report the architecture."""
     if tuner_cls is None or settings.train.devices <= 1 or getattr(tuner_cls, "one_shot", False):
         return []
-    from nni_nas.trial import multi_trial_devices_problem
+    from nni_nas.runtime.trial import multi_trial_devices_problem
 
     return [multi_trial_devices_problem(settings.train.devices)]
 
@@ -423,7 +423,7 @@ def _remote_problems(raw: dict[str, Any], settings: NasSettings) -> list[str]:
 
 def _trial_command_problems(raw: dict[str, Any], path: Path) -> list[str]:
     command = str(raw.get("trialCommand") or "")
-    if "nni_nas.trial" not in command and "nni-nas trial" not in command:
+    if not re.search(r"nni_nas\.(runtime\.)?trial\b", command) and "nni-nas trial" not in command:
         return [f"trialCommand should run the nni-nas trial: python -m nni_nas.trial --config {path.name}"]
     config_arg = trial_config_argument(command)
     if config_arg is None:

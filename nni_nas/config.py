@@ -141,7 +141,8 @@ def is_number(value: Any) -> bool:
 
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
-TRAIN_STRATEGIES = ("auto", "ddp")  # Lightning strategies a trial can use (nni_nas.distributed says why not others)
+# Lightning strategies a trial can use (nni_nas.runtime.distributed says why not others)
+TRAIN_STRATEGIES = ("auto", "ddp")
 
 
 @dataclass
@@ -407,7 +408,7 @@ def settings_of(raw: dict[str, Any], path: str | Path) -> NasSettings:
 
 
 def trial_config_argument(trial_command: str) -> str | None:
-    """The ``--config`` value of an ``nni_nas.trial`` command line, or None."""
+    """The ``--config`` value of an ``nni_nas.runtime.trial`` command line, or None."""
     try:
         words = shlex.split(trial_command)
     except ValueError:

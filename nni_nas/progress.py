@@ -42,7 +42,7 @@ def best_result(jobs: Iterable[dict[str, Any]], key: str = "default", maximize: 
 
 
 class SearchProgress:
-    """Draw the progress of a search from the manager's trial jobs (:func:`nni_nas.nnictl.trial_jobs`).
+    """Draw the progress of a search from the manager's trial jobs (:func:`nni_nas.manager.nnictl.trial_jobs`).
 
     ``total`` is the experiment's ``maxTrialNumber`` (None: no bar and no ETA). The ETA is the mean time per
     ended trial so far times the trials left, which already accounts for trials running side by side.

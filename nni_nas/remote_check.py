@@ -8,7 +8,7 @@ a key file that is missing or unreadable, a machine that does not answer, a Pyth
 nni_nas, versions other than this machine's, a data folder that is not there. It also asks the account's shell, as
 NNI's trial keeper starts it (``bash -c`` under sshd, which reads ``~/.bashrc`` first), which ``python`` the trial
 command would start, and warns when that is not ``pythonPath``'s (a ``pyenv init`` or ``conda init`` there):
-``nni-nas search`` runs it with ``pythonPath``'s anyway (:file:`nni_nas/remote_python.js`), a plain ``nnictl
+``nni-nas search`` runs it with ``pythonPath``'s anyway (:file:`nni_nas/manager/remote_python.js`), a plain ``nnictl
 create`` would not.
 """
 

@@ -1,4 +1,5 @@
-"""Check in a real headless Chromium, with no network, that the NNI portal's icons render (nni_nas/portal_icons.js).
+"""Check in a real headless Chromium, with no network, that the NNI portal's icons render
+(nni_nas/manager/portal_icons.js).
 
     python scripts/check_portal_icons.py [--out DIR] [--without-fix]   # starts a tiny experiment, stops it after
     python scripts/check_portal_icons.py --port PORT [--out DIR]        # a portal that is already running
@@ -245,7 +246,7 @@ def check_portal_icons(port: int, out: str | Path, block_local_fonts: bool = Fal
 @contextlib.contextmanager
 def tiny_experiment(home: Path, with_fix: bool = True) -> Iterator[int]:
     """A one-trial digits experiment in ``home`` through the real nnictl; yield its portal's port, stop it by id."""
-    from nni_nas.nnictl import PORTAL_ICONS_PRELOAD, create_experiment, free_port, nni_env, stop_experiment
+    from nni_nas.manager.nnictl import PORTAL_ICONS_PRELOAD, create_experiment, free_port, nni_env, stop_experiment
 
     (home / "icons.yml").write_text(TINY_CONFIG)
     env = nni_env({"HOME": str(home)})

@@ -47,7 +47,7 @@ YAML
 HOME="$OUT/home" timeout 300 $PY - "$OUT" <<'PYEOF'
 import json, sys
 from pathlib import Path
-from nni_nas.nnictl import create_experiment, free_port, nni_env, stop_experiment, trial_jobs, wait_until_finished
+from nni_nas.manager.nnictl import create_experiment, free_port, nni_env, stop_experiment, trial_jobs, wait_until_finished
 out = Path(sys.argv[1]); env = nni_env({"HOME": str(out / "home")}); port = free_port()
 eid = create_experiment(out / "gpu_search.yml", port, env=env)
 try:

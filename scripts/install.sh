@@ -63,11 +63,11 @@ fi
 
 # NNI's web portal loads its icon font from a CDN: offline, every icon is an empty box. The font (Fluent UI's
 # @fluentui/font-icons-mdl2, under Microsoft's assets licence, so not in git) is fetched once from the npm registry
-# into .venv/share/nni-nas/portal-icons, which the manager serves (nni_nas/portal_icons.js). Without the registry
+# into .venv/share/nni-nas/portal-icons, which the manager serves (nni_nas/manager/portal_icons.js). Without the registry
 # the install still succeeds; the portal then takes its icons from the CDN, as plain NNI does.
-if ! .venv/bin/python -m nni_nas.portal_icons --check 2>/dev/null; then
+if ! .venv/bin/python -m nni_nas.manager.portal_icons --check 2>/dev/null; then
   start=$SECONDS
-  if .venv/bin/python -m nni_nas.portal_icons >>"$log" 2>&1; then
+  if .venv/bin/python -m nni_nas.manager.portal_icons >>"$log" 2>&1; then
     say "fetched the web portal's icon font from the npm registry in $((SECONDS - start)) s"
   else
     say "could not fetch the web portal's icon font (see $log): offline, the portal will show empty boxes for" \

@@ -66,9 +66,9 @@ def running_architectures() -> list[dict[str, Any]]:
 def failed_architectures() -> list[tuple[dict[str, Any], str, bool]]:
     """(architecture, status, interrupted) of this experiment's trials that FAILED or that NNI's assessor stopped
     early (EARLY_STOPPED), in submission order, from NNI's records; ``interrupted``: a FAILED trial whose manager was
-    lost or whose disk filled up (:mod:`nni_nas.interruptions`). Empty outside a dispatcher."""
-    from nni_nas.interruptions import is_interrupted
+    lost or whose disk filled up (:mod:`nni_nas.runtime.interruptions`). Empty outside a dispatcher."""
     from nni_nas.results.failures import first_error_line
+    from nni_nas.runtime.interruptions import is_interrupted
 
     return [(t.parameters, t.status,
              t.status == "FAILED" and is_interrupted(first_error_line(t.trial_dir, stderr=False)))
@@ -442,10 +442,10 @@ class NasTuner(Tuner):
         """Restore the history from finished trials (NNI sends them on ``nnictl resume``), then add the trials that
         FAILED or were stopped early by an assessor (EARLY_STOPPED), which NNI does not send, from the experiment's
         records: they count as the worst result and their architectures are never proposed again. A trial that failed
-        because it was interrupted (its manager lost, a full disk: :mod:`nni_nas.interruptions`) says nothing about
-        its architecture: that architecture is handed out again, first (``nni-nas resume`` adds a trial to the budget
-        for it). The architectures of trials NNI itself runs again (RUNNING when the manager stopped) are not handed
-        out a second time."""
+        because it was interrupted (its manager lost, a full disk: :mod:`nni_nas.runtime.interruptions`) says nothing
+        about its architecture: that architecture is handed out again, first (``nni-nas resume`` adds a trial to the
+        budget for it). The architectures of trials NNI itself runs again (RUNNING when the manager stopped) are not
+        handed out a second time."""
         for entry in data:
             value = entry.get("value")
             fitness = -math.inf if is_over_budget(value) else fitness_of(value, self.metric, self.optimize_mode)

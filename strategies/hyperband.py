@@ -98,11 +98,12 @@ class HyperbandTuner(NasTuner):
     """Hyperband (or successive halving alone) over training epochs, as an NNI tuner.
 
     Each trial's parameters are the architecture plus ``_epochs`` (how long this trial trains) and ``_rung``; the
-    trial trains for that many epochs (:func:`nni_nas.trial.trial_fidelity`) and its final dict notes ``epochs`` and
-    ``rung``, so the portal shows both. Rung 0 of a bracket draws new random architectures (never one evaluated
-    before); a rung is complete when each of its trials has a result (a failed or early-stopped trial counts as the
-    worst and is never promoted), and then the best ``floor(n_i / eta)`` are handed out again, each retrained from
-    scratch for ``eta`` times the epochs (as NNI's own Hyperband advisor does, and Algorithm 1's ``run_then_return``).
+    trial trains for that many epochs (:func:`nni_nas.runtime.trial.trial_fidelity`) and its final dict notes
+    ``epochs`` and ``rung``, so the portal shows both. Rung 0 of a bracket draws new random architectures (never one
+    evaluated before); a rung is complete when each of its trials has a result (a failed or early-stopped trial counts
+    as the worst and is never promoted), and then the best ``floor(n_i / eta)`` are handed out again, each retrained
+    from scratch for ``eta`` times the epochs (as NNI's own Hyperband advisor does, and Algorithm 1's
+    ``run_then_return``).
 
     Brackets go ``s_max, s_max - 1, ..., 0`` and start over, until ``maxTrialNumber``; with
     ``successive_halving: true`` every bracket is ``s_max`` (the most architectures at the fewest epochs). With

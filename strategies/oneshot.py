@@ -168,7 +168,7 @@ def finish_one_shot(settings: NasSettings, arch: dict[str, Any], out_dir: Path, 
     from nni_nas.evaluation.modules import build_module
     from nni_nas.evaluation.nni_reporter import readable_result
     from nni_nas.evaluation.training import train_and_evaluate
-    from nni_nas.trial_files import save_trial_files
+    from nni_nas.runtime.trial_files import save_trial_files
 
     bundle = components.load_bundle(settings)
     eval_args = {**settings.space_args, **(space_args or {})}

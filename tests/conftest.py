@@ -60,7 +60,7 @@ def no_ssh_beyond_loopback(monkeypatch):
 def nni_home(tmp_path, monkeypatch):
     """A private HOME (so ~/nni-experiments is private), a private NNI config folder (registered algorithms),
     and the env for nnictl with both."""
-    from nni_nas.nnictl import nni_env
+    from nni_nas.manager.nnictl import nni_env
 
     home = tmp_path / "home"
     (home / "nni-config").mkdir(parents=True)
@@ -76,7 +76,7 @@ def nni_experiment(nni_home):
 
     Usage: ``experiment_id, port = nni_experiment(config_path)``.
     """
-    from nni_nas.nnictl import create_experiment, free_port, stop_experiment
+    from nni_nas.manager.nnictl import create_experiment, free_port, stop_experiment
 
     _, env = nni_home
     started: list[str] = []

@@ -2,11 +2,12 @@
 and follow it as ``search`` does (progress, top table, export of the best).
 
 It is ``nnictl resume ID --port PORT`` (on the experiment's own port unless ``--port`` says otherwise) with what
-plain nnictl lacks: the web portal on 127.0.0.1 only (nni-nas's manager preloads, :func:`nni_nas.nnictl.nni_env`;
-plain ``nnictl resume`` listens on every interface), a patient manager start, the disk probed first. NNI 3.0 runs
-the trials that were RUNNING when the manager went away again, under their own ids. A trial that NNI recorded as
-FAILED because it was interrupted (its manager lost, a full disk: :mod:`nni_nas.interruptions`) is not lost either:
-the budget grows by one trial for each, and the tuner hands out its architecture again.
+plain nnictl lacks: the web portal on 127.0.0.1 only (nni-nas's manager preloads,
+:func:`nni_nas.manager.nnictl.nni_env`; plain ``nnictl resume`` listens on every interface), a patient manager start,
+the disk probed first. NNI 3.0 runs the trials that were RUNNING when the manager went away again, under their own ids.
+A trial that NNI recorded as FAILED because it was interrupted (its manager lost, a full disk:
+:mod:`nni_nas.runtime.interruptions`) is not lost either: the budget grows by one trial for each, and the tuner hands
+out its architecture again.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from nni_nas.commands.search import follow_to_the_end, port_in_use, port_taken_message, tool_command
     from nni_nas.errors import NasError
-    from nni_nas.nnictl import nni_env, process_alive, resume_experiment
+    from nni_nas.manager.nnictl import nni_env, process_alive, resume_experiment
     from nni_nas.results.records import experiment_status, load_experiment
 
     record = load_experiment(args.experiment_id, fetch_remote=False)  # an unknown id or damaged records: one line
@@ -65,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def interrupted_trials(record) -> list:
-    """The trials NNI recorded as FAILED that were interrupted (:func:`nni_nas.interruptions.is_interrupted`) and
-    whose architecture no later trial has run: each is run again on resume."""
+    """The trials NNI recorded as FAILED that were interrupted (:func:`nni_nas.runtime.interruptions.is_interrupted`)
+    and whose architecture no later trial has run: each is run again on resume."""
     from nni_nas.arch import arch_key
-    from nni_nas.interruptions import is_interrupted
     from nni_nas.results.failures import first_error_line
+    from nni_nas.runtime.interruptions import is_interrupted
 
     found = []
     for index, trial in enumerate(record.trials):

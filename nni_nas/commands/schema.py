@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         from pathlib import Path
 
-        from nni_nas.trial_files import write_text_atomic
+        from nni_nas.runtime.trial_files import write_text_atomic
 
         write_text_atomic(Path(args.out), text)
     else:

@@ -35,7 +35,7 @@ def add_follow_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from nni_nas.checks import check_config
     from nni_nas.errors import NasError
-    from nni_nas.nnictl import create_experiment, nni_env
+    from nni_nas.manager.nnictl import create_experiment, nni_env
 
     found = check_config(args.config)
     for warning in [p for p in found if p.startswith("warning: ")]:
@@ -57,7 +57,7 @@ def follow_to_the_end(experiment_id: str, args: argparse.Namespace) -> int:
     (unless ``args.no_export``) and stop it (``args.stop``); 0 when a trial is ranked, else 1 (``search`` and
     ``resume``)."""
     from nni_nas.errors import DiskFullError, ManagerLostError
-    from nni_nas.nnictl import stop_experiment
+    from nni_nas.manager.nnictl import stop_experiment
     from nni_nas.results.records import load_experiment
     from nni_nas.results.tables import top_table, unranked_note
 
@@ -67,8 +67,8 @@ def follow_to_the_end(experiment_id: str, args: argparse.Namespace) -> int:
         stop_experiment(experiment_id)  # its manager, trials and warm worker: nothing more can be recorded
         raise
     except ManagerLostError as err:
-        if err.died and err.folder is not None:  # its tuner would join a resumed manager (nni_nas.orphans); its
-            from nni_nas.orphans import end_leftovers  # trials and worker end at their next call to the manager
+        if err.died and err.folder is not None:  # its tuner would join a resumed manager (nni_nas.manager.orphans); its
+            from nni_nas.manager.orphans import end_leftovers  # trials and worker end at their next call to the manager
 
             end_leftovers(experiment_id, err.folder, grace=0.0, tuner_only=True)
         raise
@@ -105,7 +105,7 @@ def port_taken_message(port: int) -> str:
     two ways to pick another port."""
     from http.client import HTTPException
 
-    from nni_nas.nnictl import rest_get
+    from nni_nas.manager.nnictl import rest_get
 
     try:
         holder = rest_get(port, "experiment", timeout=3.0).get("id")
@@ -138,10 +138,10 @@ def port_in_use(port: int) -> bool:
 def follow(port: int, timeout: float, poll: float = 3.0, stream=None) -> dict:
     """Follow the experiment on ``port`` until it ends, drawing :class:`nni_nas.progress.SearchProgress`; return
     the manager's last status. A dead manager is :class:`nni_nas.errors.ManagerLostError` (within
-    :data:`nni_nas.nnictl.MANAGER_LOST_AFTER_S`); a trial that failed on a disk with no room left, or the manager's
-    own ``SQLITE_FULL``, is :class:`nni_nas.errors.DiskFullError`."""
+    :data:`nni_nas.manager.nnictl.MANAGER_LOST_AFTER_S`); a trial that failed on a disk with no room left, or the
+    manager's own ``SQLITE_FULL``, is :class:`nni_nas.errors.DiskFullError`."""
     from nni_nas.disk import disk_problem
-    from nni_nas.nnictl import ManagerWatch, rest_get, trial_jobs, wait_until_finished
+    from nni_nas.manager.nnictl import ManagerWatch, rest_get, trial_jobs, wait_until_finished
     from nni_nas.progress import SearchProgress
 
     try:

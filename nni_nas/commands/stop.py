@@ -1,7 +1,7 @@
 """``nni-nas stop EXPERIMENT_ID [...]``: stop experiments (their manager, portal and trials) by id, never all.
 
-The same as ``nnictl stop ID``, run through nni-nas's nnictl (:func:`nni_nas.nnictl.nnictl_command`), so it prints
-no ``pkg_resources`` deprecation warning, and an id NNI does not know is an error instead of "not running".
+The same as ``nnictl stop ID``, run through nni-nas's nnictl (:func:`nni_nas.manager.nnictl.nnictl_command`), so it
+prints no ``pkg_resources`` deprecation warning, and an id NNI does not know is an error instead of "not running".
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     import subprocess
 
     from nni_nas.errors import NasError
-    from nni_nas.nnictl import nni_env, nnictl_command
+    from nni_nas.manager.nnictl import nni_env, nnictl_command
     from nni_nas.results.records import experiment_status, experiments_root
 
     unknown = [eid for eid in args.experiment_ids if experiment_status(eid) is None]

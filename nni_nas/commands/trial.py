@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from nni_nas.trial import run as run_trial
+    from nni_nas.runtime.trial import run as run_trial
 
     print(json.dumps(run_trial(args)))
     return 0

@@ -15,7 +15,7 @@ import nni
 import pytorch_lightning as pl
 
 from nni_nas.errors import NasError, NonFiniteError, did_you_mean
-from nni_nas.manager import manager_get, manager_url
+from nni_nas.manager.client import manager_get, manager_url
 
 _logger = logging.getLogger(__name__)
 

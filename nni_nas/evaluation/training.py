@@ -53,7 +53,7 @@ def make_trainer(train: TrainSettings, out_dir: Path, callbacks: list[pl.Callbac
     """A Lightning trainer with the house defaults: CSV log in the trial folder (and TensorBoard's, see
     :func:`loggers`), no checkpoint files (the trial saves its own weights), no sanity validation; quiet
     (:func:`quiet_lightning`) without a progress bar, as under NNI. ``train.strategy: ddp`` with ``train.devices``
-    above 1 trains on that many processes (:mod:`nni_nas.distributed`); on one device it changes nothing."""
+    above 1 trains on that many processes (:mod:`nni_nas.runtime.distributed`); on one device it changes nothing."""
     if not progress_bar:
         quiet_lightning()
     return pl.Trainer(
@@ -100,7 +100,7 @@ def link_for_portal(folder: Path) -> Path | None:
     import os
 
     out, trial, experiment = (os.environ.get(k) for k in ("NNI_OUTPUT_DIR", "NNI_TRIAL_JOB_ID", "NNI_EXP_ID"))
-    from nni_nas.ranks import is_secondary_process
+    from nni_nas.runtime.ranks import is_secondary_process
 
     if is_secondary_process():  # a DDP rank other than 0 writes nothing
         return None

@@ -44,7 +44,7 @@ from nni_nas.export.layout import (
 from nni_nas.export.ranking import trial_folder, write_ranking
 from nni_nas.export.readme import readme_text, source_docstring
 from nni_nas.export.swap import replace_folder
-from nni_nas.trial_files import ARCH_FILE, METRICS_FILE
+from nni_nas.runtime.trial_files import ARCH_FILE, METRICS_FILE
 
 PARITY_BATCH = 8
 PARITY_SEED = 0

@@ -14,7 +14,7 @@ from nni_nas.export.layout import (
 )
 from nni_nas.export.ranking import RANKING_MD
 from nni_nas.results.tables import format_count, format_number
-from nni_nas.trial_files import ARCH_FILE, METRICS_FILE
+from nni_nas.runtime.trial_files import ARCH_FILE, METRICS_FILE
 
 
 def source_docstring(loaded, rank: int | None) -> str:

@@ -1,8 +1,8 @@
 """Rebuild the network a trial trained from the files it left in its folder (for export).
 
 A trial folder holds ``settings.json`` (space, space_args, data, input_shape), ``arch.json`` and ``model.pt``
-(the state_dict), written by :func:`nni_nas.trial_files.save_trial_files` for multi-trial and one-shot trials alike.
-The network is built from a *fresh* space instance, frozen with the architecture, and given the saved weights.
+(the state_dict), written by :func:`nni_nas.runtime.trial_files.save_trial_files` for multi-trial and one-shot trials
+alike. The network is built from a *fresh* space instance, frozen with the architecture, and given the saved weights.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from torch import nn
 
 from nni_nas.errors import NasError
 from nni_nas.results.records import ExperimentRecord, TrialRecord
-from nni_nas.trial_files import SETTINGS_FILE, TRAINED_WEIGHTS_FILE
+from nni_nas.runtime.trial_files import SETTINGS_FILE, TRAINED_WEIGHTS_FILE
 
 
 @dataclass

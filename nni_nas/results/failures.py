@@ -1,10 +1,10 @@
 """Why an experiment's trials did not succeed, in one line, from the trials' own files.
 
-A trial that fails writes its reason as the first line of ``error.txt`` (:mod:`nni_nas.trial`); one that NNI stopped
-(``maxTrialDuration``, a cancel) writes ``stopped by ...`` there (:mod:`nni_nas.trial_stop`); one that an assessor
-stopped is EARLY_STOPPED in NNI's records; one over the experiment's budget reports a final dict with ``over_budget``
-and the limits it broke (:mod:`nni_nas.constraints`). ``nni-nas search`` and ``top`` print the commonest of these,
-counted, instead of a bare "no succeeded trial".
+A trial that fails writes its reason as the first line of ``error.txt`` (:mod:`nni_nas.runtime.trial`); one that NNI
+stopped (``maxTrialDuration``, a cancel) writes ``stopped by ...`` there (:mod:`nni_nas.runtime.trial_stop`); one that
+an assessor stopped is EARLY_STOPPED in NNI's records; one over the experiment's budget reports a final dict with
+``over_budget`` and the limits it broke (:mod:`nni_nas.constraints`). ``nni-nas search`` and ``top`` print the
+commonest of these, counted, instead of a bare "no succeeded trial".
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 from nni_nas.progress import ENDED
 from nni_nas.results.records import ExperimentRecord, TrialRecord
-from nni_nas.trial_files import ERROR_FILE
-from nni_nas.trial_stop import early_stop_reason, is_stop_reason
+from nni_nas.runtime.trial_files import ERROR_FILE
+from nni_nas.runtime.trial_stop import early_stop_reason, is_stop_reason
 
 CANCELLED = ("USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED")
 NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[-+]?\d+)?")

@@ -71,7 +71,7 @@ def missing_weights(trial) -> str | None:
     """Why ``trial``'s row needs a word: its ``model.pt`` is not in its folder (deleted, or never saved), so export
     gives its architecture only; None when the weights are there, or when the trial trains none (a benchmark table's
     lookup) or its folder is unknown."""
-    from nni_nas.trial_files import TRAINED_WEIGHTS_FILE
+    from nni_nas.runtime.trial_files import TRAINED_WEIGHTS_FILE
 
     final = trial.final or {}
     if trial.trial_dir is None or "benchmark_key" in final or (trial.trial_dir / TRAINED_WEIGHTS_FILE).is_file():

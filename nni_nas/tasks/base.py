@@ -121,7 +121,7 @@ class BaseClassifier:
         config = write(self.directory)
 
         def create(port: int) -> str:
-            from nni_nas.nnictl import create_experiment
+            from nni_nas.manager.nnictl import create_experiment
 
             experiment_id = create_experiment(config, port)
             self.project = Project(self.task, experiment_id, experiments_root(), classes, data_print, preprocessing)
@@ -165,11 +165,11 @@ class BaseClassifier:
     def _run(self, start, attempts: int = 3) -> None:
         """Start the experiment (``start(port) -> id``), print the portal, wait for it, stop it.
 
-        NNI 3.0's manager gives its tuner process 10 s to connect, hard-coded (:mod:`nni_nas.nnictl` preloads a
+        NNI 3.0's manager gives its tuner process 10 s to connect, hard-coded (:mod:`nni_nas.manager.nnictl` preloads a
         longer wait); when the tuner still does not connect, no trial has run, and only then is it started again
         (a new experiment, or the same one resumed)."""
         from nni_nas.commands.search import follow
-        from nni_nas.nnictl import free_port, stop_experiment
+        from nni_nas.manager.nnictl import free_port, stop_experiment
 
         for attempt in range(1, attempts + 1):
             port = self.port or free_port()

@@ -74,7 +74,7 @@ def clear(directory: Path, project: Project | None) -> None:
 
 
 def stop_if_running(project: Project) -> None:
-    from nni_nas.nnictl import stop_experiment
+    from nni_nas.manager.nnictl import stop_experiment
     from nni_nas.results.records import experiment_status
 
     meta = experiment_status(project.experiment_id, Path(project.experiments_root)) or {}
@@ -83,10 +83,10 @@ def stop_if_running(project: Project) -> None:
 
 
 def _nnictl(*args: str, timeout: float = 180.0, attempts: int = 3) -> str:
-    from nni_nas.nnictl import manager_did_not_answer, nni_env, nnictl_command
+    from nni_nas.manager.nnictl import manager_did_not_answer, nni_env, nnictl_command
 
     command = [*nnictl_command(), *args]
-    for _ in range(attempts):  # nnictl's 3 s for the manager to answer (see nni_nas.nnictl.create_experiment)
+    for _ in range(attempts):  # nnictl's 3 s for the manager to answer (see nni_nas.manager.nnictl.create_experiment)
         proc = subprocess.run(command, env=nni_env(), capture_output=True, text=True, timeout=timeout)
         if not manager_did_not_answer(proc.stdout + proc.stderr):
             break
@@ -100,7 +100,7 @@ def resume(experiment_id: str, port: int, total_trials: int) -> None:
     """``nnictl resume`` the stopped experiment on ``port`` and raise its trial budget to ``total_trials``."""
     import time
 
-    from nni_nas.nnictl import rest_get, resume_experiment
+    from nni_nas.manager.nnictl import rest_get, resume_experiment
 
     resume_experiment(experiment_id, port)
     before = len(rest_get(port, "trial-jobs"))

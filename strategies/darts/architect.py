@@ -21,8 +21,8 @@ and the second term's Hessian-vector product is a central finite difference (eq.
 *second-order* DARTS uses ``xi`` = the current learning rate of w. Each equation lives in one function below.
 
 On several processes (DDP) every gradient taken here passes through ``reduce`` (the mean over ranks, see
-:func:`nni_nas.distributed.average`): the virtual step, ``v`` and the finite difference then use the gradients of
-the whole batch over all ranks, so every rank computes the same alpha gradient, and the one a single process would
+:func:`nni_nas.runtime.distributed.average`): the virtual step, ``v`` and the finite difference then use the gradients
+of the whole batch over all ranks, so every rank computes the same alpha gradient, and the one a single process would
 compute on the union of the ranks' batches (up to rounding).
 """
 

@@ -6,7 +6,7 @@ updates alpha on a batch of the architecture half of the training data (the grad
 momentum, cosine schedule, gradient clipping). Validation accuracy of the supernet on the held-out validation
 split is logged per epoch; :class:`SearchRecorder` writes the derived genotype and the alpha softmax each epoch.
 :func:`run_darts` is one whole run: search, derive, draw, retrain. With ``train: {devices: N, strategy: ddp}`` the
-search runs on N processes, every gradient averaged over them (:mod:`nni_nas.distributed`).
+search runs on N processes, every gradient averaged over them (:mod:`nni_nas.runtime.distributed`).
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ import torchmetrics
 
 import model_spaces
 import nni_nas.components as components
-from nni_nas import distributed
 from nni_nas.config import NasSettings
 from nni_nas.errors import ConfigError
 from nni_nas.evaluation.classifier import check_finite
 from nni_nas.evaluation.nni_reporter import NniReporter
 from nni_nas.evaluation.training import make_trainer
-from nni_nas.trial_files import write_text_atomic
+from nni_nas.runtime import distributed
+from nni_nas.runtime.trial_files import write_text_atomic
 from strategies.darts.architect import architecture_gradient
 from strategies.darts.evaluation import train_with_options
 from strategies.darts.optim import search_loaders, search_optimizers

@@ -10,7 +10,7 @@ loop; Lightning's validation loop then measures the sampled children's mean vali
 
 On several processes (``train: {devices: N, strategy: ddp}``) rank 0 samples every child and broadcasts it
 (:meth:`EnasSearch.sample_children`), each rank computes on its shard of the batch, the rewards and all gradients are
-averaged over the ranks (:mod:`nni_nas.distributed`): the controller, the baseline and the shared weights stay
+averaged over the ranks (:mod:`nni_nas.runtime.distributed`): the controller, the baseline and the shared weights stay
 identical on every rank, and one REINFORCE update rewards each child on the union of the ranks' batches.
 """
 
@@ -28,13 +28,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 import nni_nas.components as components
-from nni_nas import distributed
 from nni_nas.arch import arch_key
 from nni_nas.config import NasSettings, TrainSettings
 from nni_nas.errors import ConfigError
 from nni_nas.evaluation.classifier import build_optimizer, check_finite
 from nni_nas.evaluation.nni_reporter import NniReporter
 from nni_nas.evaluation.training import loaders, make_trainer
+from nni_nas.runtime import distributed
 from strategies.enas.controller import (
     ControllerSample,
     EnasController,

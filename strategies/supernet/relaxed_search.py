@@ -39,7 +39,7 @@ from nni_nas.errors import ConfigError
 from nni_nas.evaluation.classifier import check_finite
 from nni_nas.evaluation.nni_reporter import NniReporter
 from nni_nas.evaluation.training import make_trainer
-from nni_nas.trial_files import write_text_atomic
+from nni_nas.runtime.trial_files import write_text_atomic
 from strategies.darts.architect import architecture_gradient
 from strategies.darts.optim import search_optimizers
 from strategies.darts.settings import DartsSettings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nni_nas.nnictl import create_experiment, free_port, nni_env, rest_get, stop_experiment, wait_until_finished
+from nni_nas.manager.nnictl import create_experiment, free_port, nni_env, rest_get, stop_experiment, wait_until_finished
 
 
 def finished_search(tmp_path_factory, name: str, config: str, timeout: int = 900):

@@ -194,7 +194,7 @@ def ensure_bare_python(name: str = REMOTE_USER) -> Path:
 
 NOT_NNI_NAS_PYTHON = """#!/bin/sh
 # a Python without nni-nas, first on PATH for this account (its ~/.bashrc puts it there)
-echo "$0: Error while finding module specification for 'nni_nas.trial' (ModuleNotFoundError: No module named \
+echo "$0: Error while finding module specification for 'nni_nas.runtime.trial' (ModuleNotFoundError: No module named \
 'nni_nas')" >&2
 exit 1
 """

@@ -1,8 +1,8 @@
 """NNI's own assessor (Medianstop) with an nni-nas search, through the real nnictl and manager: the trials report one
 intermediate result per epoch, which the assessor reads; the trials it stops are EARLY_STOPPED in the portal (not
-USER_CANCELED: nni_nas/early_stop.js), have no final result, are recorded by the tuner as stopped early (the worst
-result, never a result at full fidelity), and ``top`` ranks only the trained trials and says why the others are not
-ranked. ``nni-nas check`` accepts the assessor sections a user writes and names the mistakes in them."""
+USER_CANCELED: nni_nas/manager/early_stop.js), have no final result, are recorded by the tuner as stopped early (the
+worst result, never a result at full fidelity), and ``top`` ranks only the trained trials and says why the others are
+not ranked. ``nni-nas check`` accepts the assessor sections a user writes and names the mistakes in them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ import sys
 
 import pytest
 
-from nni_nas.nnictl import create_experiment, free_port, nni_env, stop_experiment, trial_jobs, wait_until_finished
+from nni_nas.manager.nnictl import (
+    create_experiment,
+    free_port,
+    nni_env,
+    stop_experiment,
+    trial_jobs,
+    wait_until_finished,
+)
 from tests.e2e.portal import metrics_by_trial
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from model_spaces import nas_bench_macro as macro
 from model_spaces import nasbench201 as nb201
 from nni_nas.checks import check_config
 from nni_nas.evaluation.tabular import BenchmarkTable
-from nni_nas.nnictl import trial_jobs, wait_until_finished
+from nni_nas.manager.nnictl import trial_jobs, wait_until_finished
 from tests.conftest import REPO, TABLES
 from tests.e2e.portal import trial_folder
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nni_nas.nnictl import trial_jobs, wait_until_finished
+from nni_nas.manager.nnictl import trial_jobs, wait_until_finished
 
 CONFIG = """
 trialCommand: python -m nni_nas.trial --config snap.yml

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nni_nas.nnictl import trial_jobs, wait_until_finished
+from nni_nas.manager.nnictl import trial_jobs, wait_until_finished
 from tests.e2e.portal import metrics_by_trial, trial_folder
 
 pytestmark = pytest.mark.slow

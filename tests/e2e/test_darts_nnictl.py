@@ -13,7 +13,7 @@ import pytest
 
 import model_spaces
 from nni_nas.arch import search_choices, validate_arch
-from nni_nas.nnictl import trial_jobs, wait_until_finished
+from nni_nas.manager.nnictl import trial_jobs, wait_until_finished
 from tests.e2e.portal import metrics_by_type, trial_folder
 
 pytestmark = pytest.mark.slow

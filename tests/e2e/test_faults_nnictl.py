@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from nni_nas import cli, worker_client
-from nni_nas.nnictl import stop_experiment, trial_jobs, wait_until_finished
+from nni_nas import cli
+from nni_nas.manager.nnictl import stop_experiment, trial_jobs, wait_until_finished
+from nni_nas.runtime import worker_client
 from tests.e2e.portal import trial_folder
 
 pytestmark = pytest.mark.slow
@@ -55,7 +56,7 @@ def training_process(port: int, skip: set[str], timeout: float = 600.0) -> tuple
             stderr = str(trial_folder(job["logPath"]) / "trial.stderr")
             for pid in _pids_writing(stderr):
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                if b"nni_nas.worker" in cmdline:
+                if b"nni_nas.runtime.worker" in cmdline:
                     ppid = int(next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
                                     if line.startswith("PPid:")))
                     return job["trialJobId"], pid, ppid
@@ -199,5 +200,5 @@ def test_faults_lose_nothing_and_are_named(tmp_path, nni_experiment, nni_home, c
 def _is_worker(proc: Path, experiment_id: str) -> bool:
     with contextlib.suppress(OSError):
         cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-        return "nni_nas.worker" in cmdline and str(worker_client.socket_path(experiment_id)) in cmdline
+        return "nni_nas.runtime.worker" in cmdline and str(worker_client.socket_path(experiment_id)) in cmdline
     return False

@@ -8,7 +8,14 @@ import json
 
 import pytest
 
-from nni_nas.nnictl import create_experiment, free_port, nni_env, stop_experiment, trial_jobs, wait_until_finished
+from nni_nas.manager.nnictl import (
+    create_experiment,
+    free_port,
+    nni_env,
+    stop_experiment,
+    trial_jobs,
+    wait_until_finished,
+)
 from tests.e2e.portal import metrics_by_trial
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from nni_nas.nnictl import free_port, nni_env, stop_experiment, trial_jobs
+from nni_nas.manager.nnictl import free_port, nni_env, stop_experiment, trial_jobs
 from nni_nas.results.records import experiment_status
 from tests.e2e.portal import trial_folder
 from tests.e2e.test_portal_loopback import listening

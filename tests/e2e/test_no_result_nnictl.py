@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from nni_nas.nnictl import free_port, nni_env, stop_experiment
+from nni_nas.manager.nnictl import free_port, nni_env, stop_experiment
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,14 @@ import yaml
 
 import model_spaces
 from nni_nas.arch import freeze
-from nni_nas.nnictl import create_experiment, free_port, nni_env, stop_experiment, trial_jobs, wait_until_finished
+from nni_nas.manager.nnictl import (
+    create_experiment,
+    free_port,
+    nni_env,
+    stop_experiment,
+    trial_jobs,
+    wait_until_finished,
+)
 from nni_nas.results.records import load_experiment
 from tests.e2e.portal import metrics_by_trial
 from tests.nni_nas.test_export import TOLERANCE, max_diff, run_without_nni

@@ -1,5 +1,5 @@
-"""The web portal of an experiment nni-nas starts shows its icons with no network (nni_nas/portal_icons.js), in a
-real headless Chromium that reaches 127.0.0.1 only: each icon differs, pixel for pixel, from the fallback glyph that
+"""The web portal of an experiment nni-nas starts shows its icons with no network (nni_nas/manager/portal_icons.js), in
+a real headless Chromium that reaches 127.0.0.1 only: each icon differs, pixel for pixel, from the fallback glyph that
 an icon without its font is drawn with. The same check with the served fonts blocked sees only empty boxes, so it
 cannot pass by accident. The check itself is scripts/check_portal_icons.py."""
 
@@ -9,7 +9,7 @@ import importlib.util
 
 import pytest
 
-from nni_nas.portal_icons import icon_dir, is_complete
+from nni_nas.manager.portal_icons import icon_dir, is_complete
 from tests.conftest import REPO
 
 _spec = importlib.util.spec_from_file_location("check_portal_icons", REPO / "scripts" / "check_portal_icons.py")

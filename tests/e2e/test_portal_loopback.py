@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nni_nas.nnictl import LOOPBACK_PRELOAD, nni_env, rest_get, trial_jobs, wait_until_finished
+from nni_nas.manager.nnictl import LOOPBACK_PRELOAD, nni_env, rest_get, trial_jobs, wait_until_finished
 
 
 def listening(port: int) -> set[str]:

@@ -17,7 +17,7 @@ import yaml
 
 import model_spaces
 from nni_nas.arch import search_choices
-from nni_nas.nnictl import create_experiment, free_port, nni_env, stop_experiment, wait_until_finished
+from nni_nas.manager.nnictl import create_experiment, free_port, nni_env, stop_experiment, wait_until_finished
 from nni_nas.results.records import load_experiment
 from tests.e2e.test_export_nnictl import check_exported
 

@@ -38,7 +38,7 @@ import torch
 
 from nni_nas.checks import check_config
 from nni_nas.data import load_data
-from nni_nas.nnictl import create_experiment, free_port, nni_env, rest_get, stop_experiment, wait_until_finished
+from nni_nas.manager.nnictl import create_experiment, free_port, nni_env, rest_get, stop_experiment, wait_until_finished
 from tests.e2e import sshd
 from tests.nni_nas.test_export import TOLERANCE, max_diff, rebuild_trained, run_without_nni
 
@@ -227,7 +227,7 @@ def lose_machine(server: sshd.SshServer, remote_env: Path) -> list[str]:
             cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
         except OSError:
             continue
-        if group == keeper_group or (cwd.is_relative_to(remote_env) and "nni_nas.worker" not in
+        if group == keeper_group or (cwd.is_relative_to(remote_env) and "nni_nas.runtime.worker" not in
                                      Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")):
             doomed.add(pid)
     doomed -= {os.getpid(), 1}

@@ -15,7 +15,7 @@ import pytest
 
 import strategies
 from nni_nas.commands.search import port_taken_message
-from nni_nas.nnictl import rest_get, trial_jobs, wait_until_finished
+from nni_nas.manager.nnictl import rest_get, trial_jobs, wait_until_finished
 from nni_nas.results.records import experiment_status
 from tests.e2e.portal import metrics_by_trial, trial_folder
 

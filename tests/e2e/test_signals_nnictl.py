@@ -18,7 +18,14 @@ from nni_nas import SignalClassifier
 from nni_nas.arch import search_choices, validate_arch
 from nni_nas.data.signals import main as write_waveforms
 from nni_nas.data.signals import waveforms
-from nni_nas.nnictl import create_experiment, free_port, nni_env, stop_experiment, trial_jobs, wait_until_finished
+from nni_nas.manager.nnictl import (
+    create_experiment,
+    free_port,
+    nni_env,
+    stop_experiment,
+    trial_jobs,
+    wait_until_finished,
+)
 from tests.e2e.test_export_nnictl import check_exported
 
 pytestmark = pytest.mark.slow

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from nni_nas import worker_client
-from nni_nas.nnictl import free_port, nni_env, stop_experiment, trial_jobs
+from nni_nas.manager.nnictl import free_port, nni_env, stop_experiment, trial_jobs
+from nni_nas.runtime import worker_client
 from tests.e2e.portal import trial_folder
 
 pytestmark = pytest.mark.slow
@@ -98,6 +98,6 @@ def workers(experiment_id: str) -> list[int]:
     for proc in Path("/proc").iterdir():
         with contextlib.suppress(OSError):
             cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-            if "nni_nas.worker" in cmdline and str(worker_client.socket_path(experiment_id)) in cmdline:
+            if "nni_nas.runtime.worker" in cmdline and str(worker_client.socket_path(experiment_id)) in cmdline:
                 found.append(int(proc.name))
     return found

@@ -17,7 +17,7 @@ from nni_nas.api import write_config
 from nni_nas.arch import canonical, freeze, search_choices
 from nni_nas.data.signals import waveforms
 from nni_nas.errors import ConfigError
-from nni_nas.trial import parse_args, run
+from nni_nas.runtime.trial import parse_args, run
 from tests.nni_nas.test_export import check_space_export
 
 SMALL = {"widths": [8, 16], "max_depth": 3}

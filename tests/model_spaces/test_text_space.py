@@ -13,7 +13,7 @@ import torch
 import model_spaces
 from nni_nas.arch import freeze, search_choices
 from nni_nas.data import load_data
-from nni_nas.trial import parse_args, run
+from nni_nas.runtime.trial import parse_args, run
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "pydocs_evolution.yml"

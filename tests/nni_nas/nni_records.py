@@ -53,7 +53,7 @@ def make_experiment(root: Path, experiment_id: str, trials: list[FakeTrial], arg
     import model_spaces
     from nni_nas.arch import freeze
     from nni_nas.config import NasSettings
-    from nni_nas.trial_files import save_trial_files
+    from nni_nas.runtime.trial_files import save_trial_files
 
     directory = root / experiment_id
     (directory / "db").mkdir(parents=True)

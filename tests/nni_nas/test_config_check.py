@@ -67,7 +67,7 @@ def test_the_remote_config_check_would_dial_its_machines_once_the_key_exists(tmp
     key.write_text("not a key\n")
     copy = loopback_copy(REPO / "configs" / "digits_evolution_remote.yml", tmp_path)
     raw = yaml.safe_load(copy.read_text())
-    from nni_nas.nnictl import free_port
+    from nni_nas.manager.nnictl import free_port
 
     for machine in raw["trainingService"]["machineList"]:
         machine["port"] = free_port()  # closed: the login is refused at once

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from nni_nas.checks import check_config
-from nni_nas.trial import main as trial_main
+from nni_nas.runtime.trial import main as trial_main
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ["digits_evolution.yml", "digits_random.yml", "digits_pnas.yml", "digits_darts.yml", "digits_enas.yml",

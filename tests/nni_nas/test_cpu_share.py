@@ -15,8 +15,8 @@ import pytest
 import torch
 import yaml
 
-from nni_nas.cpu_share import TRIAL_THREADS_ENV, available_cores, trial_threads, trials_per_machine
-from nni_nas.trial import main
+from nni_nas.runtime.cpu_share import TRIAL_THREADS_ENV, available_cores, trial_threads, trials_per_machine
+from nni_nas.runtime.trial import main
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {"epochs": 1, "batch_size": 256, "lr": 0.05, "seed": 0, "latency_runs": 1}
@@ -74,8 +74,8 @@ def test_a_trial_in_its_own_process_trains_with_its_share(tmp_path, no_thread_en
     def trial(name: str) -> subprocess.CompletedProcess:
         concurrency, threads, _ = cases[name]
         config = tiny_config(tmp_path / name.replace(" ", "_").replace(".", "_"), concurrency, threads)
-        return subprocess.run([sys.executable, "-m", "nni_nas.trial", "--config", str(config), "--arch", "random",
-                               "--out", str(config.parent / "out")], env=env, capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "nni_nas.runtime.trial", "--config", str(config), "--arch",
+                               "random", "--out", str(config.parent / "out")], env=env, capture_output=True, text=True,
                               timeout=600)
 
     with ThreadPoolExecutor(len(cases)) as pool:
@@ -90,7 +90,7 @@ def test_a_trial_in_its_own_process_trains_with_its_share(tmp_path, no_thread_en
 
 def test_a_trial_where_torch_is_imported_already_sets_torch_threads(tmp_path, no_thread_env, monkeypatch):
     """As in the warm worker's fork: torch is imported before the trial knows its share."""
-    monkeypatch.setattr("nni_nas.cpu_share.available_cores", lambda: 9)
+    monkeypatch.setattr("nni_nas.runtime.cpu_share.available_cores", lambda: 9)
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # what this program had: the trial's share (9 cores, 3 trials) is 3
     try:

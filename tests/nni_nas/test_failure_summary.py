@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from nni_nas import cli
-from nni_nas.trial_stop import parse_duration, stop_reason
+from nni_nas.runtime.trial_stop import parse_duration, stop_reason
 from tests.nni_nas.nni_records import FakeTrial, class_args, make_experiment
 
 NAN = "training loss became nan in epoch {}; lower train.lr (now 1e+30) or check the input data"

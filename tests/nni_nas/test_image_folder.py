@@ -137,7 +137,7 @@ def test_a_folder_of_pngs_trains_through_the_trial_entry_point(tmp_path):
     import json
 
     from nni_nas.export.readme import _scaling_lines
-    from nni_nas.trial import main
+    from nni_nas.runtime.trial import main
 
     root = write_digits_folder(tmp_path / "digits", per_class=180, classes=10)
     config = _config(tmp_path, root)

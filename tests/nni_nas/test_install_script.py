@@ -12,7 +12,7 @@ from tests.conftest import REPO
 
 FAKE_PYTHON = """#!/usr/bin/env bash
 if [ "$1" = "-c" ]; then exit 1; fi           # "import nni_nas, nni" fails: not installed yet
-if [ "$2" = "nni_nas.portal_icons" ]; then    # the portal's icon font: not there yet; fetching it may fail
+if [ "$2" = "nni_nas.manager.portal_icons" ]; then    # the portal's icon font: not there yet; fetching it may fail
   [ "$3" = "--check" ] && exit 1
   echo "fetch $*" >> "$(dirname "$0")/../calls"
   exit "${FAKE_FETCH_EXIT:-0}"
@@ -45,7 +45,7 @@ def test_install_is_quiet_and_logs_what_pip_says(tmp_path):
     assert "fetched the web portal's icon font" in output
     assert (repo / ".venv" / "install.log").read_text().count("banner") == 100  # both pip calls, kept
     calls = (repo / ".venv" / "calls").read_text()
-    assert "-e .[export,test]" in calls and "fetch -m nni_nas.portal_icons" in calls
+    assert "-e .[export,test]" in calls and "fetch -m nni_nas.manager.portal_icons" in calls
     assert (repo / ".venv" / ".nni-nas-installed").is_file()
 
 

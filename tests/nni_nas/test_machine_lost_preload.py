@@ -1,6 +1,6 @@
-"""nni_nas/machine_lost.js against NNI 3.0's own remote training service class, in NNI's Node, without a manager:
-the trials of a lost machine end with an exit code (FAILED) and an error.txt naming the machine, where NNI alone
-ends them with none (USER_CANCELED); a replacement worker that cannot start is taken out of NNI's lists. The
+"""nni_nas/manager/machine_lost.js against NNI 3.0's own remote training service class, in NNI's Node, without a
+manager: the trials of a lost machine end with an exit code (FAILED) and an error.txt naming the machine, where NNI
+alone ends them with none (USER_CANCELED); a replacement worker that cannot start is taken out of NNI's lists. The
 end-to-end version (a real sshd killed mid-trial) is in tests/e2e/test_remote_nnictl.py."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import nni_node
 import pytest
 
-from nni_nas.nnictl import MACHINE_LOST_PRELOAD
+from nni_nas.manager.nnictl import MACHINE_LOST_PRELOAD
 
 NNI_NODE = Path(nni_node.__file__).parent
 SCRIPT = """

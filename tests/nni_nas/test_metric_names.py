@@ -16,9 +16,9 @@ import yaml
 from nni_nas import ImageClassifier, SignalClassifier, TextClassifier, cli
 from nni_nas.arch import search_choices
 from nni_nas.data import load_data
+from nni_nas.runtime.trial import parse_args, run
 from nni_nas.tasks.base import BaseClassifier
 from nni_nas.tasks.project import Project
-from nni_nas.trial import parse_args, run
 from tests.nni_nas.nni_records import FakeTrial, make_experiment
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 """The portal's icon font: the package nni-nas fetches holds exactly the files NNI's portal bundle asks for, and
-nni_nas/portal_icons.js serves them through NNI 3.0's own REST server (in NNI's Node, without a manager) and points
-every page at them. The browser check, offline, is tests/e2e/test_portal_icons.py."""
+nni_nas/manager/portal_icons.js serves them through NNI 3.0's own REST server (in NNI's Node, without a manager) and
+points every page at them. The browser check, offline, is tests/e2e/test_portal_icons.py."""
 
 from __future__ import annotations
 
@@ -15,8 +15,17 @@ from pathlib import Path
 import nni_node
 import pytest
 
-from nni_nas.nnictl import PORTAL_ICONS_PRELOAD, nni_env
-from nni_nas.portal_icons import FONT_FILES, PACKAGE, VERSION, IconFetchError, icon_dir, is_complete, main, unpack
+from nni_nas.manager.nnictl import PORTAL_ICONS_PRELOAD, nni_env
+from nni_nas.manager.portal_icons import (
+    FONT_FILES,
+    PACKAGE,
+    VERSION,
+    IconFetchError,
+    icon_dir,
+    is_complete,
+    main,
+    unpack,
+)
 
 NNI_NODE = Path(nni_node.__file__).parent
 STATIC = NNI_NODE / "static"

@@ -1,8 +1,8 @@
-"""nni_nas/remote_python.js against NNI 3.0's own remote training service class, in NNI's Node, without a manager:
-the command NNI hands a machine's trial keeper, run the way the keeper runs it (``/bin/bash -c`` under sshd, shell
-level 1, so bash reads ``~/.bashrc`` first), starts ``pythonPath``'s ``python`` even when the account's ``.bashrc``
-puts another first; NNI's command alone starts the ``.bashrc``'s. The end-to-end version (a real sshd, an account
-with such a ``.bashrc``) is in tests/e2e/test_remote_nnictl.py."""
+"""nni_nas/manager/remote_python.js against NNI 3.0's own remote training service class, in NNI's Node, without a
+manager: the command NNI hands a machine's trial keeper, run the way the keeper runs it (``/bin/bash -c`` under sshd,
+shell level 1, so bash reads ``~/.bashrc`` first), starts ``pythonPath``'s ``python`` even when the account's
+``.bashrc`` puts another first; NNI's command alone starts the ``.bashrc``'s. The end-to-end version (a real sshd, an
+account with such a ``.bashrc``) is in tests/e2e/test_remote_nnictl.py."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import nni_node
 import pytest
 
-from nni_nas.nnictl import REMOTE_PYTHON_PRELOAD, nni_env
+from nni_nas.manager.nnictl import REMOTE_PYTHON_PRELOAD, nni_env
 
 NNI_NODE = Path(nni_node.__file__).parent
 SCRIPT = """

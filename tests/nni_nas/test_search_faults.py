@@ -18,9 +18,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from nni_nas import disk, nnictl
+from nni_nas import disk
 from nni_nas.errors import DiskFullError, ManagerLostError
-from nni_nas.interruptions import interruption_line, is_interrupted
+from nni_nas.manager import nnictl
+from nni_nas.runtime.interruptions import interruption_line, is_interrupted
 
 
 def test_full_disk_errors_are_recognised():
@@ -195,7 +196,7 @@ def test_the_cli_knows_resume():
 def test_the_leftovers_of_a_dead_manager_are_found_by_their_environment_and_ended(tmp_path):
     """A dead manager's dispatcher retries its manager's port for ever and would join a resumed manager there: the
     processes NNI started for that experiment (and only those) are ended; one that ends on its own is let be."""
-    from nni_nas.orphans import end_leftovers, leftover_processes
+    from nni_nas.manager.orphans import end_leftovers, leftover_processes
 
     folder = tmp_path / "nni-experiments" / "k7x2mq9d"
     base = {k: v for k, v in os.environ.items() if k not in ("NNI_EXP_ID", "NNI_LOG_DIRECTORY")}
@@ -220,7 +221,7 @@ def test_the_leftovers_of_a_dead_manager_are_found_by_their_environment_and_ende
 
 
 def test_tuner_only_ends_the_dispatcher_and_lets_trials_end_themselves(tmp_path):
-    from nni_nas.orphans import end_leftovers
+    from nni_nas.manager.orphans import end_leftovers
 
     folder = tmp_path / "nni-experiments" / "k7x2mq9d"
     base = {k: v for k, v in os.environ.items() if k not in ("NNI_EXP_ID", "NNI_LOG_DIRECTORY")}

@@ -14,7 +14,7 @@ import yaml
 import model_spaces
 from nni_nas.arch import freeze
 from nni_nas.data import load_data
-from nni_nas.trial import main, parse_args, run
+from nni_nas.runtime.trial import main, parse_args, run
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "digits_evolution.yml"

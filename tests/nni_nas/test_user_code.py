@@ -275,7 +275,7 @@ def test_a_module_that_never_logs_the_monitored_value_stops_at_the_first_validat
 
 
 def test_the_trial_records_a_missing_metric_as_its_error(own, tmp_path):
-    from nni_nas.trial import main
+    from nni_nas.runtime.trial import main
 
     settings(own, monitor="val_accuracy", train={"epochs": 1, "latency_runs": 2})
     code = main(["--config", str(own / "config.yml"), "--arch", '{"conv2": 1, "dropout": 0.0, "feature": 32}',

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from nni_nas import worker_client
+from nni_nas.runtime import worker_client
 
 
 def test_a_new_folder_is_private(tmp_path):
@@ -60,7 +60,7 @@ def test_a_killed_training_process_is_named_and_a_living_worker_is_not_said_to_h
 ])
 def test_no_worker_runs_the_trial_in_its_own_process(tmp_path, monkeypatch, capsys, argv_extra, env_worker,
                                                      via_worker):
-    from nni_nas import trial
+    from nni_nas.runtime import trial
 
     monkeypatch.chdir(tmp_path)  # NNI's trial runtime opens trial.log in the working folder
     monkeypatch.setenv("NNI_PLATFORM", "local")  # as nnictl starts a trial

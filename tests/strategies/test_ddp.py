@@ -23,7 +23,7 @@ import yaml
 import model_spaces
 from nni_nas.arch import search_choices
 from nni_nas.data import data_info
-from nni_nas.distributed import TRACE_ENV, fingerprint
+from nni_nas.runtime.distributed import TRACE_ENV, fingerprint
 from strategies.darts.supernet import DartsSupernet, derive_architecture
 from strategies.enas.controller import EnasController
 from strategies.enas.settings import EnasSettings
@@ -61,7 +61,7 @@ def runs(tmp_path_factory) -> dict[str, dict]:
         for key in ("LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR", "NODE_RANK", "NNI_PLATFORM"):
             env.pop(key, None)
         log = (folder / "log.txt").open("w")
-        started[name] = (subprocess.Popen([sys.executable, "-m", "nni_nas.trial", "--config", f"{name}.yml",
+        started[name] = (subprocess.Popen([sys.executable, "-m", "nni_nas.runtime.trial", "--config", f"{name}.yml",
                                            "--out", "out"], cwd=folder, env=env, stdout=log,
                                           stderr=subprocess.STDOUT), folder)
     done = {}

@@ -22,8 +22,8 @@ from nni_nas.checks import check_config
 from nni_nas.config import load_settings
 from nni_nas.data import data_info
 from nni_nas.data.signals import waveforms
-from nni_nas.trial import main as trial_main
-from nni_nas.trial import parse_args, run
+from nni_nas.runtime.trial import main as trial_main
+from nni_nas.runtime.trial import parse_args, run
 
 REPO = Path(__file__).resolve().parents[2]
 

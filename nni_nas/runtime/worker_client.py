@@ -1,8 +1,8 @@
-"""The trial's side of the warm worker (:mod:`nni_nas.worker`): hand this trial to the experiment's worker, starting
-the worker first if there is none, and wait for its exit code.
+"""The trial's side of the warm worker (:mod:`nni_nas.runtime.worker`): hand this trial to the experiment's worker,
+starting the worker first if there is none, and wait for its exit code.
 
 The worker is found by a Unix socket named after the interpreter and the experiment id; the first trial to arrive
-starts it (``python -m nni_nas.worker``, in its own session) under a lock, the others connect.
+starts it (``python -m nni_nas.runtime.worker``, in its own session) under a lock, the others connect.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def run_via_worker(argv: list[str]) -> int | None:
             child = _recv_exactly(conn, 4)
             reply = _recv_exactly(conn, 4) if child is not None else None
         except KeyboardInterrupt:  # NNI stops the trial (maxTrialDuration, a cancel): say why, not where it was
-            from nni_nas.trial_stop import die_by_sigint, record_stop
+            from nni_nas.runtime.trial_stop import die_by_sigint, record_stop
 
             record_stop()
             die_by_sigint()  # the closed socket ends the training process (it dies with its client)
@@ -112,7 +112,7 @@ def _alive(pid: int) -> bool:
 
 def _record_error(message: str) -> None:
     """The reason in the trial folder's ``error.txt``, as the trial itself records its errors."""
-    from nni_nas.trial_files import ERROR_FILE
+    from nni_nas.runtime.trial_files import ERROR_FILE
 
     out = os.environ.get("NNI_OUTPUT_DIR")
     if out:
@@ -129,7 +129,7 @@ def _connect_or_spawn(path: Path, wait: float = 120.0) -> socket.socket | None:
             return conn
         log_dir = Path(os.environ.get("NNI_OUTPUT_DIR", ".")).parent
         log = open(log_dir / "nni-nas-worker.log", "ab")  # noqa: SIM115  (handed to the child process)
-        subprocess.Popen([sys.executable, "-m", "nni_nas.worker", "--socket", str(path),
+        subprocess.Popen([sys.executable, "-m", "nni_nas.runtime.worker", "--socket", str(path),
                           "--manager", os.environ.get("NNI_TRIAL_COMMAND_CHANNEL", "")],
                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + wait

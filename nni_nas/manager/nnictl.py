@@ -31,17 +31,18 @@ LOOPBACK_PRELOAD = Path(__file__).with_name("loopback.js")
 # NNI's manager fails an experiment whose tuner has not connected within 10 s; this preload waits longer (120 s)
 TUNER_PATIENCE_PRELOAD = Path(__file__).with_name("tuner_patience.js")
 # NNI's remote service ends the trials of a machine it lost as USER_CANCELED, with no reason: this preload makes
-# them FAILED with an error.txt naming the machine, and keeps the search off that machine (nni_nas/machine_lost.js)
+# them FAILED with an error.txt naming the machine, and keeps the search off that machine
+# (nni_nas/manager/machine_lost.js)
 MACHINE_LOST_PRELOAD = Path(__file__).with_name("machine_lost.js")
 # NNI's trial keeper runs a remote trial's command through bash, which reads the account's ~/.bashrc first (a
 # `pyenv init` there puts another Python first): this preload puts the machine's pythonPath first again
-# (nni_nas/remote_python.js)
+# (nni_nas/manager/remote_python.js)
 REMOTE_PYTHON_PRELOAD = Path(__file__).with_name("remote_python.js")
 # NNI 3.0 records a trial that its assessor stopped as USER_CANCELED when the trial ends quickly (it sets the
 # early-stop flag only after the trial's end): this preload sets it first, so the trial is EARLY_STOPPED
 EARLY_STOP_PRELOAD = Path(__file__).with_name("early_stop.js")
 # NNI's portal loads its icon font from a CDN (offline: empty boxes); this preload serves the copy install.sh
-# fetched into the environment and points the portal at it (nni_nas/portal_icons.js)
+# fetched into the environment and points the portal at it (nni_nas/manager/portal_icons.js)
 PORTAL_ICONS_PRELOAD = Path(__file__).with_name("portal_icons.js")
 
 
@@ -58,9 +59,9 @@ def nni_env(extra: dict[str, str] | None = None, listen_all: bool = False) -> di
     ``.bashrc`` puts first on PATH, one
     (:data:`EARLY_STOP_PRELOAD`) records a trial that an assessor stopped as EARLY_STOPPED, and one
     (:data:`PORTAL_ICONS_PRELOAD`) serves the portal's icon font from this environment, so that the portal shows
-    its icons offline (when ``scripts/install.sh`` could fetch the font; :mod:`nni_nas.portal_icons`).
+    its icons offline (when ``scripts/install.sh`` could fetch the font; :mod:`nni_nas.manager.portal_icons`).
     """
-    from nni_nas.portal_icons import icon_dir, is_complete
+    from nni_nas.manager.portal_icons import icon_dir, is_complete
 
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
@@ -104,8 +105,8 @@ def create_experiment(config: str | Path, port: int, env: dict[str, str] | None 
 
     nnictl gives the NNI manager it starts three seconds to answer, hard-coded (``nni/experiment/launcher.py``,
     ``_check_rest_server``), then stops it and fails; on a busy machine Node alone takes longer to start. nnictl runs
-    with that limit raised (:mod:`nni_nas.nnictl_patient`), and the failure, if it still happens (nothing has run),
-    is tried again, up to ``attempts`` times.
+    with that limit raised (:mod:`nni_nas.manager.nnictl_patient`), and the failure, if it still happens (nothing has
+    run), is tried again, up to ``attempts`` times.
 
     A manager started on a full disk dies without a word and nnictl reports only that it did not answer: the disk of
     the experiment folder is probed first and after every failed start (:func:`nni_nas.disk.disk_problem`), and a
@@ -143,14 +144,14 @@ def resume_experiment(experiment_id: str, port: int, env: dict[str, str] | None 
     """``nnictl resume ID --port PORT`` with nni-nas's manager preloads (``env``, :func:`nni_env`: the portal on
     127.0.0.1 unless ``listen_all``), a patient start retried like :func:`create_experiment`, and the disk of the
     experiment folder probed first (a manager resumed on a full disk dies as silently as a new one). When the
-    experiment's manager died, the processes it left are ended first (:mod:`nni_nas.orphans`; its tuner would join
-    the new manager); their pids are returned.
+    experiment's manager died, the processes it left are ended first (:mod:`nni_nas.manager.orphans`; its tuner would
+    join the new manager); their pids are returned.
 
     NNI 3.0 runs the trials that were RUNNING or WAITING when the manager stopped again, under their own ids
     (``NNIManager.addRecoveredTrialJob``)."""
     from nni_nas.disk import disk_problem
     from nni_nas.errors import DiskFullError
-    from nni_nas.orphans import end_leftovers
+    from nni_nas.manager.orphans import end_leftovers
     from nni_nas.results.records import experiment_status, experiments_root
 
     env = env or nni_env()
@@ -206,11 +207,12 @@ def remove_unstarted(root: Path, experiment_id: str) -> None:
 
 
 def nnictl_command() -> list[str]:
-    """The real nnictl of this environment, with a patient manager start (:mod:`nni_nas.nnictl_patient`), through
-    this Python with ``-W`` ignoring the ``pkg_resources is deprecated`` warning nnictl prints on every call under
-    setuptools 80. Only the nnictl process gets the filter (``PYTHONWARNINGS`` would reach the manager, the
+    """The real nnictl of this environment, with a patient manager start (:mod:`nni_nas.manager.nnictl_patient`),
+    through this Python with ``-W`` ignoring the ``pkg_resources is deprecated`` warning nnictl prints on every call
+    under setuptools 80. Only the nnictl process gets the filter (``PYTHONWARNINGS`` would reach the manager, the
     dispatcher and every trial)."""
-    return [sys.executable, "-W", "ignore:pkg_resources is deprecated:UserWarning", "-m", "nni_nas.nnictl_patient"]
+    return [sys.executable, "-W", "ignore:pkg_resources is deprecated:UserWarning",
+            "-m", "nni_nas.manager.nnictl_patient"]
 
 
 def manager_did_not_answer(output: str) -> bool:

@@ -8,7 +8,7 @@ machines its share of them (NNI hands trials to the machines in turn, so ``ceil(
 each); ``OMP_NUM_THREADS`` in the experiment's environment narrows the cores shared. The count is set before
 torch is imported where this process imports it (``OMP_NUM_THREADS``, which torch reads once, at import, and which
 processes the trial starts inherit) and through ``torch.set_num_threads`` where torch is imported already (the warm
-worker's fork, :mod:`nni_nas.worker`). Nothing heavy is imported here.
+worker's fork, :mod:`nni_nas.runtime.worker`). Nothing heavy is imported here.
 """
 
 from __future__ import annotations

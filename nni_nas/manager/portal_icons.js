@@ -4,7 +4,7 @@
 // NNI 3.0's portal (Fluent UI React) calls initializeIcons() with no base URL, so its 19 icon font files come from
 // https://res.cdn.office.net/.../assets/icons/ unless window.FabricConfig.iconBaseUrl names another place before
 // the bundle runs. Offline, every icon was an empty box. scripts/install.sh fetches those files from the npm
-// registry (@fluentui/font-icons-mdl2, the version the bundle registers; nni_nas/portal_icons.py) into
+// registry (@fluentui/font-icons-mdl2, the version the bundle registers; nni_nas/manager/portal_icons.py) into
 // <venv>/share/nni-nas/portal-icons. This preload
 //   - answers GET <anything>/nni-nas-icons/<file>.woff with that file (only the names in that folder), and
 //   - adds <script>window.FabricConfig = {..., iconBaseUrl: "./nni-nas-icons/"}</script> at the top of <head> of
@@ -12,7 +12,7 @@
 // The relative "./" resolves like the bundle's own "./static/..." paths, so a urlPrefix needs nothing more.
 // Only iconBaseUrl is set: the text keeps Fluent's font stack (Segoe UI from the CDN when it is reachable, the
 // system's sans-serif otherwise). Nothing installed is edited, and the preload opens no socket of its own: the
-// files go out through the manager's server, which nni_nas/loopback.js keeps on 127.0.0.1.
+// files go out through the manager's server, which nni_nas/manager/loopback.js keeps on 127.0.0.1.
 // When the folder is not complete (the fetch failed at install), the preload does nothing: the portal asks the CDN
 // as plain NNI does. NNI_NAS_PORTAL_ICONS=<folder> names the folder (nni-nas sets it); without it, the folder is
 // found from the manager's own (nni_node) folder, which nnictl makes the working directory.

@@ -7,9 +7,9 @@ icon is an empty box. The same 19 files are in the npm package's ``fonts/`` fold
 
 The package's code is MIT, but its LICENSE puts the fonts and icons under Microsoft's Fluent UI assets licence
 (https://aka.ms/fluentui-assets-license), so they are not in this repository: ``scripts/install.sh`` runs
-``python -m nni_nas.portal_icons`` once, which fetches that exact package from the npm registry, checks it against
-the registry's sha512, and keeps the fonts with their LICENSE in ``<venv>/share/nni-nas/portal-icons/``. The
-manager's Node preload ``nni_nas/portal_icons.js`` serves them and points the portal there. This module imports
+``python -m nni_nas.manager.portal_icons`` once, which fetches that exact package from the npm registry, checks it
+against the registry's sha512, and keeps the fonts with their LICENSE in ``<venv>/share/nni-nas/portal-icons/``. The
+manager's Node preload ``nni_nas/manager/portal_icons.js`` serves them and points the portal there. This module imports
 nothing heavy (the standard library and :mod:`nni_nas.errors`): install.sh and the manager's start stay fast.
 """
 
@@ -95,8 +95,9 @@ def fetch(folder: Path, registry: str = DEFAULT_REGISTRY, timeout: float = 15.0)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m nni_nas.portal_icons [--check] [FOLDER]``: fetch the fonts (into :func:`icon_dir` by default);
-    exit 1 with the reason when that fails. ``--check``: exit 0 when they are there, 1 when not, fetching nothing."""
+    """``python -m nni_nas.manager.portal_icons [--check] [FOLDER]``: fetch the fonts (into :func:`icon_dir` by
+    default); exit 1 with the reason when that fails. ``--check``: exit 0 when they are there, 1 when not, fetching
+    nothing."""
     args = sys.argv[1:] if argv is None else argv
     check = "--check" in args
     args = [arg for arg in args if arg != "--check"]

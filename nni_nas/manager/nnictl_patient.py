@@ -1,4 +1,4 @@
-"""``python -m nni_nas.nnictl_patient ARGS``: the real nnictl (``nni.tools.nnictl.nnictl.parse_args``), with one
+"""``python -m nni_nas.manager.nnictl_patient ARGS``: the real nnictl (``nni.tools.nnictl.nnictl.parse_args``), with one
 hard-coded limit raised.
 
 NNI 3.0's launcher gives the manager it starts three tries a second apart to answer ``check-status``

@@ -39,7 +39,7 @@ def _lost_manager(err: BaseException) -> str | None:
     """``host:port`` of this trial's manager when ``err`` is a failed connection to it, else None."""
     from urllib.error import URLError
 
-    from nni_nas.manager import manager_url
+    from nni_nas.manager.client import manager_url
 
     try:
         import requests

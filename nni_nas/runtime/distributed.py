@@ -31,7 +31,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from nni_nas.ranks import SecondaryRankDone, is_secondary_process
+from nni_nas.runtime.ranks import SecondaryRankDone, is_secondary_process
 
 TRACE_ENV = "NNI_NAS_RANK_TRACE"
 # what Lightning's launch sets (OMP_NUM_THREADS with torch's threads: the cores divided among the ranks)
@@ -117,7 +117,7 @@ def search_processes(train: Any) -> Iterator[None]:
     before = {key: os.environ.get(key) for key in LAUNCH_ENV}
     threads = torch.get_num_threads()
     if train.devices > 1 and train.accelerator == "cpu":
-        per_rank = train.threads or max(1, threads // train.devices)  # the trial's share (nni_nas.cpu_share)
+        per_rank = train.threads or max(1, threads // train.devices)  # the trial's share (nni_nas.runtime.cpu_share)
         torch.set_num_threads(per_rank)
         os.environ["OMP_NUM_THREADS"] = str(per_rank)  # for the ranks launched, and so that Lightning keeps it
     yield

@@ -1,7 +1,7 @@
 """Which process of a several-device trial this is, without importing torch (the trial's thin client asks).
 
 Lightning's DDP launch re-runs the trial command for ranks 1..N-1 with ``LOCAL_RANK`` set (rank 0 sets it to 0 when
-it launches them); see :mod:`nni_nas.distributed` for the rest.
+it launches them); see :mod:`nni_nas.runtime.distributed` for the rest.
 """
 
 from __future__ import annotations
@@ -18,4 +18,4 @@ def is_secondary_process() -> bool:
 
 class SecondaryRankDone(Exception):
     """Not an error: a DDP rank other than 0 has finished its part of a supernet's training; the trial process of
-    that rank ends here, quietly and with exit code 0 (rank 0 goes on alone, see :mod:`nni_nas.distributed`)."""
+    that rank ends here, quietly and with exit code 0 (rank 0 goes on alone, see :mod:`nni_nas.runtime.distributed`)."""

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
-from nni_nas.trial_files import ERROR_FILE
+from nni_nas.runtime.trial_files import ERROR_FILE
 
 TIME_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}  # as NNI's parse_time reads maxTrialDuration
 # NNI checks the durations of running trials every few seconds and measures from the spawn of the trial's shell,
@@ -79,7 +79,7 @@ def stop_reason(out_dir: Path, max_duration_s: float | None, age_s: float | None
 
 def _stored_limits() -> tuple[float | None, int | None]:
     """(maxTrialDuration in seconds, train.epochs) from the experiment config the manager stored; None for unknown."""
-    from nni_nas.manager import manager_get
+    from nni_nas.manager.client import manager_get
 
     try:
         params = manager_get("experiment", timeout=2.0).get("params") or {}

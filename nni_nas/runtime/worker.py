@@ -16,7 +16,7 @@ worker exits after ``--idle`` seconds without trials, as soon as its NNI manager
 manager says the experiment will run no more trials (its portal may stay up for hours).
 
 Switch it off with ``--no-worker`` on the trial command line or ``NNI_NAS_WORKER=0``. This module is the worker
-(``python -m nni_nas.worker``); the trial's side of the socket is :mod:`nni_nas.worker_client`.
+(``python -m nni_nas.runtime.worker``); the trial's side of the socket is :mod:`nni_nas.runtime.worker_client`.
 """
 
 from __future__ import annotations
@@ -104,10 +104,10 @@ def _run_child(conn: socket.socket) -> None:
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
-        sys.argv = ["nni_nas.trial", *request["argv"]]
+        sys.argv = ["nni_nas.runtime.trial", *request["argv"]]
         # The client's death (NNI killing the trial) closes the socket: then this child dies too.
         threading.Thread(target=_die_with_client, args=(conn,), daemon=True).start()
-        from nni_nas.trial import main
+        from nni_nas.runtime.trial import main
 
         code = main(request["argv"], use_worker=False)
     except SystemExit as exit_:
@@ -168,7 +168,7 @@ def _get_json(url: str):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m nni_nas.worker", description="warm trial worker")
+    parser = argparse.ArgumentParser(prog="python -m nni_nas.runtime.worker", description="warm trial worker")
     parser.add_argument("--socket", required=True)
     parser.add_argument("--idle", type=float, default=600.0, help="exit after this many idle seconds")
     parser.add_argument("--manager", default="", help="the trial command channel URL of the NNI manager")
