@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,11 @@ def _search_space_problems(raw: dict[str, Any]) -> list[str]:
     return problems
 
 
+# NNI's config loader keeps its base path in a module global: two checks at once (threads of one process, as the
+# remote e2e test runs them) would see each other's ("it requires _currentBasePath is None")
+_NNI_LOAD = threading.Lock()
+
+
 def _nni_schema_problems(path: Path, raw: dict[str, Any]) -> list[str]:
     from nni.experiment.config import ExperimentConfig
     from nni.experiment.config.utils import unset_base_path
@@ -159,13 +165,14 @@ def _nni_schema_problems(path: Path, raw: dict[str, Any]) -> list[str]:
 
     # NNI 3.0's ConfigBase.load sets a module-global base path and only clears it when loading succeeds: after one
     # rejected config every later load in the process fails with a bare AssertionError. Clear it on both sides.
-    unset_base_path()
-    try:
-        ExperimentConfig.load(path).validate()
-    except Exception as err:  # NNI raises AssertionError, ValueError or TypeError for schema errors
-        return [f"NNI rejects the config: {translate(nni_message(err), raw)}"]
-    finally:
+    with _NNI_LOAD:
         unset_base_path()
+        try:
+            ExperimentConfig.load(path).validate()
+        except Exception as err:  # NNI raises AssertionError, ValueError or TypeError for schema errors
+            return [f"NNI rejects the config: {translate(nni_message(err), raw)}"]
+        finally:
+            unset_base_path()
     return []
 
 

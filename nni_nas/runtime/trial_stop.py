@@ -113,7 +113,11 @@ PROGRESS = re.compile(r"after (?:search )?epoch \d+(?: of \d+)?|before its first
 def early_stop_reason(recorded: str | None) -> str:
     """The one-line cause of a trial that NNI's assessor (Medianstop, Curvefitting) stopped: NNI records it as
     EARLY_STOPPED but stops its process as it stops a cancelled one, so the trial itself wrote a cancel's line
-    (``recorded``); its progress (``after epoch 2 of 3``) is kept."""
+    (``recorded``); its progress (``after epoch 2 of 3``) is kept. NNI's manager stops a trial over
+    ``maxTrialDuration`` with the same early-stop flag (``stopTrialIfOverMaxDurationLimit``): the time limit the
+    trial recorded is that trial's cause."""
+    if recorded and recorded.startswith("stopped by maxTrialDuration"):
+        return recorded
     found = PROGRESS.search(recorded or "")
     progress = f" {found.group(0)}" if found else ""
     return (f"stopped early by the assessor{progress} (its intermediate results were judged poor; not an error in "

@@ -123,7 +123,7 @@ def export(experiment_id: str, env: dict, cwd: Path, out: Path) -> Path:
     proc = subprocess.run([sys.executable, "-m", "nni_nas.cli", "export", experiment_id, "--top", "1", "--out",
                            str(out), "--force"], env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    [folder] = sorted(out.iterdir())
+    [folder] = sorted(p for p in out.iterdir() if p.is_dir())  # beside the ranking index
     return folder
 
 

@@ -346,11 +346,16 @@ def remote_cli(remote_searches):
     return dict(zip(calls, (SimpleNamespace(**r) for r in results), strict=True))
 
 
+
+def exported_folders(home: Path) -> list[Path]:
+    """The trial folders an export wrote under ``home/exported`` (beside RANKING.md and ranking.json)."""
+    return [folder for folder in (home / "exported").iterdir() if folder.is_dir()]
+
 @pytest.fixture(scope="module")
 def exported_outputs(remote_searches, remote_cli, tmp_path_factory):
     """Every format the evolution and ENAS exports wrote, run on the digits test set in one subprocess without nni:
     {folder: {format: logits}}."""
-    folders = [f for name in ("evolution", "enas") for f in sorted((remote_searches[name].home / "exported").iterdir())
+    folders = [f for name in ("evolution", "enas") for f in sorted(exported_folders(remote_searches[name].home))
                if remote_cli[(name, "export")].returncode == 0]
     x_test, _ = load_data("digits").test.tensors
     return run_without_nni(tmp_path_factory.mktemp("outputs"), {"test": x_test}, folders)
@@ -397,7 +402,7 @@ def test_search_on_two_machines_and_export_of_remote_trials(remote_searches, rem
             assert (fetched / name).read_bytes() == (remote_dir / name).read_bytes(), (trial_id, name)
 
     # each exported format reproduces the network the remote trial trained, read from the remote machine itself
-    folders = sorted((home / "exported").iterdir())
+    folders = sorted(exported_folders(home))
     assert len(folders) == 1
     x_test, y_test = load_data("digits").test.tensors
     for folder in folders:
@@ -508,7 +513,7 @@ def test_one_shot_enas_trial_on_a_remote_machine_exports_its_retrained_network(r
     assert not search.fetched_before
     export = remote_cli[("enas", "export")]
     assert export.returncode == 0, export.stderr[-3000:]
-    [folder] = sorted((search.home / "exported").iterdir())
+    [folder] = sorted(exported_folders(search.home))
     exported = json.loads((folder / "metrics.json").read_text())
     assert exported["space"] == "enas_micro" and exported["trial_id"] == job["trialJobId"]
     fetched = search.local_root / "environments" / env_id / "trials" / job["trialJobId"]
@@ -551,5 +556,5 @@ def test_a_machine_lost_mid_search_fails_its_trial_with_a_reason_and_the_search_
         top.stderr
     assert export.returncode == 0, export.stderr[-2000:]
     exported = {json.loads((folder / "metrics.json").read_text())["trial_id"]
-                for folder in (search.home / "exported").iterdir()}
+                for folder in exported_folders(search.home)}
     assert exported == {t for t, j in jobs.items() if j["status"] == "SUCCEEDED"}

@@ -28,6 +28,8 @@ EXPERIMENTS = {
               failed("m2", "USER_CANCELED", **{"error.txt": LIMIT.format(9) + "\n"}),
               failed("m3", **{"trial.stderr": "Traceback ...\nModuleNotFoundError: No module named 'nni_nas'\n"})],
     "cancelled": [failed("c0", "USER_CANCELED", **{"trial.stderr": "KeyboardInterrupt\n"})],
+    # NNI's manager stops a trial over maxTrialDuration with its early-stop flag, which early_stop.js makes count
+    "time_limit": [failed(f"t{i}", "EARLY_STOPPED", **{"error.txt": LIMIT.format(3 + i) + "\n"}) for i in range(2)],
 }
 
 
@@ -98,3 +100,9 @@ def test_stop_reason_tells_the_time_limit_from_a_cancel(tmp_path):
     assert stop_reason(tmp_path, 25.0, 24.5, 50).startswith("stopped by maxTrialDuration (25 s) after epoch 2 of 50;")
     assert stop_reason(tmp_path, 25.0, 10.0, 50).startswith("stopped by NNI after epoch 2 of 50 (cancelled")
     assert stop_reason(tmp_path / "none", None, 10.0).startswith("stopped by NNI before its first epoch ended")
+
+
+def test_an_early_stopped_trial_over_the_time_limit_is_named_by_the_limit_not_the_assessor(top):
+    code, out = top("time_limit")
+    assert code == 1 and "2 of 2 trials stopped by maxTrialDuration (10 s) after epoch 3-4 of 50" in out, out
+    assert "assessor" not in out, out
