@@ -5,12 +5,12 @@ export the best one to plain PyTorch."""
 from __future__ import annotations
 
 import argparse
-import shutil
 import socket
 import sys
 from pathlib import Path
 
 from nni_nas.commands import count
+from nni_nas.manager.nnictl import tool_command  # noqa: E402,F401  (kept importable from here)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,13 +115,6 @@ def port_taken_message(port: int) -> str:
            else "a program that is not an NNI manager holds it")
     return (f"port {port} is already in use: {who}; pass --port with a free port (the quick start: PORT=8090 bash "
             "scripts/quickstart.sh)")
-
-
-def tool_command(name: str) -> str:
-    """``name`` if the shell finds this environment's ``name`` on PATH, else its full path (when ``.venv`` is not
-    activated, a bare ``nnictl`` would be "command not found")."""
-    mine = Path(sys.executable).parent / name
-    return name if shutil.which(name) == str(mine) or not mine.exists() else str(mine)
 
 
 def warn_listen_all(port: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -206,6 +207,13 @@ def remove_unstarted(root: Path, experiment_id: str) -> None:
         latest.unlink(missing_ok=True)
 
 
+def tool_command(name: str) -> str:
+    """``name`` if the shell finds this environment's ``name`` on PATH, else its full path (when ``.venv`` is not
+    activated, a bare ``nnictl`` would be "command not found")."""
+    mine = Path(sys.executable).parent / name
+    return name if shutil.which(name) == str(mine) or not mine.exists() else str(mine)
+
+
 def nnictl_command() -> list[str]:
     """The real nnictl of this environment, with a patient manager start (:mod:`nni_nas.manager.nnictl_patient`),
     through this Python with ``-W`` ignoring the ``pkg_resources is deprecated`` warning nnictl prints on every call
@@ -323,7 +331,6 @@ class ManagerWatch:
     def disk_full(self, said: Any) -> Exception:
         """:class:`nni_nas.errors.DiskFullError` for a disk that filled up during the search (the manager ``said``
         so, or a trial failed and the disk has no room left)."""
-        from nni_nas.commands.search import tool_command
         from nni_nas.disk import free_text
         from nni_nas.errors import DiskFullError
 
@@ -338,7 +345,6 @@ class ManagerWatch:
                              "interrupted ones run again)")
 
     def message(self, died: bool) -> str:
-        from nni_nas.commands.search import tool_command
 
         name = f"experiment {self.experiment_id}" if self.experiment_id else f"the experiment on port {self.port}"
         log = f"; its log: {self.folder / 'log' / 'nnimanager.log'}" if self.folder else ""
