@@ -64,6 +64,7 @@ OURS: dict[str, tuple[str, dict[str, Any]]] = {
     "pnas_lstm": ("pnas", {"beam_size": BEAM, "predictor": "lstm"}),
     "local_search": ("local_search", {}),
     "local_search_first": ("local_search", {"improvement": "first"}),
+    "local_search_model": ("local_search", {"improvement": "first", "neighbour_order": "model"}),
     "tpe": ("tpe", {}),
     "grid": ("grid", {}),
     "bananas": ("bananas", {}),
@@ -186,10 +187,11 @@ def rl_available() -> bool:
     return True
 
 
-def evaluate_strategy(run: Runner, query: BenchmarkQuery, budget: int, seeds: int) -> tuple[list[float], np.ndarray]:
+def evaluate_strategy(run: Runner, query: BenchmarkQuery, budget: int, seeds: int,
+                      first_seed: int = 0) -> tuple[list[float], np.ndarray]:
     """Test value of the picked architecture per seed, and the best-so-far curves (seeds x budget)."""
     picks, curves = [], []
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         records = run(query, budget, seed)
         picks.append(picked(records).test)
         curve = best_so_far(records)
@@ -245,6 +247,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--table", required=True, help="NAS-Bench-201 CSV or NAS-Bench-Macro JSON")
     parser.add_argument("--budget", type=int, default=100, help="queries per search")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="run seeds first-seed .. first-seed + seeds - 1 (tune on seeds the figures do not use)")
     parser.add_argument("--metric", help="column to optimise (default: cifar10-val / mean_acc)")
     parser.add_argument("--test-metric", help="column reported for the pick (default: cifar10-test / mean_acc)")
     parser.add_argument("--strategies", default=",".join(DEFAULT),
@@ -261,7 +265,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     query = BenchmarkQuery.from_evaluator(settings, table.space)
     best_key, optimum = table.optimum(query.test_metric)
     print(f"table {table.path.name}: {len(table)} archs, space {table.space}, search {query.metric}, "
-          f"report {query.test_metric}, optimum {optimum:.2f} ({best_key}); budget {args.budget}, seeds {args.seeds}")
+          f"report {query.test_metric}, optimum {optimum:.2f} ({best_key}); budget {args.budget}, "
+          f"seeds {args.first_seed}..{args.first_seed + args.seeds - 1}")
 
     summary: dict[str, Any] = {}
     all_picks: dict[str, list[float]] = {}
@@ -278,7 +283,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
             print(f"{name:20s} skipped: {reason}")
             continue
         start = time.perf_counter()
-        picks, curves[name] = evaluate_strategy(STRATEGIES[name], query, args.budget, args.seeds)
+        picks, curves[name] = evaluate_strategy(STRATEGIES[name], query, args.budget, args.seeds, args.first_seed)
         mean, std = float(np.mean(picks)), float(np.std(picks, ddof=1))
         summary[name] = {"mean": round(mean, 2), "std": round(std, 2), "se": round(std / len(picks) ** 0.5, 3),
                          "regret": round(optimum - mean, 2), "seconds": round(time.perf_counter() - start, 1)}

@@ -6,6 +6,12 @@ Algorithm 1 of the paper: take an architecture v, evaluate its neighbours N(v) (
 from v in one label), set v to the best of N(v) and v, and stop when v does not change (a local optimum). The paper
 reaches the NAS-Bench-201 optimum in about 127 queries on average (CIFAR-100) and matches BANANAS and beats
 regularised evolution on NAS-Bench-101 at 150 queries.
+
+``neighbour_order: model`` (ours) visits the neighbours in the order of a Thompson sample of a Bayesian linear
+regression on every label's value and every pair of labels' values, the model of BOCS (Baptista & Poloczek,
+"Bayesian Optimization of Combinatorial Structures", ICML 2018, Sec. 3: second-order features, a Gaussian prior, one
+posterior sample per acquisition), fitted on every result so far and redrawn before each proposal; first improvement
+then tries the neighbours the model favours first. It is computed in its kernel form (see :func:`model_order`).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
+
 from nni_nas.arch import arch_key
 from nni_nas.config import Settings, is_int
 from nni_nas.errors import did_you_mean
@@ -22,6 +30,9 @@ from strategies.base import Individual, NasTuner
 
 _logger = logging.getLogger(__name__)
 IMPROVEMENTS = ("best", "first")
+ORDERS = ("random", "model")
+MODEL_RESULTS = 1000  # the model of neighbour_order: model fits on the best this many results (its cost is cubic)
+PRIOR_PRECISION = 0.1  # of its weights, relative to the noise: chosen on the searched column only (see docs)
 
 
 @dataclass
@@ -32,6 +43,7 @@ class LocalSearchSettings(Settings):
 
     initial: int = 10
     improvement: str = "best"
+    neighbour_order: str = "random"
 
     def value_problems(self) -> list[str]:
         problems = []
@@ -40,7 +52,43 @@ class LocalSearchSettings(Settings):
         if self.improvement not in IMPROVEMENTS:
             hint = did_you_mean(self.improvement, IMPROVEMENTS) if isinstance(self.improvement, str) else ""
             problems.append(f"improvement must be best or first, got {self.improvement!r}{hint}")
+        if self.neighbour_order not in ORDERS:
+            hint = did_you_mean(self.neighbour_order, ORDERS) if isinstance(self.neighbour_order, str) else ""
+            problems.append(f"neighbour_order must be random or model, got {self.neighbour_order!r}{hint}")
         return problems
+
+
+def pair_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The kernel of a linear model on one-hot features of every label and of every pair of labels: with ``m`` labels
+    equal between two architectures (rows of label-value codes), ``m`` one-hot features and ``m (m - 1) / 2`` pair
+    features are shared, so their inner product is ``m + m (m - 1) / 2``."""
+    same = (a[:, None, :] == b[None, :, :]).sum(-1).astype(float)
+    return same + same * (same - 1) / 2
+
+
+def model_order(known: np.ndarray, values: np.ndarray, candidates: np.ndarray, rng: np.random.Generator,
+                prior_precision: float = PRIOR_PRECISION) -> np.ndarray:
+    """The candidates' indices, most promising first, by one Thompson sample of BOCS's model.
+
+    Bayesian linear regression ``y = w . phi(arch) + noise`` on standardised ``values``, with ``phi`` the one-hot
+    features of every label and every pair of labels and the prior ``w ~ N(0, s2 / prior_precision)``, ``s2`` the
+    noise variance (estimated from the fit's residuals, as BOCS does with its sparse prior's scale). In kernel form
+    (``K = phi phi^T``, :func:`pair_kernel`) the posterior of the candidates' values is Gaussian with mean
+    ``K_c (K + lambda I)^-1 y`` and covariance ``s2 / lambda (K_cc - K_c (K + lambda I)^-1 K_c^T)``; one joint sample of
+    it ranks them. ``known`` and ``candidates`` are rows of label-value codes."""
+    z = (values - values.mean()) / (values.std() + 1e-9)
+    gram = pair_kernel(known, known)
+    cross = pair_kernel(candidates, known)
+    chol = np.linalg.cholesky(gram + prior_precision * np.eye(len(known)))
+    alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, z))
+    residual = z - gram @ alpha
+    noise = max(float(residual @ residual) / max(len(z) - 1, 1), 1e-3)
+    mean = cross @ alpha
+    v = np.linalg.solve(chol, cross.T)
+    cov = noise / prior_precision * (pair_kernel(candidates, candidates) - v.T @ v)
+    eigenvalues, eigenvectors = np.linalg.eigh((cov + cov.T) / 2)
+    sample = mean + eigenvectors @ (np.sqrt(np.clip(eigenvalues, 0, None)) * rng.standard_normal(len(mean)))
+    return np.argsort(-sample, kind="stable")
 
 
 class LocalSearchTuner(NasTuner):
@@ -54,6 +102,9 @@ class LocalSearchTuner(NasTuner):
        moves to the best of them when it beats the incumbent; with ``improvement: first`` it moves to the first
        neighbour (in the random order, or of the results as they arrive) that beats it. Only a strictly better
        neighbour is a move, so the search never cycles.
+    With ``neighbour_order: model`` the order of step 2 is a Thompson sample of a Bayesian linear regression on
+    label and label-pair features (BOCS's model, :func:`model_order`), redrawn before each proposal from every result
+    so far; neighbours already evaluated are compared first, as they cost nothing.
     4. **Restart**: when no neighbour beats the incumbent (a local optimum), a random architecture becomes the next
        incumbent once its trial has reported (NASLib's restart rule).
 
@@ -72,6 +123,9 @@ class LocalSearchTuner(NasTuner):
     improvement
         ``best`` (evaluate the whole neighbourhood, move to its best; the paper's Algorithm 1) or ``first`` (move to
         the first better neighbour: fewer trials per step, more steps).
+    neighbour_order
+        ``random`` (the paper's) or ``model`` (the neighbours a model of the results so far favours first; it matters
+        with ``improvement: first``, and with ``best`` only where the budget ends mid-neighbourhood).
     **kwargs
         Common tuner settings: ``space``, ``space_args``, ``data``, ``data_args``, ``train``, ``seed``,
         ``optimize_mode``, ``metric``, ``constraints`` (see :class:`strategies.base.NasTuner`).
@@ -83,6 +137,9 @@ class LocalSearchTuner(NasTuner):
         super().__init__(space, **kwargs)
         self.initial = self.settings.initial
         self.improvement = self.settings.improvement
+        self.neighbour_order = self.settings.neighbour_order
+        # drawn only for the model's order, so that a random order's search is the same as before it existed
+        self.np_rng = np.random.default_rng(self.rng.getrandbits(63)) if self.neighbour_order == "model" else None
         self.known: dict[str, Individual] = {}  # canonical key -> its evaluated result (or the worst, over budget)
         self.incumbent: Individual | None = None
         self.queue: list[dict[str, Any]] = []  # the incumbent's neighbours not yet handed out or compared
@@ -155,6 +212,8 @@ class LocalSearchTuner(NasTuner):
         """The incumbent's next neighbour to evaluate. Neighbours evaluated already are compared on the way (which
         may move the climb or end it); neighbours running in another trial are waited for."""
         running = {arch_key(arch) for arch in self.pending.values()}
+        if self.neighbour_order == "model" and self.incumbent is not None:
+            self._order_queue(running)
         while self.incumbent is not None and self.queue:
             arch = self.queue.pop()
             key = arch_key(arch)
@@ -169,6 +228,27 @@ class LocalSearchTuner(NasTuner):
             else:
                 return arch
         return None
+
+    def _order_queue(self, running: set[str]) -> None:
+        """Put the queue in ``neighbour_order: model``'s order (:meth:`_next_neighbour` pops from its end): neighbours
+        already evaluated or running first, then the rest by a fresh sample of the model."""
+        results = sorted((ind for ind in self.known.values() if math.isfinite(ind.fitness)),
+                         key=lambda ind: ind.fitness)[-MODEL_RESULTS:]
+        keys = [arch_key(arch) for arch in self.queue]
+        fresh = [i for i, key in enumerate(keys) if key not in self.known and key not in running]
+        if len(results) < 2 or len(fresh) < 2:
+            return
+        codes = {label: {_value_key(v): i for i, v in enumerate(values)} for label, values in self.choices.items()}
+
+        def encode(archs: list[dict[str, Any]]) -> np.ndarray:
+            return np.array([[codes[label].get(_value_key(arch.get(label)), -1) for label in codes] for arch in archs])
+
+        assert self.np_rng is not None
+        order = model_order(encode([ind.arch for ind in results]), np.array([ind.fitness for ind in results]),
+                            encode([self.queue[i] for i in fresh]), self.np_rng)
+        fresh_set = set(fresh)
+        settled = [arch for i, arch in enumerate(self.queue) if i not in fresh_set]
+        self.queue = [self.queue[fresh[i]] for i in order[::-1]] + settled
 
     def _over_budget(self, arch: dict[str, Any]) -> Individual:
         individual = Individual(arch, -math.inf)
@@ -245,3 +325,8 @@ class LocalSearchTuner(NasTuner):
             self.starts_handed_out = self.initial
             self.start_results = list(self.history)
             self._climb_from(max(self.history, key=lambda ind: ind.fitness))
+
+
+def _value_key(value: Any) -> str:
+    """A label value as a dictionary key (values may be lists, which do not hash)."""
+    return repr(value)

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.slow
 
 TABLE = TABLES / "nb201_cifar_12epoch.csv"
 MACRO_TABLE = TABLES / "nas_bench_macro_cifar10.json"
-CONFIGS = ("digits_pnas.yml", "nb201_pnas.yml", "nb201_evolution.yml", "nb201_bananas.yml", "digits_bananas.yml")
+CONFIGS = ("digits_pnas.yml", "nb201_pnas.yml", "nb201_evolution.yml", "nb201_bananas.yml", "digits_bananas.yml",
+           "nb201_local_search.yml")
 
 
 def need_table():
@@ -94,6 +95,36 @@ def test_bananas_on_nb201_through_nnictl_runs_rounds_of_mutations(tmp_path, nni_
     # after the random start every cell is one edge away from an earlier one (handed out before it)
     for i, arch in enumerate(archs[4:], start=4):
         assert min(sum(arch[k] != earlier[k] for k in arch) for earlier in archs[:i]) == 1
+
+
+def test_model_ordered_local_search_on_nb201_through_nnictl(tmp_path, nni_experiment):
+    """NNI's dispatcher runs the shipped local search (first improvement, the model's neighbour order): 3 random
+    cells, then each trial a neighbour of the best cell of its climb so far, or a restart at a local optimum."""
+    need_table()
+    config = shortened("nb201_local_search.yml", tmp_path, trials=12)
+    raw = yaml.safe_load(config.read_text())
+    raw["tuner"]["classArgs"]["initial"] = 3
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    _, port = nni_experiment(config)
+    wait_until_finished(port, timeout=600)
+    jobs = sorted(trial_jobs(port), key=lambda job: job["sequenceId"])
+    assert len(jobs) == 12 and all(job["status"] == "SUCCEEDED" for job in jobs), [j["status"] for j in jobs]
+    table = BenchmarkTable(TABLE)
+    archs = [{**dict.fromkeys(nb201.EDGE_LABELS, "none"), **job["parameters"]} for job in jobs]
+    keys = [nb201.arch_to_string(arch) for arch in archs]
+    assert len(set(keys)) == 12
+    values = [table.value(key, "cifar10-val") for key in keys]
+    assert [job["final"][0]["default"] for job in jobs] == values
+    incumbent = max(range(3), key=values.__getitem__)
+    neighbours = 0
+    for i in range(3, 12):
+        if sum(archs[i][k] != archs[incumbent][k] for k in archs[i]) == 1:
+            neighbours += 1
+            if values[i] > values[incumbent]:
+                incumbent = i  # first improvement: the climb moves on
+        else:  # a restart: every neighbour of the incumbent was evaluated (this short run never gets there)
+            raise AssertionError(f"trial {i} is no neighbour of the incumbent {keys[incumbent]}: {keys[i]}")
+    assert neighbours == 9
 
 
 def test_evolution_on_nas_bench_macro_through_nnictl(tmp_path, nni_experiment):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import statistics
 
+import numpy as np
 import pytest
 
 from nni_nas.arch import arch_key
 from nni_nas.errors import ConfigError
-from strategies.local_search import LocalSearchTuner
+from strategies.local_search import LocalSearchTuner, model_order, pair_kernel
 from strategies.random_search import RandomTuner
 
 # Depth fixed at 3: no label is ever inactive, so a one-label neighbour is at Hamming distance 1.
@@ -44,6 +45,25 @@ def one_label_neighbours(tuner: LocalSearchTuner, arch: dict) -> list[dict]:
             if value != arch[label]]
 
 
+def is_known_local_optimum(tuner: LocalSearchTuner, known: dict[str, float], point: tuple[dict, float]) -> bool:
+    """Every neighbour of ``point`` (arch, fitness) is evaluated and none is better."""
+    neighbours = [arch_key(n) for n in one_label_neighbours(tuner, point[0])]
+    return all(key in known for key in neighbours) and max(known[key] for key in neighbours) <= point[1]
+
+
+def known_climbs(tuner: LocalSearchTuner, known: dict[str, float], start: tuple[dict, float]) -> list[tuple]:
+    """``start`` and every point reachable from it by moves to strictly better neighbours already evaluated."""
+    reached, frontier = {arch_key(start[0]): start}, [start]
+    while frontier:
+        arch, fitness = frontier.pop()
+        for neighbour in one_label_neighbours(tuner, arch):
+            key = arch_key(neighbour)
+            if key in known and known[key] > fitness and key not in reached:
+                reached[key] = (neighbour, known[key])
+                frontier.append(reached[key])
+    return list(reached.values())
+
+
 def climb(tuner: LocalSearchTuner, budget: int, objective=rugged) -> list[tuple[dict, object, object]]:
     """Run ``budget`` sequential trials; per trial (proposal, incumbent before the result, incumbent after it), the
     incumbents as (arch, fitness) or None."""
@@ -60,9 +80,9 @@ def climb(tuner: LocalSearchTuner, budget: int, objective=rugged) -> list[tuple[
     return steps
 
 
-@pytest.mark.parametrize("improvement", ["best", "first"])
-def test_after_the_start_only_neighbours_of_the_incumbent_or_a_restart_are_evaluated(improvement):
-    tuner = LocalSearchTuner(initial=5, improvement=improvement, seed=3, **FIXED_DEPTH)
+@pytest.mark.parametrize(("improvement", "order"), [("best", "random"), ("first", "random"), ("first", "model")])
+def test_after_the_start_only_neighbours_of_the_incumbent_or_a_restart_are_evaluated(improvement, order):
+    tuner = LocalSearchTuner(initial=5, improvement=improvement, neighbour_order=order, seed=3, **FIXED_DEPTH)
     steps = climb(tuner, 300)
     known: dict[str, float] = {}
     moves = restarts = 0
@@ -81,11 +101,10 @@ def test_after_the_start_only_neighbours_of_the_incumbent_or_a_restart_are_evalu
             assert hamming(before[0], previous[0]) == 1 and before[1] > previous[1]
             assert arch_key(before[0]) in known
             moves += 1
-        if before is None:  # a restart: only after a local optimum, which the previous incumbent must have been
-            incumbent, fitness = previous or steps[index - 1][1]
-            neighbours = one_label_neighbours(tuner, incumbent)
-            assert all(arch_key(n) in known for n in neighbours)
-            assert max(known[arch_key(n)] for n in neighbours) <= fitness
+        if before is None:  # a restart: only after a local optimum, which the previous incumbent must have been,
+            # or one it reached by moves to better neighbours evaluated earlier (compared without a trial)
+            start = previous or steps[index - 1][1]
+            assert any(is_known_local_optimum(tuner, known, climbed) for climbed in known_climbs(tuner, known, start))
             assert after == (arch, value)  # the restart's result is the next incumbent
             restarts += 1
         else:
@@ -109,7 +128,8 @@ def test_after_the_start_only_neighbours_of_the_incumbent_or_a_restart_are_evalu
             assert all(arch_key(n) in known for n in neighbours)
             assert max(known[arch_key(n)] for n in neighbours) <= before[1]
     assert moves >= 5 and restarts >= 2  # the run exercised both rules
-    assert (tuner.steps, tuner.restarts) == (moves, restarts + (steps[-1][2] is None))
+    assert tuner.restarts == restarts + (steps[-1][2] is None)
+    assert tuner.steps >= moves  # moves made on the way to a restart, within one proposal, are not seen here
 
 
 def test_best_improvement_evaluates_the_whole_neighbourhood_before_moving():
@@ -212,12 +232,61 @@ def test_local_search_beats_random_search_on_a_smooth_objective():
     assert statistics.mean(local) > statistics.mean(random_) + 0.05
 
 
+def improving_share(order: str, seeds=range(8), budget: int = 40) -> float:
+    """Of the neighbours a first-improvement climb on ``smooth`` evaluates, the share that beat the incumbent."""
+    hits = tries = 0
+    for seed in seeds:
+        tuner = LocalSearchTuner(initial=4, improvement="first", neighbour_order=order, seed=seed, **FIXED_DEPTH)
+        for arch, before, _ in climb(tuner, budget, objective=smooth):
+            if before is not None and hamming(arch, before[0]) == 1:
+                tries += 1
+                hits += smooth(arch) > before[1]
+    return hits / tries
+
+
+def test_the_model_order_tries_better_neighbours_first():
+    """``smooth`` adds up its labels, which the model's features hold: its order finds a better neighbour in twice
+    as many tries as a random order (21% of tries against 10%, measured); an order left random fails."""
+    assert improving_share("model") >= 1.5 * improving_share("random")
+
+
+def test_model_order_ranks_by_the_posterior_of_label_and_pair_effects():
+    rng = np.random.default_rng(0)
+    labels, values = 6, 5
+    main = rng.normal(size=(labels, values))
+    pair = rng.normal(size=(values, values)) / 2  # an interaction of labels 0 and 1
+
+    def truth(codes):
+        return main[np.arange(labels), codes].sum(-1) + pair[codes[..., 0], codes[..., 1]]
+
+    known = rng.integers(0, values, size=(300, labels))
+    candidates = rng.integers(0, values, size=(40, labels))
+    order = model_order(known, truth(known) + rng.normal(scale=0.1, size=300), candidates, rng)
+    assert sorted(order.tolist()) == list(range(40))
+    rank = np.empty(40)
+    rank[order] = np.arange(40)
+    true_rank = np.empty(40)
+    true_rank[np.argsort(-truth(candidates))] = np.arange(40)
+    assert np.corrcoef(rank, true_rank)[0, 1] > 0.9  # Spearman (ranks); a random order gives about 0
+    # the kernel is the inner product of one-hot label and label-pair features
+    a, b = np.array([[0, 1, 2]]), np.array([[0, 1, 3]])
+    assert pair_kernel(a, b)[0, 0] == 2 + 1 and pair_kernel(a, a)[0, 0] == 3 + 3
+
+
+def test_a_random_order_draws_the_same_search_as_before_the_model_existed():
+    plain = climb(LocalSearchTuner(initial=5, improvement="first", seed=4, **FIXED_DEPTH), 20)
+    named = climb(LocalSearchTuner(initial=5, improvement="first", neighbour_order="random", seed=4,
+                                   **FIXED_DEPTH), 20)
+    assert [arch for arch, _, _ in plain] == [arch for arch, _, _ in named]
+
+
 def test_settings_are_checked_all_at_once():
     with pytest.raises(ConfigError) as caught:
-        LocalSearchTuner(initial=0, improvement="firts", **FIXED_DEPTH)
+        LocalSearchTuner(initial=0, improvement="firts", neighbour_order="modle", **FIXED_DEPTH)
     assert caught.value.problems == [
         "tuner.classArgs.initial: must be an integer from 1 to 1,000,000, got 0",
         "tuner.classArgs.improvement: must be best or first, got 'firts' (did you mean 'first'?)",
+        "tuner.classArgs.neighbour_order: must be random or model, got 'modle' (did you mean 'model'?)",
     ]
     assert LocalSearchTuner(initial=10, **FIXED_DEPTH).budget_problem(10).startswith(
         "tuner.classArgs.initial: 10 >= maxTrialNumber 10")
