@@ -55,15 +55,19 @@ def first_order_gradient(loss_fn: LossFn, alphas: Sequence[nn.Parameter], val_ba
 
 
 def second_order_gradient(loss_fn: LossFn, weights: Sequence[nn.Parameter], alphas: Sequence[nn.Parameter],
-                          train_batch: Any, val_batch: Any, xi: float, reduce: Reduce = _same
-                          ) -> tuple[list, torch.Tensor]:
+                          train_batch: Any, val_batch: Any, xi: float, reduce: Reduce = _same,
+                          virtual: list | None = None) -> tuple[list, torch.Tensor]:
     """Eq. (7): the unrolled architecture gradient. ``w`` is unchanged on return.
 
-    Returns the gradient for each alpha and the validation loss at the virtual weights ``w'``.
+    Returns the gradient for each alpha and the validation loss at the virtual weights ``w'``. A ``virtual`` list
+    receives the virtual step's ``(grad_w L_train(w, alpha), L_train(w, alpha))``, taken at the unchanged ``w`` and
+    the alpha before this step's update (see ``DartsSettings.reuse_virtual_step``).
     """
     backup = [w.detach().clone() for w in weights]
     try:
-        virtual_step(loss_fn, weights, train_batch, xi, reduce)
+        train_grads, train_loss = virtual_step(loss_fn, weights, train_batch, xi, reduce)
+        if virtual is not None:
+            virtual.append((train_grads, train_loss))
         val_loss = loss_fn(val_batch)
         grads = _grad(val_loss, [*alphas, *weights], reduce)
         d_alpha, d_virtual_w = grads[: len(alphas)], grads[len(alphas):]
@@ -74,12 +78,15 @@ def second_order_gradient(loss_fn: LossFn, weights: Sequence[nn.Parameter], alph
 
 
 def virtual_step(loss_fn: LossFn, weights: Sequence[nn.Parameter], train_batch: Any, xi: float,
-                 reduce: Reduce = _same) -> None:
-    """Eq. (6), in place: ``w <- w' = w - xi * grad_w L_train(w, alpha)``."""
-    grads = _grad(loss_fn(train_batch), weights, reduce)
+                 reduce: Reduce = _same) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Eq. (6), in place: ``w <- w' = w - xi * grad_w L_train(w, alpha)``. Returns that gradient (at the old ``w``)
+    and the training loss."""
+    loss = loss_fn(train_batch)
+    grads = _grad(loss, weights, reduce)
     with torch.no_grad():
         for w, g in zip(weights, grads):
             w.sub_(xi * g)
+    return grads, loss.detach()
 
 
 def finite_difference_hvp(loss_fn: LossFn, weights: Sequence[nn.Parameter], alphas: Sequence[nn.Parameter],
@@ -113,15 +120,16 @@ def exact_hvp(loss_fn: LossFn, weights: Sequence[nn.Parameter], alphas: Sequence
 
 
 def architecture_gradient(loss_fn: LossFn, weights: Sequence[nn.Parameter], alphas: Sequence[nn.Parameter],
-                          train_batch: Any, val_batch: Any, order: int, xi: float, reduce: Reduce = _same
-                          ) -> torch.Tensor:
+                          train_batch: Any, val_batch: Any, order: int, xi: float, reduce: Reduce = _same,
+                          virtual: list | None = None) -> torch.Tensor:
     """Set ``alpha.grad`` for the architect's optimiser: first order (eq. 6 with xi = 0) or second order
     (eq. 7 with eq. 8), every gradient averaged over the ranks by ``reduce``. Returns the validation loss the
-    gradient was taken on (this rank's)."""
+    gradient was taken on (this rank's). ``virtual``: see :func:`second_order_gradient` (second order only)."""
     if order == 1:
         grads, val_loss = first_order_gradient(loss_fn, alphas, val_batch, reduce)
     elif order == 2:
-        grads, val_loss = second_order_gradient(loss_fn, weights, alphas, train_batch, val_batch, xi, reduce)
+        grads, val_loss = second_order_gradient(loss_fn, weights, alphas, train_batch, val_batch, xi, reduce,
+                                                virtual)
     else:
         raise ValueError(f"DARTS order must be 1 (first order) or 2 (second order), got {order!r}")
     for alpha, grad in zip(alphas, grads):

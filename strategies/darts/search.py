@@ -90,18 +90,34 @@ class DartsSearchModule(pl.LightningModule):
 
         arch_opt.zero_grad()
         xi = self.hp.xi if self.hp.xi is not None else lr
-        arch_loss = architecture_gradient(self.loss, weights, alphas, batch["weights"], batch["arch"],
-                                          self.hp.order, xi, reduce=distributed.average)
+        x, y = batch["weights"]
+        virtual: list | None = [] if self.hp.order == 2 and self.hp.reuse_virtual_step else None
+        first_train_logits: list[torch.Tensor] = []
+
+        def loss_fn(part: Any) -> torch.Tensor:  # self.loss, keeping the first training-batch logits (the virtual step)
+            logits = self.supernet(part[0])
+            if part is batch["weights"] and not first_train_logits:
+                first_train_logits.append(logits.detach())
+            return F.cross_entropy(logits, part[1])
+
+        arch_loss = architecture_gradient(loss_fn, weights, alphas, batch["weights"], batch["arch"],
+                                          self.hp.order, xi, reduce=distributed.average, virtual=virtual)
         check_finite(arch_loss, self.current_epoch, self.hp.arch_lr)
         arch_opt.step()
 
         w_opt.zero_grad()
-        x, y = batch["weights"]
-        logits = self.supernet(x)
-        loss = F.cross_entropy(logits, y)
-        check_finite(loss, self.current_epoch, lr)
-        distributed.local_backward(self, loss)  # without DDP's reducer: the mean over ranks is taken here
-        distributed.average_gradients(weights)
+        if virtual:  # reuse_virtual_step: the virtual step's gradient, already averaged over the ranks
+            grads, loss = virtual[0]
+            logits = first_train_logits[0]
+            check_finite(loss, self.current_epoch, lr)
+            for weight, grad in zip(weights, grads):
+                weight.grad = grad.detach().clone()
+        else:
+            logits = self.supernet(x)
+            loss = F.cross_entropy(logits, y)
+            check_finite(loss, self.current_epoch, lr)
+            distributed.local_backward(self, loss)  # without DDP's reducer: the mean over ranks is taken here
+            distributed.average_gradients(weights)
         if self.hp.grad_clip:
             torch.nn.utils.clip_grad_norm_(weights, self.hp.grad_clip)
         w_opt.step()

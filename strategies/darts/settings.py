@@ -25,6 +25,7 @@ class DartsSettings(Settings):
     train_portion: float = 0.5
     order: int = 2
     xi: float | None = None
+    reuse_virtual_step: bool = True
     w_lr: float = 0.025
     w_lr_min: float = 0.001
     w_momentum: float = 0.9

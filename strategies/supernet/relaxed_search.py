@@ -109,12 +109,14 @@ class RelaxedSearch(pl.LightningModule):
         method = self.supernet.method
 
         arch_opt.zero_grad()
+        virtual: list | None = None
         if self.current_epoch < getattr(self.hp, "warmup_epochs", 0):  # ProxylessNAS: the weights warm up first
             arch_loss = torch.zeros(())
         elif method == "darts":
             xi = self.hp.xi if self.hp.xi is not None else lr
+            virtual = [] if self.hp.order == 2 and getattr(self.hp, "reuse_virtual_step", False) else None
             arch_loss = architecture_gradient(self.loss, weights, alphas, batch["weights"], batch["arch"],
-                                              self.hp.order, xi)
+                                              self.hp.order, xi, virtual=virtual)
         else:
             if method == "proxyless":
                 self.supernet.resample()
@@ -130,9 +132,15 @@ class RelaxedSearch(pl.LightningModule):
         w_opt.zero_grad()  # also what the architecture step left on the weights
         if method == "proxyless":
             self.supernet.resample()
-        loss = self.loss(batch["weights"])
-        check_finite(loss, self.current_epoch, lr)
-        self.manual_backward(loss)
+        if virtual:  # DARTS's reuse_virtual_step: the gradient of the virtual step (eq. 6) on the same batch
+            grads, loss = virtual[0]
+            check_finite(loss, self.current_epoch, lr)
+            for weight, grad in zip(weights, grads):
+                weight.grad = grad.detach().clone()
+        else:
+            loss = self.loss(batch["weights"])
+            check_finite(loss, self.current_epoch, lr)
+            self.manual_backward(loss)
         if self.hp.grad_clip:
             torch.nn.utils.clip_grad_norm_(weights, self.hp.grad_clip)
         w_opt.step()

@@ -390,3 +390,56 @@ def test_mixed_op_gives_the_plain_weighted_sum_and_its_gradients():
         if p.grad is not None:
             assert torch.allclose(p.grad, q.grad, atol=1e-5), p.shape
     assert all(a.grad is not None and bool(a.grad.abs().sum() > 0) for a in fast.alphas.values())
+
+
+def test_the_virtual_step_hands_back_its_gradient_at_the_unchanged_weights():
+    supernet = tiny_supernet()
+    weights, alphas = supernet.weight_parameters(), supernet.arch_parameters()
+    train_batch, val_batch = batches()
+    # BN's batch statistics make the loss depend on the batch only: the same batch gives the same gradient
+    expected = torch.autograd.grad(loss_of(supernet)(train_batch), weights, allow_unused=True)
+    virtual: list = []
+    second_order_gradient(loss_of(supernet), weights, alphas, train_batch, val_batch, xi=0.1, virtual=virtual)
+    (grads, loss), = virtual
+    assert relative_error(grads, [torch.zeros_like(w) if g is None else g for w, g in zip(weights, expected)]) < 1e-5
+    assert float(loss) == pytest.approx(float(loss_of(supernet)(train_batch).detach()), rel=1e-5)
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_the_weight_step_reuses_the_virtual_gradient_only_when_asked(reuse, monkeypatch):
+    """One second-order training step with plain SGD (lr 0.1, no momentum, decay or clipping): with
+    ``reuse_virtual_step`` w moves along the gradient at the alpha before the architecture update, without it along
+    the gradient at the updated alpha (the paper's order). The two differ, so either rule broken fails."""
+    from strategies.darts.search import DartsSearchModule
+
+    supernet = tiny_supernet()
+    weights, alphas = supernet.weight_parameters(), supernet.arch_parameters()
+    train_batch, val_batch = batches()
+    hp = DartsSettings(order=2, reuse_virtual_step=reuse, grad_clip=None, w_momentum=0.0, w_weight_decay=0.0,
+                       arch_lr=0.05)
+    module = DartsSearchModule(supernet, 10, hp, epochs=1)
+    w_opt, arch_opt = torch.optim.SGD(weights, lr=0.1), torch.optim.Adam(alphas, lr=hp.arch_lr)
+    wrap = lambda opt: SimpleNamespace(optimizer=opt, zero_grad=opt.zero_grad, step=opt.step)  # noqa: E731
+    module.optimizers = lambda: (wrap(w_opt), wrap(arch_opt))
+    module.log = lambda *args, **kwargs: None
+    monkeypatch.setattr("nni_nas.runtime.distributed.local_backward", lambda module, loss: loss.backward())
+    before = [w.detach().clone() for w in weights]
+
+    def gradient_at_current_alpha() -> list[torch.Tensor]:
+        with torch.no_grad():
+            saved = [w.detach().clone() for w in weights]
+            for w, b in zip(weights, before):
+                w.copy_(b)
+        grads = torch.autograd.grad(loss_of(supernet)(train_batch), weights, allow_unused=True)
+        with torch.no_grad():
+            for w, s in zip(weights, saved):
+                w.copy_(s)
+        return [torch.zeros_like(w) if g is None else g for w, g in zip(weights, grads)]
+
+    old_alpha_grads = gradient_at_current_alpha()
+    module.training_step({"weights": train_batch, "arch": val_batch}, 0)
+    new_alpha_grads = gradient_at_current_alpha()  # alpha has moved; w is read back at its old value
+    moved = [b - w.detach() for w, b in zip(weights, before)]
+    expected, other = (old_alpha_grads, new_alpha_grads) if reuse else (new_alpha_grads, old_alpha_grads)
+    assert relative_error(moved, [0.1 * g for g in expected]) < 1e-4
+    assert relative_error(moved, [0.1 * g for g in other]) > 1e-3

@@ -270,3 +270,52 @@ def test_mixed_conv1d_takes_the_channel_prefix_and_the_kernel_centre(width, kern
     expected = F.conv1d(x, conv.weight[:width, :, start:start + kernel], conv.bias[:width], padding=(kernel - 1) // 2)
     assert torch.allclose(out[:, :width], expected / (1 + 1e-5) ** 0.5, atol=1e-5)
     assert bool((out[:, width:] == 0).all())
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_darts_on_any_space_reuses_the_virtual_gradient_for_the_weight_step_only_when_asked(reuse):
+    """As for the cell space (tests/strategies/test_darts.py): with ``reuse_virtual_step`` the weight step of a
+    second-order search moves w along the gradient at the alpha before the architecture update, else at the new
+    alpha. Eval mode switches the dropout off, so that every pass is the same function (Mixed has no batch norm)."""
+    from types import SimpleNamespace
+
+    from strategies.darts.settings import DartsSettings
+    from strategies.supernet.relaxed_search import RelaxedSearch
+
+    torch.manual_seed(0)
+    supernet = RelaxedSupernet(Mixed(), "darts").eval()
+    weights, alphas = supernet.weight_parameters(), supernet.arch_parameters()
+    hp = DartsSettings(order=2, reuse_virtual_step=reuse, grad_clip=None, w_momentum=0.0, w_weight_decay=0.0,
+                       arch_lr=0.05)
+    module = RelaxedSearch(supernet, hp, "classification", epochs=1)
+    w_opt, arch_opt = torch.optim.SGD(weights, lr=0.1), torch.optim.Adam(alphas, lr=hp.arch_lr)
+    wrap = lambda opt: SimpleNamespace(optimizer=opt, zero_grad=opt.zero_grad, step=opt.step)  # noqa: E731
+    module.optimizers = lambda: (wrap(w_opt), wrap(arch_opt))
+    module.log = lambda *args, **kwargs: None
+    module.manual_backward = lambda loss: loss.backward()
+    train_batch, arch_batch = batch(), batch(16)
+    before = [w.detach().clone() for w in weights]
+
+    def gradient_at_current_alpha() -> list[torch.Tensor]:
+        saved = [w.detach().clone() for w in weights]
+        with torch.no_grad():
+            for w, b in zip(weights, before):
+                w.copy_(b)
+        grads = torch.autograd.grad(F.cross_entropy(supernet(train_batch[0]), train_batch[1]), weights,
+                                    allow_unused=True)
+        with torch.no_grad():
+            for w, s in zip(weights, saved):
+                w.copy_(s)
+        return [torch.zeros_like(w) if g is None else g for w, g in zip(weights, grads)]
+
+    def distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+        flat_a, flat_b = torch.cat([t.flatten() for t in a]), torch.cat([t.flatten() for t in b])
+        return float((flat_a - flat_b).norm() / flat_b.norm())
+
+    old_alpha = gradient_at_current_alpha()
+    module.training_step({"weights": train_batch, "arch": arch_batch}, 0)
+    new_alpha = gradient_at_current_alpha()
+    moved = [(b - w.detach()) / 0.1 for w, b in zip(weights, before)]
+    expected, other = (old_alpha, new_alpha) if reuse else (new_alpha, old_alpha)
+    assert distance(moved, expected) < 1e-4
+    assert distance(moved, other) > 1e-3
