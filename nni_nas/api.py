@@ -106,11 +106,19 @@ def search(space: Any, strategy: str, data: Any = "digits", *, trials: int = 10,
     from nni_nas.user_code import absolute_reference
 
     space = absolute_reference(space, "space")
-    config = write_config(Path(workdir) / f"{_short(space)}_{strategy}_{time.strftime('%Y%m%d-%H%M%S')}.yml",
+    workdir = Path(workdir)
+    new_folders = [folder for folder in (workdir, *workdir.parents) if not folder.exists()]
+    config = write_config(workdir / f"{_short(space)}_{strategy}_{time.strftime('%Y%m%d-%H%M%S')}.yml",
                           space, strategy, data, trials, epochs, **config_args)
     problems = [p for p in check_config(config) if not p.startswith("warning: ")]
-    if problems:
-        raise NasError(f"{config}: " + " | ".join(problems))
+    if problems:  # nothing of a refused search stays behind: its config and the folders made for it go
+        config.unlink(missing_ok=True)
+        for folder in new_folders:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: something else was put there meanwhile
+                break
+        raise NasError(f"search({strategy!r}, trials={trials}) refused, nothing written: " + " | ".join(problems))
     port = port or free_port()
     experiment_id = create_experiment(config, port)
     print(f"experiment {experiment_id}: web portal http://127.0.0.1:{port}", flush=True)
