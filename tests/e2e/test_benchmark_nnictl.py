@@ -99,7 +99,7 @@ def test_bananas_on_nb201_through_nnictl_runs_rounds_of_mutations(tmp_path, nni_
 
 def test_model_ordered_local_search_on_nb201_through_nnictl(tmp_path, nni_experiment):
     """NNI's dispatcher runs the shipped local search (first improvement, the model's neighbour order): 3 random
-    cells, then each trial a neighbour of the best cell of its climb so far, or a restart at a local optimum."""
+    cells, then each trial a one-label neighbour of the best cell so far (9 trials leave no room for a restart)."""
     need_table()
     config = shortened("nb201_local_search.yml", tmp_path, trials=12)
     raw = yaml.safe_load(config.read_text())
@@ -115,16 +115,12 @@ def test_model_ordered_local_search_on_nb201_through_nnictl(tmp_path, nni_experi
     assert len(set(keys)) == 12
     values = [table.value(key, "cifar10-val") for key in keys]
     assert [job["final"][0]["default"] for job in jobs] == values
-    incumbent = max(range(3), key=values.__getitem__)
-    neighbours = 0
+    # each later trial is a one-label neighbour of a cell that was the best so far when it, or the trial before it,
+    # was handed out (a result may reach the tuner after NNI asked for the next trial); no restart fits in 9 trials
     for i in range(3, 12):
-        if sum(archs[i][k] != archs[incumbent][k] for k in archs[i]) == 1:
-            neighbours += 1
-            if values[i] > values[incumbent]:
-                incumbent = i  # first improvement: the climb moves on
-        else:  # a restart: every neighbour of the incumbent was evaluated (this short run never gets there)
-            raise AssertionError(f"trial {i} is no neighbour of the incumbent {keys[incumbent]}: {keys[i]}")
-    assert neighbours == 9
+        incumbents = {max(range(j), key=values.__getitem__) for j in (i - 1, i)}
+        assert any(sum(archs[i][k] != archs[j][k] for k in archs[i]) == 1 for j in incumbents), \
+            f"trial {i} ({keys[i]}) is no neighbour of the incumbent {[keys[j] for j in incumbents]}"
 
 
 def test_evolution_on_nas_bench_macro_through_nnictl(tmp_path, nni_experiment):
