@@ -6,10 +6,12 @@ correlation of each proxy's score with the accuracy the architectures reach.
   model_spaces/nasbench201.py, against the table's cifar10-val. The network is built at a smaller size than the
   benchmark's (``--channels``, ``--cells-per-stage``, ``--resolution``; 16, 5 and 32 in the benchmark) so that a
   sample runs on a shared CPU.
-- naswot needs a batch of CIFAR-10, which is not here: it (and synflow) is measured on the embedded digits instead,
-  against the validation accuracy of ``--digits-archs`` random digits_cnn architectures trained ``--epochs`` epochs.
+- naswot and jacob_cov need a batch of CIFAR-10, which is not here: they (and synflow) are measured on the embedded
+  digits instead, against the validation accuracy of ``--digits-archs`` random digits_cnn architectures trained
+  ``--epochs`` epochs.
 
-Ends with one JSON line: {"nb201": {"cells": N, "synflow": rho}, "digits": {"archs": M, "synflow": rho, "naswot": rho}}.
+Ends with one JSON line: {"nb201": {"cells": N, "synflow": rho}, "digits": {"archs": M, "synflow": rho, "naswot": rho,
+"jacob_cov": rho}}.
 
     python benchmarks/zero_cost.py --cells 1000 --digits-archs 30
 """
@@ -76,7 +78,8 @@ def digits(archs: int, epochs: int, seed: int) -> dict:
         if json.dumps(arch, sort_keys=True) in seen:
             continue
         seen.add(json.dumps(arch, sort_keys=True))
-        row = {"synflow": arch_score(tuner, arch, "synflow"), "naswot": arch_score(tuner, arch, "naswot", batch)}
+        row = {"synflow": arch_score(tuner, arch, "synflow"), "naswot": arch_score(tuner, arch, "naswot", batch),
+               "jacob_cov": arch_score(tuner, arch, "jacob_cov", batch)}
         model = tuner.space.freeze(arch)
         with tempfile.TemporaryDirectory() as out:
             result, _ = train_and_evaluate(model, bundle, TrainSettings(epochs=epochs, seed=seed), Path(out),
@@ -85,7 +88,8 @@ def digits(archs: int, epochs: int, seed: int) -> dict:
         print(f"digits: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
     accs = [r["val_acc"] for r in rows]
     return {"archs": len(rows), "epochs": epochs, "synflow": round(spearman([r["synflow"] for r in rows], accs), 4),
-            "naswot": round(spearman([r["naswot"] for r in rows], accs), 4)}
+            "naswot": round(spearman([r["naswot"] for r in rows], accs), 4),
+            "jacob_cov": round(spearman([r["jacob_cov"] for r in rows], accs), 4)}
 
 
 def main() -> None:

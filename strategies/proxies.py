@@ -10,6 +10,12 @@
   v2): for a batch of N inputs, each activation unit's binary code (output > 0) per input; K_H[i, j] = the number of
   units on which inputs i and j agree; the score is log|K_H|. Needs one batch of the data. The paper counts ReLUs; a
   space's SiLU or GELU units count the same way (their output is positive exactly where their input is).
+- **jacob_cov** (Mellor, Turner, Storkey, Crowley, "Neural Architecture Search without Training", v1 of 2020, eq. 2;
+  the form of Abdelfattah et al., ICLR 2021): for a batch of N inputs, each input's Jacobian of the summed output,
+  ``J_i = d(sum_k f(x_i)_k) / dx_i``, flattened; ``C`` = the N x N correlation matrix of the J_i, with eigenvalues
+  ``lambda``; the score is ``-sum_i (log(lambda_i + k) + 1 / (lambda_i + k))``, ``k = 1e-5``: highest when the
+  inputs' Jacobians are uncorrelated. The network runs in training mode (batch statistics), as in both papers' code,
+  on a copy. Needs one batch of the data.
 
 The tuner computes them (:mod:`strategies.warm_start`); this module imports torch.
 """
@@ -63,16 +69,39 @@ def naswot(model: nn.Module, batch: torch.Tensor) -> float:
     return float(logdet) if float(sign) > 0 else -math.inf
 
 
-PROXIES = ("synflow", "naswot")
-DATA_PROXIES = ("naswot",)
+def jacob_cov(model: nn.Module, batch: torch.Tensor, k: float = 1e-5) -> float:
+    """Mellor et al.'s Jacobian covariance score of ``model`` on ``batch``; -inf when a Jacobian is constant (no
+    correlation is defined) or the network does not depend on its input."""
+    net = copy.deepcopy(model).train()
+    inputs = batch.detach().clone().double().requires_grad_(True)
+    net = net.double()
+    output = net(inputs)
+    if not output.requires_grad:
+        return -math.inf
+    (grad,) = torch.autograd.grad(output.sum(), inputs, allow_unused=True)
+    if grad is None:
+        return -math.inf
+    jacobians = grad.reshape(batch.shape[0], -1)
+    centred = jacobians - jacobians.mean(dim=1, keepdim=True)
+    norms = centred.norm(dim=1)
+    if bool((norms == 0).any()):
+        return -math.inf
+    unit = centred / norms[:, None]
+    eigenvalues = torch.linalg.eigvalsh(unit @ unit.T)
+    score = -float(torch.sum(torch.log(eigenvalues + k) + 1.0 / (eigenvalues + k)))
+    return score if math.isfinite(score) else -math.inf
+
+
+PROXIES = ("synflow", "naswot", "jacob_cov")
+DATA_PROXIES = ("naswot", "jacob_cov")
 
 
 def score(proxy: str, model: nn.Module, input_shape: tuple[int, ...], batch: torch.Tensor | None = None) -> float:
     """``proxy``'s score of ``model`` (higher ranks better); ``batch`` for the data-dependent ones."""
     if proxy == "synflow":
         return synflow(model, input_shape)
-    if proxy == "naswot":
+    if proxy in DATA_PROXIES:
         if batch is None:
-            raise ValueError("naswot needs a batch of the data")
-        return naswot(model, batch)
+            raise ValueError(f"{proxy} needs a batch of the data")
+        return naswot(model, batch) if proxy == "naswot" else jacob_cov(model, batch)
     raise ValueError(f"unknown proxy {proxy!r}; known: {', '.join(PROXIES)}")

@@ -8,8 +8,8 @@ Where it is computed: in the tuner's process, on NNI's first request for paramet
 connected to NNI (the manager's 10 s start limit is for the connection; this module imports no torch at start). The
 pool is drawn from its own random stream (the tuner's seed + 1), so the strategy's own draws are those without the
 warm start, and the scores go to the dispatcher's log; on ``nnictl resume`` the same pool is scored again and the
-seeds already evaluated are skipped. ``naswot`` scores on one batch of the experiment's own training data, which the
-tuner loads for it.
+seeds already evaluated are skipped. ``naswot`` and ``jacob_cov`` score on one batch of the experiment's own
+training data, which the tuner loads for them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from nni_nas.config import Settings, is_int
 from nni_nas.errors import did_you_mean
 
 _logger = logging.getLogger(__name__)
-PROXY_NAMES = ("synflow", "naswot")  # strategies.proxies.PROXIES, named here without importing torch
+PROXY_NAMES = ("synflow", "naswot", "jacob_cov")  # strategies.proxies.PROXIES, named here without importing torch
+DATA_PROXY_NAMES = ("naswot", "jacob_cov")  # strategies.proxies.DATA_PROXIES
 
 
 @dataclass
@@ -37,13 +38,13 @@ class WarmStartSettings(Settings):
     proxy: str = "synflow"
     pool: int = 100
     seeds: int = 10
-    batch_size: int = 64  # naswot's batch (the paper: 128)
+    batch_size: int = 64  # the batch of naswot and jacob_cov (the papers: 128)
 
     def value_problems(self) -> list[str]:
         problems = []
         if self.proxy not in PROXY_NAMES:
             hint = did_you_mean(self.proxy, PROXY_NAMES) if isinstance(self.proxy, str) else ""
-            problems.append(f"proxy must be synflow or naswot, got {self.proxy!r}{hint}")
+            problems.append(f"proxy must be synflow, naswot or jacob_cov, got {self.proxy!r}{hint}")
         pool_ok = is_int(self.pool, 1) and self.pool <= 100_000
         if not pool_ok:
             problems.append(f"pool must be an integer from 1 to 100000, got {self.pool!r}")
@@ -80,7 +81,7 @@ def scored_pool(tuner: Any, settings: WarmStartSettings) -> list[tuple[float, di
         arch = tuner.canonical({label: rng.choice(values) for label, values in tuner.choices.items()})
         if arch_key(arch) not in pool and tuner.feasible(arch):
             pool[arch_key(arch)] = arch
-    batch = proxy_batch(tuner, settings.batch_size) if settings.proxy == "naswot" else None
+    batch = proxy_batch(tuner, settings.batch_size, settings.proxy) if settings.proxy in DATA_PROXY_NAMES else None
     scores = [(arch_score(tuner, arch, settings.proxy, batch), arch) for arch in pool.values()]
     ranked = sorted(enumerate(scores), key=lambda item: (-item[1][0], item[0]))
     _logger.info("warm start: %s scored %d architectures; best %s", settings.proxy, len(ranked),
@@ -101,16 +102,16 @@ def arch_score(tuner: Any, arch: dict[str, Any], proxy: str, batch: Any = None) 
     return score(proxy, network.freeze(arch), shape, batch)
 
 
-def proxy_batch(tuner: Any, batch_size: int) -> Any:
-    """One batch of the experiment's own training data (naswot's input)."""
+def proxy_batch(tuner: Any, batch_size: int, proxy: str = "naswot") -> Any:
+    """One batch of the experiment's own training data (the input of naswot and jacob_cov)."""
     import torch
 
     import nni_nas.components as components
     from nni_nas.errors import ConfigError
 
     if tuner.benchmark_costs:
-        raise ConfigError("tuner.classArgs.warm_start.proxy: naswot needs a batch of the trials' data, and a benchmark "
-                          "evaluator has none: use synflow (data-free)")
+        raise ConfigError(f"tuner.classArgs.warm_start.proxy: {proxy} needs a batch of the trials' data, and a "
+                          "benchmark evaluator has none: use synflow (data-free)")
     bundle = components.load_bundle(tuner.nas_settings)
     generator = torch.Generator().manual_seed(tuner.seed)
     loader = torch.utils.data.DataLoader(bundle.train, batch_size=batch_size, shuffle=True, generator=generator)

@@ -15,7 +15,7 @@ import torch
 import strategies
 from nni_nas.arch import arch_key
 from nni_nas.errors import ConfigError
-from strategies.proxies import naswot, synflow
+from strategies.proxies import jacob_cov, naswot, synflow
 from strategies.warm_start import arch_score, scored_pool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,6 +48,29 @@ def test_naswot_is_the_log_determinant_of_the_activation_codes():
     assert naswot(torch.nn.Identity(), batch) == -math.inf  # no unit to code
 
 
+def test_jacob_cov_scores_the_eigenvalues_of_the_jacobians_correlation():
+    """A ReLU on 2 inputs of 3 values: Jacobians [1, 1, 0] and [1, 0, 0], correlation 0.5, eigenvalues 1.5 and 0.5,
+    so the score is -(log 1.5 + 1/1.5 + log 0.5 + 1/0.5) (k = 1e-5 aside)."""
+    batch = torch.tensor([[1.0, 1.0, -1.0], [1.0, -1.0, -1.0]])
+    expected = -(math.log(1.5) + 1 / 1.5 + math.log(0.5) + 1 / 0.5)
+    assert jacob_cov(torch.nn.ReLU(), batch) == pytest.approx(expected, abs=1e-4)
+    # uncorrelated Jacobians score higher than correlated ones; a constant Jacobian has no correlation: -inf
+    apart = torch.tensor([[1.0, 1.0, -1.0, -1.0], [1.0, -1.0, 1.0, -1.0]])  # Jacobians uncorrelated: eigenvalues 1, 1
+    assert jacob_cov(torch.nn.ReLU(), apart) == pytest.approx(-2.0, abs=1e-4)
+    assert jacob_cov(torch.nn.ReLU(), apart) > jacob_cov(torch.nn.ReLU(), batch)
+    assert jacob_cov(torch.nn.Identity(), batch) == -math.inf
+
+
+def test_a_jacob_cov_warm_start_seeds_with_its_best_on_the_trials_data():
+    args = {**SPACE, "data": "digits", "seed": 1, "warm_start": {"proxy": "jacob_cov", "pool": 8, "seeds": 3,
+                                                                  "batch_size": 16}}
+    tuner = strategies.get_strategy("random").tuner_class()(**args)
+    ranked = scored_pool(tuner, tuner.warm_start)
+    first = [tuner.canonical(tuner.generate_parameters(i)) for i in range(3)]
+    assert [arch_key(a) for a in first] == [arch_key(a) for _, a in ranked[:3]]
+    assert ranked[0][0] > ranked[-1][0]  # the scores differ between architectures
+
+
 @pytest.mark.parametrize("name", MULTI_TRIAL)
 def test_the_first_proposals_are_the_proxys_best_of_the_pool(name):
     args = {**SPACE, **QUICK.get(name, {}), "seed": 3, "warm_start": {"proxy": "synflow", "pool": 12, "seeds": 4}}
@@ -72,7 +95,8 @@ def test_naswot_scores_a_batch_of_the_trials_data():
 
 
 @pytest.mark.parametrize("warm_start, expected", [
-    ({"proxy": "synflw"}, "tuner.classArgs.warm_start.proxy: must be synflow or naswot, got 'synflw' (did you mean"),
+    ({"proxy": "synflw"},
+     "tuner.classArgs.warm_start.proxy: must be synflow, naswot or jacob_cov, got 'synflw' (did you mean"),
     ({"pool": 0}, "tuner.classArgs.warm_start.pool: must be an integer from 1 to 100000"),
     ({"pool": 5, "seeds": 6}, "tuner.classArgs.warm_start.seeds: must be an integer from 1 to pool (5)"),
     ({"poll": 5}, "tuner.classArgs.warm_start.poll: unknown warm_start setting (did you mean 'pool'?)"),
