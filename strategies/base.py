@@ -18,7 +18,7 @@ from nni_nas.arch import Choices, active_arch, arch_key, canonical, search_choic
 from nni_nas.config import Settings, is_int, optimize_mode_of
 from nni_nas.constraints import LIMITS, constraint_settings, is_over_budget
 from nni_nas.errors import ConfigError, did_you_mean
-from strategies.warm_start import warm_start_settings
+from strategies.warm_start import DATA_PROXY_NAMES, warm_start_settings
 
 _logger = logging.getLogger(__name__)
 # keys every trial's final dict holds, trained or looked up in a table (nni_nas.evaluation): what a tuner may optimise
@@ -161,8 +161,9 @@ class NasTuner(Tuner):
         network: the config's space and data, or the published table's network with a benchmark evaluator); one
         whose trial finds it over ``max_latency_ms`` is recorded as infeasible and never proposed again.
     warm_start
-        ``{proxy: synflow | naswot, pool, seeds, batch_size}`` (:mod:`strategies.warm_start`): the ``seeds`` best of
-        ``pool`` random architectures by a zero-cost proxy are the first proposals, before the strategy's own.
+        ``{proxy: synflow | naswot | jacob_cov, pool, seeds, batch_size}`` (:mod:`strategies.warm_start`): the
+        ``seeds`` best of ``pool`` random architectures by a zero-cost proxy are the first proposals, before the
+        strategy's own.
     **strategy_args
         The strategy's own settings, read into :attr:`settings_class` (checked there: unknown keys and bad
         values are one :class:`nni_nas.errors.ConfigError`).
@@ -204,9 +205,9 @@ class NasTuner(Tuner):
         if problems:  # every mistake at once, the common arguments', the strategy's own and the constraints'
             raise ConfigError("; ".join(problems), problems)
         self.benchmark_costs = isinstance(evaluator, dict) and evaluator.get("kind") == "benchmark"
-        if self.benchmark_costs and self.warm_start is not None and self.warm_start.proxy == "naswot":
-            raise ConfigError("tuner.classArgs.warm_start.proxy: naswot needs a batch of the trials' data, and a "
-                              "benchmark evaluator has none: use synflow (data-free)")
+        if self.benchmark_costs and self.warm_start is not None and self.warm_start.proxy in DATA_PROXY_NAMES:
+            raise ConfigError(f"tuner.classArgs.warm_start.proxy: {self.warm_start.proxy} needs a batch of the "
+                              "trials' data, and a benchmark evaluator has none: use synflow (data-free)")
         if self.benchmark_costs and self.constraints.max_latency_ms is not None:
             raise ConfigError("constraints.max_latency_ms needs trials that build the network; a benchmark evaluator "
                               "looks accuracies up and times nothing (use max_params or max_flops)")

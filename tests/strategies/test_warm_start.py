@@ -116,7 +116,8 @@ def test_a_tuner_with_a_warm_start_starts_without_torch():
     assert run.returncode == 0 and run.stdout.strip() == "False", run.stdout + run.stderr
 
 
-def test_naswot_with_a_benchmark_evaluator_is_refused_at_the_start():
-    with pytest.raises(ConfigError, match="naswot needs a batch of the trials' data"):
+@pytest.mark.parametrize("proxy", ["naswot", "jacob_cov"])
+def test_a_data_proxy_with_a_benchmark_evaluator_is_refused_at_the_start(proxy):
+    with pytest.raises(ConfigError, match=f"{proxy} needs a batch of the trials' data"):
         strategies.get_strategy("evolution").tuner_class()(
-            space="nasbench201", evaluator={"kind": "benchmark", "table": "x.csv"}, warm_start={"proxy": "naswot"})
+            space="nasbench201", evaluator={"kind": "benchmark", "table": "x.csv"}, warm_start={"proxy": proxy})
