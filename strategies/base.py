@@ -54,28 +54,19 @@ UNFINISHED = ("FAILED", "EARLY_STOPPED")
 # a trial's last event in NNI's records while NNI will run it again on resume: still RUNNING or WAITING, or
 # ADD_RESUMED, which NNIManager.addRecoveredTrialJob stores for it while the tuner starts (a race with import_data)
 RESUMED_STATES = ("RUNNING", "WAITING", "UNKNOWN", "ADD_RESUMED")
+MISSING = object()
 
 
-def running_architectures() -> list[dict[str, Any]]:
-    """The architectures of trials NNI recorded as RUNNING or WAITING (:data:`RESUMED_STATES`): on resume NNI runs
-    them again under their own ids, without asking the tuner, which must not hand them out a second time."""
-    return [t.parameters for t in _experiment_trials() if t.status in RESUMED_STATES
-            and isinstance(t.parameters, dict) and t.parameters]
-
-
-def failed_architectures() -> list[tuple[dict[str, Any], str, bool]]:
-    """(architecture, status, interrupted) of this experiment's trials that FAILED or that NNI's assessor stopped
-    early (EARLY_STOPPED), in submission order, from NNI's records; ``interrupted``: a FAILED trial whose manager was
-    lost or whose disk filled up (:mod:`nni_nas.runtime.interruptions`). Empty outside a dispatcher."""
+def was_interrupted(trial: Any) -> bool:
+    """Whether ``trial`` (a :class:`nni_nas.results.records.TrialRecord`) FAILED because it lost its manager or its
+    disk filled up (:mod:`nni_nas.runtime.interruptions`), which says nothing about its architecture."""
     from nni_nas.results.failures import first_error_line
     from nni_nas.runtime.interruptions import is_interrupted
 
-    return [(t.parameters, t.status,
-             t.status == "FAILED" and is_interrupted(first_error_line(t.trial_dir, stderr=False)))
-            for t in _experiment_trials() if t.status in UNFINISHED and isinstance(t.parameters, dict) and t.parameters]
+    return trial.status == "FAILED" and is_interrupted(first_error_line(trial.trial_dir, stderr=False))
 
 
-def _experiment_trials() -> list[Any]:
+def experiment_trials() -> list[Any]:
     """This experiment's trials as NNI recorded them (:class:`nni_nas.results.records.TrialRecord`), read from the
     records of the experiment whose dispatcher runs this tuner (``NNI_LOG_DIRECTORY`` = ``<experiment>/log``);
     empty outside a dispatcher or when the records cannot be read (a warning says so)."""
@@ -104,7 +95,7 @@ def trial_status(parameter_id: int) -> str | None:
     """The status NNI recorded for the trial of ``parameter_id`` (``EARLY_STOPPED``, ``FAILED`` ...), or None when
     unknown. NNI's manager stores a trial's end in its records before it tells the dispatcher, which tells the tuner
     only ``success`` true or false (``nni.runtime.msg_dispatcher.handle_trial_end``)."""
-    for trial in _experiment_trials():
+    for trial in experiment_trials():
         if trial.parameter_id == parameter_id:
             return trial.status
     return None
@@ -228,6 +219,7 @@ class NasTuner(Tuner):
         self.completed: set[int] = set()
         self.infeasible: set[str] = set()  # keys of architectures over budget: counted, never proposed
         self.rerun: list[dict[str, Any]] = []  # interrupted trials' architectures, handed out first on resume
+        self._resumed: dict[str, int | None] | None = None  # parameters of trials NNI runs again -> their id (resume)
         self._warm_seeds: list[dict[str, Any]] | None = None  # the proxy's best, proposed first (warm_start)
 
     @property
@@ -446,15 +438,35 @@ class NasTuner(Tuner):
         because it was interrupted (its manager lost, a full disk: :mod:`nni_nas.runtime.interruptions`) says nothing
         about its architecture: that architecture is handed out again, first (``nni-nas resume`` adds a trial to the
         budget for it). The architectures of trials NNI itself runs again (RUNNING when the manager stopped) are not
-        handed out a second time."""
+        handed out a second time.
+
+        NNI's dispatcher hands the final result of a trial it runs again to ``import_data`` (one entry, later), not to
+        :meth:`receive_trial_result`, and drops its end: such an entry is that trial's result, under its own
+        parameter id."""
+        first = self._resumed is None
+        records = experiment_trials() if first else []
+        if first:
+            self._resumed = {arch_key(t.parameters): t.parameter_id for t in records
+                             if t.status in RESUMED_STATES and isinstance(t.parameters, dict) and t.parameters}
+        finished = 0
         for entry in data:
             value = entry.get("value")
+            parameter_id = self._resumed.pop(arch_key(entry["parameter"]), MISSING)
+            if parameter_id is not MISSING:
+                _logger.info("trial %s, run again by NNI on resume, reported %s", parameter_id, value)
+                self.receive_trial_result(parameter_id, entry["parameter"], value)
+                continue
             fitness = -math.inf if is_over_budget(value) else fitness_of(value, self.metric, self.optimize_mode)
             self._import(entry["parameter"], fitness, value, entry.get("trialJobId"))
-        _logger.info("imported %d finished trials; history has %d", len(data), len(self.history))
-        for arch in running_architectures():
-            self.seen.add(arch_key(self.canonical(dict(arch))))
-        failures = failed_architectures()
+            finished += 1
+        if not first:
+            return
+        _logger.info("imported %d finished trials; history has %d", finished, len(self.history))
+        usable = [t for t in records if isinstance(t.parameters, dict) and t.parameters]
+        for trial in usable:
+            if trial.status in RESUMED_STATES:
+                self.seen.add(arch_key(self.canonical(dict(trial.parameters))))
+        failures = [(t.parameters, t.status, was_interrupted(t)) for t in usable if t.status in UNFINISHED]
         for arch, status, interrupted in failures:
             if not interrupted:
                 self._import(arch, -math.inf, early_stopped=status == "EARLY_STOPPED")
@@ -465,6 +477,12 @@ class NasTuner(Tuner):
         if failures:
             _logger.info("imported %d failed or early-stopped trials from the experiment's records; %d interrupted "
                          "ones to run again", len(failures) - len(self.rerun), len(self.rerun))
+        self.on_resume(records, data)
+
+    def on_resume(self, records: list[Any], data: list[dict[str, Any]]) -> None:
+        """Called once, at the end of the first :meth:`import_data` (``nnictl resume``), with the experiment's trials
+        as NNI recorded them (:func:`experiment_trials`, in submission order; empty outside a dispatcher) and the
+        finished trials NNI sent."""
 
     def _import(self, arch: dict[str, Any], fitness: float, result: Any = None, trial_id: str | None = None,
                 early_stopped: bool = False) -> None:

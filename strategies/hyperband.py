@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from nni_nas.arch import EPOCHS_KEY, RUNG_KEY, arch_key
 from nni_nas.config import Settings, TrainSettings, is_int
+from nni_nas.constraints import is_over_budget
 from nni_nas.errors import ConfigError
 from strategies.base import NasTuner
 
@@ -94,6 +95,20 @@ class Job:
     arch: dict[str, Any]
 
 
+@dataclass
+class PastTrial:
+    """A trial of the experiment before ``nnictl resume``, as NNI's records have it. ``outcome``: ``result`` (it
+    ended: ``fitness``, the worst for a failure), ``running`` (NNI runs it again itself, under ``parameter_id``) or
+    ``again`` (it was interrupted: its manager was lost or its disk filled up, so its architecture is handed out
+    again at its rung)."""
+
+    arch: dict[str, Any]
+    rung: int
+    outcome: str
+    fitness: float = -math.inf
+    parameter_id: int | None = None
+
+
 class HyperbandTuner(NasTuner):
     """Hyperband (or successive halving alone) over training epochs, as an NNI tuner.
 
@@ -109,8 +124,8 @@ class HyperbandTuner(NasTuner):
     ``successive_halving: true`` every bracket is ``s_max`` (the most architectures at the fewest epochs). With
     ``trialConcurrency > 1`` a rung that is waiting for results lets the next bracket start, so no slot idles. The
     architecture to export is the best trial of a last rung (``epochs`` equal to ``train.epochs``): the lower rungs
-    trained for fewer epochs and their accuracies are not comparable. ``nnictl resume`` starts new brackets over
-    architectures not evaluated before.
+    trained for fewer epochs and their accuracies are not comparable. ``nnictl resume`` (or ``nni-nas resume``) picks
+    every bracket up where it stopped (:meth:`import_data`).
 
     Parameters
     ----------
@@ -147,6 +162,7 @@ class HyperbandTuner(NasTuner):
         self.jobs: dict[int, Job] = {}
         self._next_s = self.s_max
         self._order = 0
+        self._recovered: set[int] = set()  # ids of trials NNI runs again on resume, still without a result
 
     def budget_problem(self, max_trials: int) -> str | None:
         """The first bracket must reach its last rung within ``maxTrialNumber``, or no architecture trains fully."""
@@ -167,6 +183,8 @@ class HyperbandTuner(NasTuner):
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
         from nni import NoMoreTrialError
 
+        if self._recovered:
+            self._end_failed_recovered()
         while True:
             bracket = next((b for b in self.brackets if b.has_work()), None) or self._open_bracket()
             if bracket.queue:  # a promotion: the same architecture, retrained for more epochs
@@ -200,13 +218,26 @@ class HyperbandTuner(NasTuner):
         return bracket
 
     # ------------------------------------------------------------------------------------------ results
+    def _end_failed_recovered(self) -> None:
+        """NNI's dispatcher drops the end of a trial it runs again on resume: one that ended without a result (FAILED,
+        cancelled) is read from the records at the next request, so that its rung does not wait for it for ever."""
+        from strategies.base import RESUMED_STATES, experiment_trials
+
+        for trial in experiment_trials():
+            if trial.parameter_id in self._recovered and trial.status not in (*RESUMED_STATES, "SUCCEEDED"):
+                _logger.info("trial %s, run again on resume, ended %s without a result", trial.parameter_id,
+                             trial.status)
+                self.trial_end(trial.parameter_id, False)
+
     def receive_trial_result(self, parameter_id: int, parameters: Any, value: Any, **kwargs: Any) -> None:
+        self._recovered.discard(parameter_id)
         job = self.jobs.pop(parameter_id, None)
         super().receive_trial_result(parameter_id, parameters, value, **kwargs)
         if job is not None:
             self._rung_result(job, self.history[-1].fitness)
 
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
+        self._recovered.discard(parameter_id)
         job = None if parameter_id in self.completed else self.jobs.pop(parameter_id, None)
         super().trial_end(parameter_id, success, **kwargs)
         if job is not None:
@@ -236,9 +267,100 @@ class HyperbandTuner(NasTuner):
         if not keep:
             bracket.done = True
 
-    def import_data(self, data: list[dict[str, Any]]) -> None:
-        """On ``nnictl resume``: every trial NNI recorded (any rung) is remembered, so no rung 0 draws it again; the
-        brackets start afresh (the interrupted ones are not completed)."""
-        super().import_data(data)
-        _logger.info("hyperband resumes with new brackets; %d architectures are known", len({arch_key(i.arch)
-                     for i in self.history}))
+    def on_resume(self, records: list[Any], data: list[dict[str, Any]]) -> None:
+        """On ``nnictl resume``: every trial NNI recorded (any rung) is remembered (the base class), so no rung 0 draws
+        it again, and every bracket goes on where it stopped (:meth:`_restore`), instead of a new cycle that would
+        leave the interrupted brackets' best architectures short of the full fidelity. A tuner that has handed out
+        trials already (NNI sent no finished trial at its start) keeps its brackets."""
+        if self.brackets:
+            _logger.warning("resume: brackets were opened before NNI's records arrived; new brackets go on")
+            return
+        self.rerun = []  # the brackets hand their interrupted trials out again, at their own rung
+        past = self._past_trials(records, data)
+        self._restore(past)
+        _logger.info("hyperband resumed %d brackets from %d trials (%s); %d architectures are known",
+                     len(self.brackets), len(past), "; ".join(self._state(b) for b in self.brackets),
+                     len({arch_key(i.arch) for i in self.history}))
+
+    def _past_trials(self, records: list[Any], data: list[dict[str, Any]]) -> list[PastTrial]:
+        """The experiment's trials in the order NNI started them, from its records; outside a dispatcher, the
+        finished trials NNI sent (``data``)."""
+        from strategies.base import RESUMED_STATES, fitness_of, was_interrupted
+
+        def fitness(value: Any) -> float:
+            return -math.inf if is_over_budget(value) else fitness_of(value, self.metric, self.optimize_mode)
+
+        records = [t for t in records if isinstance(t.parameters, dict) and RUNG_KEY in t.parameters]
+        if not records:
+            return [PastTrial(self.canonical(dict(entry["parameter"])), entry["parameter"][RUNG_KEY], "result",
+                              fitness(entry.get("value")))
+                    for entry in data if isinstance(entry.get("parameter"), dict) and RUNG_KEY in entry["parameter"]]
+        past = []
+        for trial in records:
+            arch, rung = self.canonical(dict(trial.parameters)), trial.parameters[RUNG_KEY]
+            if trial.status in RESUMED_STATES:
+                past.append(PastTrial(arch, rung, "running", parameter_id=trial.parameter_id))
+            elif was_interrupted(trial):
+                past.append(PastTrial(arch, rung, "again"))
+            else:  # SUCCEEDED with its result; FAILED, EARLY_STOPPED or cancelled: the worst, as when it ended
+                value = trial.final if trial.status == "SUCCEEDED" else None
+                past.append(PastTrial(arch, rung, "result", fitness(value)))
+        return past
+
+    def _restore(self, past: list[PastTrial]) -> None:
+        """Rebuild the brackets from ``past``. Brackets open in the order the tuner opens them (s_max, s_max - 1, ...),
+        and rung 0 hands out new architectures only in the newest bracket, so the rung-0 trials, in the order NNI
+        started them, fill each bracket's rung 0 in turn; a later rung's trial belongs to the bracket of its
+        architecture's rung-0 trial. A bracket stands at its highest rung with a trial, whose lower rungs were
+        complete; of an architecture run twice at one rung (interrupted, then again), the later trial counts."""
+        members: dict[int, dict[int, dict[str, PastTrial]]] = {}
+        owner: dict[str, Bracket] = {}
+        for trial in past:
+            key = arch_key(trial.arch)
+            if trial.rung == 0 and key not in owner:
+                newest = self.brackets[-1] if self.brackets else None
+                if newest is None or len(members.get(id(newest), {}).get(0, {})) >= newest.plan[0][0]:
+                    newest = self._open_bracket()
+                owner[key] = newest
+            bracket = owner.get(key)
+            if bracket is None or not 0 <= trial.rung < len(bracket.plan):
+                _logger.warning("resume: a trial at rung %s of %s belongs to no bracket; ignored", trial.rung,
+                                trial.arch)
+                continue
+            members.setdefault(id(bracket), {}).setdefault(trial.rung, {})[key] = trial
+        for bracket in self.brackets:
+            if id(bracket) in members:
+                self._restore_bracket(bracket, members[id(bracket)])
+
+    def _restore_bracket(self, bracket: Bracket, rungs: dict[int, dict[str, PastTrial]]) -> None:
+        rung = max(rungs)
+        bracket.rung = rung
+        current = rungs[rung]
+        if rung == 0:
+            bracket.to_draw = max(0, bracket.plan[0][0] - len(current))
+        else:  # the promoted architectures of the complete rung below not handed out yet (the rule of _promote)
+            bracket.to_draw = 0
+            below = list(rungs.get(rung - 1, {}).values())
+            ranked = sorted((t for t in below if t.outcome == "result" and math.isfinite(t.fitness)),
+                            key=lambda t: -t.fitness)  # stable: ties go to the earlier trial
+            keep = ranked[: len(below) // self.eta]
+            bracket.queue = [t.arch for t in keep if arch_key(t.arch) not in current]
+        for key, trial in current.items():
+            if trial.outcome == "result":
+                self._order += 1
+                bracket.results.append((trial.fitness, self._order, trial.arch))
+            elif trial.outcome == "again":
+                bracket.queue.insert(0, trial.arch)
+                self.seen.add(key)  # handed out at its rung, never drawn anew at rung 0
+            elif trial.parameter_id is not None:  # NNI runs it again under its own id: its result ends the rung
+                bracket.running += 1
+                self.jobs[trial.parameter_id] = Job(bracket, rung, trial.arch)
+                self.pending[trial.parameter_id] = trial.arch
+                self._recovered.add(trial.parameter_id)
+        if bracket.running == 0 and not bracket.has_work():
+            self._promote(bracket)
+
+    def _state(self, bracket: Bracket) -> str:
+        state = "done" if bracket.done else (f"rung {bracket.rung}: {len(bracket.results)} results, {bracket.running} "
+                                             f"running, {len(bracket.queue) + bracket.to_draw} to hand out")
+        return f"s={bracket.s} {state}"

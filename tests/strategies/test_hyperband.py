@@ -5,6 +5,7 @@ never a failure), and the check's refusals."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -121,3 +122,89 @@ def test_only_the_full_fidelity_trials_are_ranked(tmp_path):
               FakeTrial("plain", final={"default": 0.8}, save_weights=False)]
     make_experiment(tmp_path, "hb", trials, args, tuner="strategies.hyperband.HyperbandTuner")
     assert [t.trial_id for t in load_experiment("hb", tmp_path).ranked()] == ["full", "plain"]
+
+
+def resumed(budget: int, cut: int, **args) -> tuple[list[dict], list[dict]]:
+    """The trials of one uninterrupted search of ``budget`` trials, and those of the same search stopped after
+    ``cut`` trials and resumed by a new tuner (NNI sends the finished trials to ``import_data``)."""
+    whole = drive(HyperbandTuner(**args), budget)
+    before = drive(HyperbandTuner(**args), cut)
+    tuner = HyperbandTuner(**args)
+    tuner.import_data([{"parameter": {**t["arch"], EPOCHS_KEY: t["epochs"], RUNG_KEY: t["rung"]},
+                        "value": {"default": t["value"], "epochs": t["epochs"]}} for t in before])
+    after = []
+    for parameter_id in range(cut, budget):
+        params = tuner.generate_parameters(parameter_id)
+        arch = split_fidelity(params)[0]
+        value = score(arch, params[EPOCHS_KEY])
+        tuner.receive_trial_result(parameter_id, params, {"default": value, "epochs": params[EPOCHS_KEY]})
+        after.append({"arch": arch, "epochs": params[EPOCHS_KEY], "rung": params[RUNG_KEY], "value": value})
+    return whole, before + after
+
+
+@pytest.mark.parametrize("cut", range(1, 22))
+def test_a_search_resumed_after_any_trial_goes_on_as_if_never_stopped(cut):
+    """R = 9, eta = 3: the three brackets (9 + 3 + 1, 5 + 1, 3 trials) and the next bracket's first rung, stopped
+    after any trial: the resumed tuner finishes each bracket where it stood (the rest of rung 0, the promotions of a
+    complete rung not yet handed out) and hands out the same trials, in the same order, as the search never stopped
+    (its random draws repeat the first search's, and the architectures already evaluated are skipped)."""
+    whole, again = resumed(23, cut, train={"epochs": 9}, seed=2, **NB201)
+    assert [(arch_key(t["arch"]), t["epochs"], t["rung"]) for t in again] == \
+        [(arch_key(t["arch"]), t["epochs"], t["rung"]) for t in whole]
+
+
+def stopped_mid_rung(tmp_path, monkeypatch) -> tuple[HyperbandTuner, list[dict], list[dict], Path]:
+    """A search (R = 9, eta = 3) whose NNI records hold the first bracket's rung 0 (9 trials) with 7 results, one trial
+    RUNNING when the manager stopped (NNI runs it again itself, under its parameter id 7) and one interrupted (its
+    manager was lost), and a tuner resumed from them; also the trials of the same search never stopped, the
+    parameters handed out, and the experiment folder."""
+    from tests.nni_nas.nni_records import FakeTrial, class_args, make_experiment
+
+    args = {"train": {"epochs": 9}, "seed": 4, **NB201}
+    whole = drive(HyperbandTuner(**args), 12)
+    params = [{**t["arch"], EPOCHS_KEY: t["epochs"], RUNG_KEY: t["rung"]} for t in whole]
+    status = ["SUCCEEDED"] * 7 + ["RUNNING", "FAILED"]
+    trials = [FakeTrial(f"t{i}", status=status[i], arch=params[i], save_weights=False,
+                        final={"default": whole[i]["value"]} if status[i] == "SUCCEEDED" else None) for i in range(9)]
+    folder = make_experiment(tmp_path / "nni-experiments", "hb", trials, class_args("nasbench201", NB201["space_args"]),
+                             tuner="strategies.hyperband.HyperbandTuner")
+    (folder / "environments" / "local-env" / "trials" / "t8" / "error.txt").write_text(
+        "interrupted: this trial lost its NNI manager (localhost:8080 does not answer ...)\n")
+    monkeypatch.setenv("NNI_LOG_DIRECTORY", str(folder / "log"))
+    tuner = HyperbandTuner(**args)
+    tuner.import_data([{"parameter": params[i], "value": {"default": whole[i]["value"]}} for i in range(7)])
+    return tuner, whole, params, folder
+
+
+def test_on_resume_a_rung_waits_for_the_trial_nni_runs_again_and_reruns_an_interrupted_one(tmp_path, monkeypatch):
+    """The resumed tuner hands the interrupted architecture out again at rung 0, opens the next bracket while the
+    rung waits for the trial NNI runs again, and when that trial's result comes (NNI's dispatcher hands it to
+    import_data, not to receive_trial_result) promotes the best 3 of all 9, as the search never stopped would have."""
+    tuner, whole, params, _ = stopped_mid_rung(tmp_path, monkeypatch)
+    again = tuner.generate_parameters(100)
+    assert (again[EPOCHS_KEY], again[RUNG_KEY]) == (1, 0) and split_fidelity(again)[0] == whole[8]["arch"]
+    tuner.receive_trial_result(100, again, {"default": whole[8]["value"]})
+    waiting = tuner.generate_parameters(101)  # rung 0 waits for trial 7: the next bracket's rung 0 meanwhile
+    assert (waiting[EPOCHS_KEY], waiting[RUNG_KEY]) == (3, 0)
+    tuner.import_data([{"parameter": params[7], "value": {"default": whole[7]["value"]}}])  # trial 7 reports
+    promoted = [tuner.generate_parameters(102 + i) for i in range(3)]
+    assert [(p[EPOCHS_KEY], p[RUNG_KEY]) for p in promoted] == [(3, 1)] * 3
+    assert [split_fidelity(p)[0] for p in promoted] == [t["arch"] for t in whole[9:12]]  # the best 3, best first
+    assert whole[7]["arch"] in [ind.arch for ind in tuner.history]
+
+
+def test_a_trial_nni_runs_again_that_fails_does_not_hold_its_rung_for_ever(tmp_path, monkeypatch):
+    """NNI's dispatcher drops the end of a trial it runs again: when the records say it FAILED, the next request
+    counts it as the worst result, and the rung's best 3 of the other 8 go on."""
+    import sqlite3
+
+    tuner, whole, _, folder = stopped_mid_rung(tmp_path, monkeypatch)
+    again = tuner.generate_parameters(100)
+    tuner.receive_trial_result(100, again, {"default": whole[8]["value"]})
+    with sqlite3.connect(folder / "db" / "nni.sqlite") as conn:
+        conn.execute("INSERT INTO TrialJobEvent VALUES (?, 't7', 'FAILED', NULL, ?, 7, NULL, 'local-env')",
+                     (1_796_000_000_000, str(folder / "environments" / "local-env" / "trials" / "t7")))
+    promoted = [tuner.generate_parameters(101 + i) for i in range(3)]
+    assert [(p[EPOCHS_KEY], p[RUNG_KEY]) for p in promoted] == [(3, 1)] * 3
+    best = sorted((t for i, t in enumerate(whole[:9]) if i != 7), key=lambda t: -t["value"])[:3]
+    assert [split_fidelity(p)[0] for p in promoted] == [t["arch"] for t in best]

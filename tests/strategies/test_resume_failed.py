@@ -129,3 +129,23 @@ def test_a_failed_architecture_is_never_proposed_again(name):
                 tuner.trial_end(parameter_id, True)
     assert len(failed) == SMALL_SIZE // 2
     assert len(proposed) == len(set(proposed)) == SMALL_SIZE, proposed
+
+
+def test_the_result_of_a_trial_nni_runs_again_joins_the_history(tmp_path, monkeypatch):
+    """A trial RUNNING when the manager stopped is run again by NNI on resume, and NNI's dispatcher hands its final
+    result to import_data (not to receive_trial_result): the tuner records it, once, as that trial's result; a later
+    finished trial's import is unaffected."""
+    probe = RandomTuner(seed=0, **SPACE)
+    archs = [probe.generate_parameters(i) for i in range(3)]
+    root = tmp_path / "nni-experiments"
+    trials = [FakeTrial("ok", arch=archs[0], final={"default": 0.9}, save_weights=False),
+              FakeTrial("rerun", status="RUNNING", arch=archs[1], save_weights=False)]
+    folder = make_experiment(root, "resumed", trials, class_args(space_args=SPACE_ARGS))
+    monkeypatch.setenv("NNI_LOG_DIRECTORY", str(folder / "log"))
+    tuner = RegularizedEvolutionTuner(population_size=3, sample_size=2, seed=1, **SPACE)
+    tuner.import_data([{"parameter": archs[0], "value": 0.9}])
+    assert [(ind.arch, ind.fitness) for ind in tuner.history] == [(archs[0], 0.9)]
+    tuner.import_data([{"parameter": archs[1], "value": {"default": 0.7}}])  # NNI's rerun of trial 1 reports
+    tuner.import_data([{"parameter": archs[1], "value": {"default": 0.1}}])  # no second result for it
+    assert [(ind.arch, ind.fitness) for ind in tuner.history] == [(archs[0], 0.9), (archs[1], 0.7)]
+    assert tuner.generate_parameters(10) == archs[2]  # the one architecture neither trained nor running
