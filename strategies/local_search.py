@@ -94,7 +94,8 @@ def model_order(known: np.ndarray, values: np.ndarray, candidates: np.ndarray, r
 class LocalSearchTuner(NasTuner):
     """Local search with random restarts as an NNI tuner (White, Nolen, Savani, UAI 2021).
 
-    1. **Start**: the first ``initial`` trials are random architectures; the best of them is the incumbent.
+    1. **Start**: the first ``initial`` trials are random architectures (a zero-cost ``warm_start``'s seeds take
+       the first places); the best of them is the incumbent.
     2. **Neighbours**: the incumbent's neighbours are the architectures that set one label to another of its
        values (in canonical form, so a change of a label the network does not use is no neighbour), visited in a
        random order.
@@ -174,6 +175,15 @@ class LocalSearchTuner(NasTuner):
         # every neighbour is running (or the climb just ended at a local optimum: then a restart is due)
         self._role = "restart" if self.restarts_due() else "random"
         return self.random_arch()
+
+    def _warm_seed(self) -> dict[str, Any] | None:
+        """A zero-cost warm start's seeds (``warm_start``) take the places of the random start's first architectures,
+        so the climb starts from the best of them (and of the random rest, when ``seeds < initial``)."""
+        arch = super()._warm_seed()
+        if arch is not None and self.incumbent is None and self.restart_key is None \
+                and self.starts_handed_out < self.initial:
+            self._role = "start"
+        return arch
 
     def restarts_due(self) -> bool:
         """A local optimum was reached and its random successor is not handed out yet."""

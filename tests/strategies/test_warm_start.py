@@ -121,3 +121,18 @@ def test_a_data_proxy_with_a_benchmark_evaluator_is_refused_at_the_start(proxy):
     with pytest.raises(ConfigError, match=f"{proxy} needs a batch of the trials' data"):
         strategies.get_strategy("evolution").tuner_class()(
             space="nasbench201", evaluator={"kind": "benchmark", "table": "x.csv"}, warm_start={"proxy": proxy})
+
+
+def test_local_search_climbs_from_the_best_of_its_warm_seeds():
+    """The warm seeds are local search's start: with ``seeds == initial`` no random architecture is drawn, and once
+    the 4 seeds have reported the climb begins at the best of them (the next proposal is one of its neighbours)."""
+    args = {**SPACE, "seed": 3, "initial": 4, "improvement": "first",
+            "warm_start": {"proxy": "synflow", "pool": 12, "seeds": 4}}
+    tuner = strategies.get_strategy("local_search").tuner_class()(**args)
+    seeds = [tuner.canonical(tuner.generate_parameters(i)) for i in range(4)]
+    results = [0.3, 0.9, 0.5, 0.1]  # the second seed is the best
+    for parameter_id, (arch, value) in enumerate(zip(seeds, results, strict=True)):
+        tuner.receive_trial_result(parameter_id, arch, {"default": value})
+    assert tuner.incumbent is not None and arch_key(tuner.incumbent.arch) == arch_key(seeds[1])
+    following = tuner.canonical(tuner.generate_parameters(4))
+    assert sum(following[label] != seeds[1][label] for label in following) == 1
