@@ -90,8 +90,9 @@ def scored_pool(tuner: Any, settings: WarmStartSettings) -> list[tuple[float, di
 
 
 def arch_score(tuner: Any, arch: dict[str, Any], proxy: str, batch: Any = None) -> float:
-    """``proxy``'s score of ``arch`` on the network the trials evaluate (a benchmark's own with a table), its weights
-    initialised from the tuner's seed, so that a score depends on the architecture alone."""
+    """``proxy``'s score of ``arch`` on the network the trials evaluate (a benchmark's own with a table), built afresh
+    (:func:`fixed_network`) with its weights initialised from the tuner's seed, so that a score depends on the
+    architecture alone."""
     import torch
 
     from strategies.proxies import score
@@ -99,7 +100,21 @@ def arch_score(tuner: Any, arch: dict[str, Any], proxy: str, batch: Any = None) 
     network = tuner.cost_model.space
     shape = tuple(tuner.cost_model.input_shape or network.input_shape)
     torch.manual_seed(tuner.seed)
-    return score(proxy, network.freeze(arch), shape, batch)
+    return score(proxy, fixed_network(network, arch), shape, batch)
+
+
+def fixed_network(space: Any, arch: dict[str, Any]) -> Any:
+    """The network of ``arch``, built afresh from ``space``'s constructor arguments under NNI's fixed-architecture
+    context (as a trial builds it), its weights drawn from torch's generator: five times faster than
+    ``space.freeze(arch)``, which deep-copies the chosen layers of the whole space (NAS-Bench-201 at its benchmark
+    size: 0.04 s against 0.3-0.6 s). A space without NNI's recorded arguments is frozen."""
+    from nni.nas.space import model_context
+
+    args, kwargs = getattr(space, "trace_args", None), getattr(space, "trace_kwargs", None)
+    if args is None or kwargs is None:
+        return space.freeze(arch)
+    with model_context(arch):
+        return type(space)(*args, **kwargs)
 
 
 def proxy_batch(tuner: Any, batch_size: int, proxy: str = "naswot") -> Any:

@@ -136,3 +136,17 @@ def test_local_search_climbs_from_the_best_of_its_warm_seeds():
     assert tuner.incumbent is not None and arch_key(tuner.incumbent.arch) == arch_key(seeds[1])
     following = tuner.canonical(tuner.generate_parameters(4))
     assert sum(following[label] != seeds[1][label] for label in following) == 1
+
+
+def test_the_scored_network_is_the_architecture_built_afresh():
+    """fixed_network builds what freeze gives (the same layers and shapes), with its own weights, not the space's."""
+    from strategies.warm_start import fixed_network
+
+    tuner = strategies.get_strategy("random").tuner_class()(**SPACE, seed=2)
+    arch = tuner.canonical(tuner.random_arch())
+    built, frozen = fixed_network(tuner.space, arch), tuner.space.freeze(arch)
+    shapes = {name: p.shape for name, p in built.named_parameters()}
+    assert shapes == {name: p.shape for name, p in frozen.named_parameters()} and shapes
+    space_storage = {p.data_ptr() for p in tuner.space.parameters()}
+    assert not space_storage & {p.data_ptr() for p in built.parameters()}
+    assert built(torch.ones(2, 1, 8, 8)).shape == frozen(torch.ones(2, 1, 8, 8)).shape
