@@ -12,6 +12,9 @@ best-so-far curve (PNG). The last line printed is one JSON object keyed by strat
     python benchmarks/search_quality.py --table data/benchmarks/nb201_cifar_12epoch.csv \
         --budget 100 --seeds 20
 
+Warm-started variants (``local_search_model_synflow``, ``evolution_synflow``) read each architecture's synflow score
+from ``--proxy-scores`` (written once by ``zero_cost.py --scores-out``) instead of building its network per search.
+
 Our tuners are driven through their NNI tuner API (:func:`nni_nas.evaluation.tabular.query_search`); NNI's
 strategies through NNI's own engine: a :class:`~nni.nas.execution.SequentialExecutionEngine` limited to
 ``--budget`` models, on our PyTorch space wrapped in a ``RawFormatModelSpace`` whose evaluator reads the table.
@@ -70,7 +73,14 @@ OURS: dict[str, tuple[str, dict[str, Any]]] = {
     "bananas": ("bananas", {}),
     "bananas_random": ("bananas", {"random_candidates": 100}),
     "hyperband": ("hyperband", {}),
+    # zero-cost warm starts (Abdelfattah et al. 2021's "warmup"): synflow's best of a random pool seed the search;
+    # they need --proxy-scores (each cell's score, computed once by zero_cost.py --scores-out)
+    "local_search_model_synflow": ("local_search", {"improvement": "first", "neighbour_order": "model", "initial": 20,
+                                                    "warm_start": {"proxy": "synflow", "pool": 1000, "seeds": 20}}),
+    "evolution_synflow": ("evolution", {"population_size": POPULATION, "sample_size": SAMPLE,
+                                        "warm_start": {"proxy": "synflow", "pool": 1000, "seeds": POPULATION}}),
 }
+WARM_STARTS = [name for name, (_, settings) in OURS.items() if "warm_start" in settings]
 
 
 def ours(kind: str) -> Runner:
@@ -179,6 +189,32 @@ def skip_reason(name: str, table: Any) -> str | None:
     return None
 
 
+def use_proxy_scores(path: Path, space: str) -> list[str]:
+    """Make the warm start read each architecture's zero-cost score from ``path`` (CSV, optionally gzipped: a column
+    ``arch_str`` of benchmark keys and one column per proxy, as ``zero_cost.py --scores-out`` writes) instead of
+    building and scoring its network: the scores of the benchmark's own network, once per cell, where the tuners here
+    build a tiny one only to read the choices. Returns the proxies the file has."""
+    import pandas as pd
+
+    import model_spaces
+    import strategies.warm_start as warm_start
+
+    table = pd.read_csv(path)
+    proxies = [column for column in table.columns if column in warm_start.PROXY_NAMES]
+    if "arch_str" not in table.columns or not proxies:
+        raise SystemExit(f"{path}: needs an arch_str column and a proxy column ({', '.join(warm_start.PROXY_NAMES)})")
+    scores = {proxy: dict(zip(table["arch_str"], table[proxy].astype(float), strict=True)) for proxy in proxies}
+    to_key = model_spaces.get_space_class(space).to_benchmark_key
+
+    def arch_score(tuner: Any, arch: dict[str, Any], proxy: str, batch: Any = None) -> float:
+        if proxy not in scores:
+            raise SystemExit(f"{path} has no {proxy} column")
+        return scores[proxy][to_key(arch)]
+
+    warm_start.arch_score = arch_score
+    return proxies
+
+
 def rl_available() -> bool:
     try:
         import tianshou  # noqa: F401
@@ -255,6 +291,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
                         help=f"comma list of {', '.join(STRATEGIES)}, or all (every multi-trial strategy of the "
                              "registry and NNI's baselines)")
     parser.add_argument("--plot", help="PNG path (default: benchmarks/search_quality_<table>.png)")
+    parser.add_argument("--proxy-scores", type=Path,
+                        help="each architecture's zero-cost scores (zero_cost.py --scores-out), read by the warm "
+                             f"starts ({', '.join(WARM_STARTS)}), which need it")
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)  # NNI's strategies log every sample
     torch.set_num_threads(1)
@@ -277,6 +316,12 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     unknown = [name for name in names if name not in STRATEGIES]
     if unknown:
         parser.error(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}, or all")
+    warm = [name for name in names if name in WARM_STARTS]
+    if warm and args.proxy_scores is None:
+        parser.error(f"{warm[0]} needs --proxy-scores (e.g. benchmarks/data/nb201_synflow.csv.gz)")
+    if args.proxy_scores is not None:
+        print(f"zero-cost scores: {', '.join(use_proxy_scores(args.proxy_scores, table.space))} from "
+              f"{args.proxy_scores}")
     for name in names:
         reason = skip_reason(name, table)
         if reason:

@@ -98,13 +98,22 @@ def test_bananas_on_nb201_through_nnictl_runs_rounds_of_mutations(tmp_path, nni_
 
 
 def test_model_ordered_local_search_on_nb201_through_nnictl(tmp_path, nni_experiment):
-    """NNI's dispatcher runs the shipped local search (first improvement, the model's neighbour order): 3 random
-    cells, then each trial a one-label neighbour of the best cell so far (9 trials leave no room for a restart)."""
+    """NNI's dispatcher runs the shipped local search (a synflow warm start, first improvement, the model's
+    neighbour order), its pool cut to 30 and its start to 3: the 3 cells synflow ranks best of the pool on the
+    benchmark's network, then each trial a one-label neighbour of the best cell so far (9 trials leave no room for a
+    restart)."""
+    import strategies
+    from strategies.warm_start import scored_pool
+
     need_table()
     config = shortened("nb201_local_search.yml", tmp_path, trials=12)
     raw = yaml.safe_load(config.read_text())
-    raw["tuner"]["classArgs"]["initial"] = 3
+    args = raw["tuner"]["classArgs"]
+    args["initial"] = 3
+    args["warm_start"] = {**args["warm_start"], "pool": 30, "seeds": 3}
     config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    tuner = strategies.get_strategy("local_search").tuner_class()(**args)
+    best3 = [nb201.arch_to_string(arch) for _, arch in scored_pool(tuner, tuner.warm_start)[:3]]
     _, port = nni_experiment(config)
     wait_until_finished(port, timeout=600)
     jobs = sorted(trial_jobs(port), key=lambda job: job["sequenceId"])
@@ -112,7 +121,7 @@ def test_model_ordered_local_search_on_nb201_through_nnictl(tmp_path, nni_experi
     table = BenchmarkTable(TABLE)
     archs = [{**dict.fromkeys(nb201.EDGE_LABELS, "none"), **job["parameters"]} for job in jobs]
     keys = [nb201.arch_to_string(arch) for arch in archs]
-    assert len(set(keys)) == 12
+    assert len(set(keys)) == 12 and keys[:3] == best3
     values = [table.value(key, "cifar10-val") for key in keys]
     assert [job["final"][0]["default"] for job in jobs] == values
     # each later trial is a one-label neighbour of a cell that was the best so far when it, or the trial before it,
