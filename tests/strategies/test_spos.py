@@ -69,6 +69,30 @@ def test_a_path_trains_exactly_the_chosen_networks_weights():
     assert 0.95 * frozen_params <= touched <= frozen_params < total / 3, (touched, frozen_params, total)
 
 
+def test_each_activated_path_trains_its_own_width_in_the_supernet_and_in_a_copy():
+    """activate() answers NNI's per-resample simplify() from the first one (a built supernet's mutables never change):
+    switching paths still switches the sliced width, and a deep copy of the supernet samples its own mutables."""
+    import copy
+
+    wide = {"width": 64, "depth": 2, "act0": 1, "act1": 1, "act2": 0}
+    narrow = {**wide, "width": 16}
+    supernet = SamplingSupernet(mlp_space(widths=[16, 64]))
+
+    def touched(net, arch):
+        net.zero_grad(set_to_none=True)
+        net.activate(arch)
+        net(torch.randn(32, 10)).pow(2).mean().backward()
+        return sum(int((p.grad != 0).sum()) for p in net.parameters() if p.grad is not None)
+
+    sizes = {w: count_params(mlp_space(widths=[16, 64]).freeze(a)) for w, a in ((64, wide), (16, narrow))}
+    for net in (supernet, copy.deepcopy(supernet)):
+        for width, arch in ((64, wide), (16, narrow), (64, wide)):
+            assert 0.95 * sizes[width] <= touched(net, arch) <= sizes[width], (width, touched(net, arch))
+    twin = copy.deepcopy(supernet)
+    for mine, theirs in zip(twin.modules_sampled, supernet.modules_sampled, strict=True):
+        assert not set(map(id, mine.simplify().values())) & set(map(id, theirs.simplify().values()))
+
+
 def test_the_supernet_accepts_every_mutable_kind_of_a_mixed_space_and_names_what_it_cannot_share():
     space = digits_cnn()  # LayerChoice, InputChoice, Repeat, a shared nni.choice width
     assert unsupported_layers(space) == []
