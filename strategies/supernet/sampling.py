@@ -115,7 +115,7 @@ def describe_unsupported(layers: list[str], shown: int = 2) -> str:
     return "; ".join(parts)
 
 
-class _FirstSimplify:
+class FirstSimplify:
     """``module.simplify()`` answered from its first result: NNI's path-sampling policy of a mixed operation calls it
     on every resample, and it walks and compares the layer's mutables each time (14 us per ``MixedConv2d``, 80 % of an
     ``activate`` of ``digits_cnn``), though a built supernet's mutables never change. A call with arguments goes to
@@ -169,7 +169,7 @@ class SamplingSupernet(nn.Module):
         use_fast_depthwise(self.space)
         self.modules_sampled = [m for m in self.space.modules() if isinstance(m, BaseSuperNetModule)]
         for module in self.modules_sampled:
-            module.simplify = _FirstSimplify(module)
+            module.simplify = FirstSimplify(module)
         self.active: dict[str, Any] = {}
 
     def activate(self, arch: dict[str, Any]) -> None:
