@@ -199,7 +199,7 @@ def use_proxy_scores(path: Path, space: str) -> list[str]:
     import model_spaces
     import strategies.warm_start as warm_start
 
-    table = pd.read_csv(path)
+    table = pd.read_csv(path, dtype={"arch_str": str})  # NAS-Bench-Macro's keys are digits: '02010111'
     proxies = [column for column in table.columns if column in warm_start.PROXY_NAMES]
     if "arch_str" not in table.columns or not proxies:
         raise SystemExit(f"{path}: needs an arch_str column and a proxy column ({', '.join(warm_start.PROXY_NAMES)})")
