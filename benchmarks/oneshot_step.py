@@ -21,7 +21,8 @@ one JSON object with ``<strategy>_ours_vs_nni`` (time ratios, below 1: ours fast
 
 ``--baseline PATH`` (a checkout of another revision, e.g. ``git worktree add --detach /tmp/base main``) compares our
 code with that checkout's instead of with NNI's, for every one-shot strategy: the four above, the DARTS cell search
-first and second order (``darts_cell1``, ``darts_cell2``: ``darts_step.py``'s default network, width 8, 5 cells) and
+first and second order (``darts_cell1``, ``darts_cell2``: ``darts_step.py``'s default network, width 8, 5 cells), the
+generic relaxation's second order (``darts2``, on the space above) and
 ENAS (``enas``: ``enas_step.py``'s shared-weight supernet and controller, an epoch is both phases). Each run is a
 fresh process whose imports come from one checkout (``--code``; the script itself is ours, so both sides are timed
 the same way); per repeat and strategy the two sides run back to back, which one first alternating between repeats,
@@ -52,9 +53,9 @@ import torch  # noqa: E402
 from benchmarks.darts_step import StepTimer, _reset_peak_rss, _se, _vm_kib  # noqa: E402
 
 STRATEGIES = ("darts", "gdas", "proxyless", "spos")
-BASELINE_STRATEGIES = ("darts_cell1", "darts_cell2", *STRATEGIES, "enas")
+BASELINE_STRATEGIES = ("darts_cell1", "darts_cell2", *STRATEGIES, "darts2", "enas")
 VARIANTS = (*(f"{strategy}-{side}" for strategy in STRATEGIES for side in ("ours", "nni")),
-            "darts_cell1-ours", "darts_cell2-ours", "enas-ours")
+            "darts_cell1-ours", "darts_cell2-ours", "darts2-ours", "enas-ours")
 
 
 def _space(args, bundle):
@@ -133,9 +134,9 @@ def run_variant(args) -> dict:
         from strategies.supernet.relaxed import RelaxedSupernet
         from strategies.supernet.relaxed_search import RelaxedSearch
 
-        hp = {"darts": DartsSettings, "gdas": GdasSettings, "proxyless": ProxylessSettings}[strategy](
-            w_lr=0.05, arch_lr=3e-3, order=1)
-        supernet = RelaxedSupernet(_space(args, bundle), strategy, tau=1.0)
+        hp = {"darts": DartsSettings, "darts2": DartsSettings, "gdas": GdasSettings, "proxyless": ProxylessSettings}[
+            strategy](w_lr=0.05, arch_lr=3e-3, order=2 if strategy == "darts2" else 1)
+        supernet = RelaxedSupernet(_space(args, bundle), strategy.rstrip("2"), tau=1.0)
         module = RelaxedSearch(supernet, hp, "classification", args.epochs)
         loaders = {"weights": weights_loader, "arch": arch_loader}
     timer = StepTimer()
