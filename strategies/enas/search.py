@@ -160,10 +160,12 @@ class EnasSearch(pl.LightningModule):
         and describe none of them (ENAS evaluates its children in training mode for the same reason).
         """
         was_training = self.supernet.training
-        self.supernet.train()
+        if not was_training:  # train() walks every module of the supernet: 80 children a controller step
+            self.supernet.train()
         self.supernet.activate(arch)
         correct = (self.supernet(x).argmax(dim=1) == y).float().mean()
-        self.supernet.train(was_training)
+        if not was_training:
+            self.supernet.train(False)
         return float(correct)
 
     def child_reward(self, arch: dict[str, Any], x: torch.Tensor, y: torch.Tensor) -> float:

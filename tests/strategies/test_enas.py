@@ -215,9 +215,11 @@ def test_only_the_sampled_childs_weights_are_trained():
     assert all(torch.equal(a, b) for a, b in zip(unused.parameters(), unused_before))
 
 
-@pytest.mark.parametrize("penalty", [0.0, 300.0])
-def test_child_reward_is_accuracy_minus_c_times_params_in_millions(penalty):
-    supernet = SharedWeightSupernet(build("enas_macro", seed=3))
+@pytest.mark.parametrize("penalty, mode", [(0.0, True), (300.0, True), (0.0, False)])
+def test_child_reward_is_accuracy_minus_c_times_params_in_millions(penalty, mode):
+    """The child runs with batch statistics (ENAS evaluates children in training mode) whatever the supernet's mode,
+    which is left as it was."""
+    supernet = SharedWeightSupernet(build("enas_macro", seed=3)).train(mode)
     search = EnasSearch(supernet, EnasController(supernet.choices), EnasSettings(param_penalty=penalty),
                         TrainSettings(), epochs=1)
     rng = random.Random(1)
@@ -230,6 +232,7 @@ def test_child_reward_is_accuracy_minus_c_times_params_in_millions(penalty):
         y[:8] = (y[:8] + 1) % 10  # a batch the child gets exactly 24 of 32 right
         expected = 0.75 - penalty * count_params(frozen) / 1e6
         assert search.child_reward(arch, x, y) == pytest.approx(expected, abs=1e-6)
+        assert supernet.training == mode and all(m.training == mode for m in supernet.modules())
 
 
 def test_supernet_rejects_choices_it_cannot_share():
