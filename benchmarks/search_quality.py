@@ -209,7 +209,10 @@ def use_proxy_scores(path: Path, space: str) -> list[str]:
     def arch_score(tuner: Any, arch: dict[str, Any], proxy: str, batch: Any = None) -> float:
         if proxy not in scores:
             raise SystemExit(f"{path} has no {proxy} column")
-        return scores[proxy][to_key(arch)]
+        key = to_key(arch)
+        if key not in scores[proxy]:
+            raise SystemExit(f"{path} has no {proxy} score of {key!r}: scores of another table?")
+        return scores[proxy][key]
 
     warm_start.arch_score = arch_score
     return proxies
@@ -319,6 +322,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     warm = [name for name in names if name in WARM_STARTS]
     if warm and args.proxy_scores is None:
         parser.error(f"{warm[0]} needs --proxy-scores (e.g. benchmarks/data/nb201_synflow.csv.gz)")
+    if args.proxy_scores is not None and not args.proxy_scores.is_file():
+        parser.error(f"--proxy-scores: no file {args.proxy_scores} (zero_cost.py --scores-out writes one)")
     if args.proxy_scores is not None:
         print(f"zero-cost scores: {', '.join(use_proxy_scores(args.proxy_scores, table.space))} from "
               f"{args.proxy_scores}")

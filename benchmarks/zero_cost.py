@@ -44,23 +44,19 @@ def nb201(cells: int, channels: int, cells_per_stage: int, resolution: int, seed
           scores_out: Path | None = None) -> dict:
     import pandas as pd
     import torch
-    from nni.nas.space import model_context
 
     import model_spaces
     from strategies.proxies import synflow
+    from strategies.warm_start import fixed_network
 
     table = pd.read_csv(REPO / "data" / "benchmarks" / "nb201_cifar_12epoch.csv")
     rows = table.sample(n=min(cells, len(table)), random_state=seed)
     shape = (3, resolution, resolution)
-    cls = model_spaces.get_space_class("nasbench201")
+    space = model_spaces.build_space("nasbench201", shape, 10, channels=channels, cells_per_stage=cells_per_stage)
     scores, accs = [], []
     for _, row in rows.iterrows():
-        # The fixed network built directly (NNI's frozen construction, a tenth of freeze()'s deep copy of the
-        # supernet), its weights drawn from the same seed for every cell.
-        torch.manual_seed(seed)
-        with model_context(cls.from_benchmark_key(row["arch_str"])):
-            network = cls(input_shape=shape, num_classes=10, channels=channels, cells_per_stage=cells_per_stage)
-        scores.append(synflow(network, shape))
+        torch.manual_seed(seed)  # the same seed for every cell's weights, as the warm start's arch_score
+        scores.append(synflow(fixed_network(space, space.from_benchmark_key(row["arch_str"])), shape))
         accs.append(float(row["cifar10-val"]))
         if len(scores) % 500 == 0:  # a running figure, for a sample cut short on a busy machine
             print(f"nb201: {len(scores)} cells, synflow Spearman {spearman(scores, accs):.4f}", file=sys.stderr,

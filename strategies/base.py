@@ -456,8 +456,7 @@ class NasTuner(Tuner):
                 _logger.info("trial %s, run again by NNI on resume, reported %s", parameter_id, value)
                 self.receive_trial_result(parameter_id, entry["parameter"], value)
                 continue
-            fitness = -math.inf if is_over_budget(value) else fitness_of(value, self.metric, self.optimize_mode)
-            self._import(entry["parameter"], fitness, value, entry.get("trialJobId"))
+            self._import(entry["parameter"], self.result_fitness(value), value, entry.get("trialJobId"))
             finished += 1
         if not first:
             return
@@ -478,6 +477,10 @@ class NasTuner(Tuner):
             _logger.info("imported %d failed or early-stopped trials from the experiment's records; %d interrupted "
                          "ones to run again", len(failures) - len(self.rerun), len(self.rerun))
         self.on_resume(records, data)
+
+    def result_fitness(self, value: Any) -> float:
+        """The fitness of a finished trial's final result as NNI recorded it: the worst for one over budget."""
+        return -math.inf if is_over_budget(value) else fitness_of(value, self.metric, self.optimize_mode)
 
     def on_resume(self, records: list[Any], data: list[dict[str, Any]]) -> None:
         """Called once, at the end of the first :meth:`import_data` (``nnictl resume``), with the experiment's trials

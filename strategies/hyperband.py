@@ -18,9 +18,8 @@ from typing import Any, ClassVar
 
 from nni_nas.arch import EPOCHS_KEY, RUNG_KEY, arch_key
 from nni_nas.config import Settings, TrainSettings, is_int
-from nni_nas.constraints import is_over_budget
 from nni_nas.errors import ConfigError
-from strategies.base import NasTuner
+from strategies.base import RESUMED_STATES, NasTuner, experiment_trials, was_interrupted
 
 _logger = logging.getLogger(__name__)
 
@@ -221,8 +220,6 @@ class HyperbandTuner(NasTuner):
     def _end_failed_recovered(self) -> None:
         """NNI's dispatcher drops the end of a trial it runs again on resume: one that ended without a result (FAILED,
         cancelled) is read from the records at the next request, so that its rung does not wait for it for ever."""
-        from strategies.base import RESUMED_STATES, experiment_trials
-
         for trial in experiment_trials():
             if trial.parameter_id in self._recovered and trial.status not in (*RESUMED_STATES, "SUCCEEDED"):
                 _logger.info("trial %s, run again on resume, ended %s without a result", trial.parameter_id,
@@ -285,15 +282,10 @@ class HyperbandTuner(NasTuner):
     def _past_trials(self, records: list[Any], data: list[dict[str, Any]]) -> list[PastTrial]:
         """The experiment's trials in the order NNI started them, from its records; outside a dispatcher, the
         finished trials NNI sent (``data``)."""
-        from strategies.base import RESUMED_STATES, fitness_of, was_interrupted
-
-        def fitness(value: Any) -> float:
-            return -math.inf if is_over_budget(value) else fitness_of(value, self.metric, self.optimize_mode)
-
         records = [t for t in records if isinstance(t.parameters, dict) and RUNG_KEY in t.parameters]
         if not records:
             return [PastTrial(self.canonical(dict(entry["parameter"])), entry["parameter"][RUNG_KEY], "result",
-                              fitness(entry.get("value")))
+                              self.result_fitness(entry.get("value")))
                     for entry in data if isinstance(entry.get("parameter"), dict) and RUNG_KEY in entry["parameter"]]
         past = []
         for trial in records:
@@ -304,7 +296,7 @@ class HyperbandTuner(NasTuner):
                 past.append(PastTrial(arch, rung, "again"))
             else:  # SUCCEEDED with its result; FAILED, EARLY_STOPPED or cancelled: the worst, as when it ended
                 value = trial.final if trial.status == "SUCCEEDED" else None
-                past.append(PastTrial(arch, rung, "result", fitness(value)))
+                past.append(PastTrial(arch, rung, "result", self.result_fitness(value)))
         return past
 
     def _restore(self, past: list[PastTrial]) -> None:

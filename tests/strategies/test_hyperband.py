@@ -32,10 +32,10 @@ def test_the_brackets_are_the_papers_table():
     assert brackets_of(8, 1, 3) == 1 and bracket_plan(8, 1, 3, 1)[-1] == (1, 8)  # the last rung is always R
 
 
-def drive(tuner: HyperbandTuner, budget: int, fail=lambda arch, epochs: False) -> list[dict]:
-    """Ask for ``budget`` trials one at a time (trialConcurrency 1), answer each with :func:`score`."""
+def drive(tuner: HyperbandTuner, budget: int, fail=lambda arch, epochs: False, first: int = 0) -> list[dict]:
+    """Ask for trials ``first`` .. ``budget - 1`` one at a time (trialConcurrency 1), answer each with :func:`score`."""
     trials = []
-    for parameter_id in range(budget):
+    for parameter_id in range(first, budget):
         params = tuner.generate_parameters(parameter_id)
         arch, _ = split_fidelity(params)
         epochs = params[EPOCHS_KEY]
@@ -132,14 +132,7 @@ def resumed(budget: int, cut: int, **args) -> tuple[list[dict], list[dict]]:
     tuner = HyperbandTuner(**args)
     tuner.import_data([{"parameter": {**t["arch"], EPOCHS_KEY: t["epochs"], RUNG_KEY: t["rung"]},
                         "value": {"default": t["value"], "epochs": t["epochs"]}} for t in before])
-    after = []
-    for parameter_id in range(cut, budget):
-        params = tuner.generate_parameters(parameter_id)
-        arch = split_fidelity(params)[0]
-        value = score(arch, params[EPOCHS_KEY])
-        tuner.receive_trial_result(parameter_id, params, {"default": value, "epochs": params[EPOCHS_KEY]})
-        after.append({"arch": arch, "epochs": params[EPOCHS_KEY], "rung": params[RUNG_KEY], "value": value})
-    return whole, before + after
+    return whole, before + drive(tuner, budget, first=cut)
 
 
 @pytest.mark.parametrize("cut", range(1, 22))
