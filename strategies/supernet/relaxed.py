@@ -41,7 +41,9 @@ from torch import nn
 
 from nni_nas.arch import Choices, search_choices, validate_arch
 from nni_nas.errors import UnsupportedSpaceError
+from strategies.supernet.binary_gate import use_lazy_gates
 from strategies.supernet.depthwise import use_fast_depthwise
+from strategies.supernet.pooling import use_fast_pooling
 from strategies.supernet.sampling import _has_weights, describe_unsupported, unsupported_layers
 
 METHODS = ("darts", "gdas", "proxyless")
@@ -208,6 +210,8 @@ class RelaxedSupernet(nn.Module):
         self.sampled_weights = LabelWeights(hard=True, tau=1.0)  # proxyless: widths and weight-free layers
         self.space = self._mutate(space)
         use_fast_depthwise(self.space)
+        use_fast_pooling(self.space)
+        use_lazy_gates(self.space)  # proxyless: alpha's estimator only in backward passes that ask for it
         self.mixed = [m for m in self.space.modules() if isinstance(m, BaseSuperNetModule)]
         own = {id(p) for p in self.alpha_list}
         extra = [p for m in self.mixed if hasattr(m, "arch_parameters") for p in m.arch_parameters()

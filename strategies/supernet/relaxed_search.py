@@ -123,7 +123,7 @@ class RelaxedSearch(pl.LightningModule):
             arch_loss = self.loss(batch["arch"])
             if self.latency is not None:
                 arch_loss = self.latency(arch_loss, self.supernet)
-            self.manual_backward(arch_loss)
+            self.manual_backward(arch_loss, inputs=alphas)  # no weight gradients: the weight step takes its own
             arch_loss = arch_loss.detach()
         check_finite(arch_loss, self.current_epoch, self.hp.arch_lr)
         if self.current_epoch >= getattr(self.hp, "warmup_epochs", 0):
@@ -140,11 +140,10 @@ class RelaxedSearch(pl.LightningModule):
         else:
             loss = self.loss(batch["weights"])
             check_finite(loss, self.current_epoch, lr)
-            self.manual_backward(loss)
+            self.manual_backward(loss, inputs=weights)  # no architecture gradients: this is not their step
         if self.hp.grad_clip:
             torch.nn.utils.clip_grad_norm_(weights, self.hp.grad_clip)
         w_opt.step()
-        arch_opt.zero_grad()  # the weight step's loss reached the architecture parameters too: not a step for them
         self.log("train_loss", loss, prog_bar=True)
         self.log("arch_loss", arch_loss)
 

@@ -28,6 +28,7 @@ from torch import nn
 from nni_nas.arch import Choices, search_choices, validate_arch
 from nni_nas.errors import UnsupportedSpaceError
 from strategies.supernet.depthwise import use_fast_depthwise
+from strategies.supernet.pooling import use_fast_pooling
 
 
 class SampledParametrized(BaseSuperNetModule):
@@ -167,6 +168,7 @@ class SamplingSupernet(nn.Module):
             raise UnsupportedSpaceError(f"a weight-sharing supernet of {type(space).__name__} cannot be built: "
                                         f"{' '.join(str(err).split())}") from None
         use_fast_depthwise(self.space)
+        use_fast_pooling(self.space)
         self.modules_sampled = [m for m in self.space.modules() if isinstance(m, BaseSuperNetModule)]
         for module in self.modules_sampled:
             module.simplify = FirstSimplify(module)

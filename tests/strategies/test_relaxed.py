@@ -292,7 +292,7 @@ def test_darts_on_any_space_reuses_the_virtual_gradient_for_the_weight_step_only
     wrap = lambda opt: SimpleNamespace(optimizer=opt, zero_grad=opt.zero_grad, step=opt.step)  # noqa: E731
     module.optimizers = lambda: (wrap(w_opt), wrap(arch_opt))
     module.log = lambda *args, **kwargs: None
-    module.manual_backward = lambda loss: loss.backward()
+    module.manual_backward = lambda loss, **kwargs: loss.backward(**kwargs)
     train_batch, arch_batch = batch(), batch(16)
     before = [w.detach().clone() for w in weights]
 
