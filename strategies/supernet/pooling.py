@@ -3,20 +3,21 @@
 Every supernet here (the DARTS cell space, the generic relaxation, the path-sampling supernet, ENAS's shared weights)
 runs the pooling candidates of each edge on every pass. On a CPU, ``max_pool2d`` and ``avg_pool2d`` on NCHW tensors
 loop over one channel plane at a time, which on the small maps of these supernets is slow. Forward and backward,
-one thread, a 3x3 stride-1 window on 64 x 16 channels of 8x8 (``benchmarks/README.md`` has the other shapes):
+one thread, a 3x3 stride-1 window on 64 x 16 channels of 8x8 (``benchmarks/supernet_pooling.py``; its README has
+the other shapes):
 
-- max pooling 2.2 ms, against 0.6 ms in channels-last memory, whose kernel vectorises over the channels
+- max pooling 1.71 ms, against 0.56 ms in channels-last memory, whose kernel vectorises over the channels
   (conversions both ways included). Its values and gradients are the same bit for bit: the channels-last kernel
   visits each window in the same order and keeps the same maximum (the first, as ties go).
-- average pooling 1.4 ms, against 0.46 ms as a depthwise convolution with a kernel of ones (oneDNN's fast path, its
+- average pooling 1.23 ms, against 0.40 ms as a depthwise convolution with a kernel of ones (oneDNN's fast path, its
   backward too), times the reciprocal of each output's window count: the count of in-bounds inputs with
   ``count_include_pad=False``, the window's size otherwise. The same sum in another order: values and gradients
-  differ by rounding (1-2 units in the last place, ``tests/strategies/test_pooling.py``).
+  differ by rounding (``tests/strategies/test_pooling.py``).
 
 Stride-2 windows gain nothing (measured) and keep PyTorch's kernels, and so do tensors with fewer than
-:data:`MIN_CHANNELS` channels, where the conversions cost more than they save. :func:`use_fast_pooling` swaps the
-class of a supernet's pooling layers in place; derived architectures are built anew from the space and keep
-``nn.MaxPool2d`` and ``nn.AvgPool2d``.
+:data:`MIN_CHANNELS` channels, where the conversions cost more than they save, and tensors on a GPU (not measured).
+:func:`use_fast_pooling` swaps the class of a supernet's pooling layers in place; derived architectures are built
+anew from the space and keep ``nn.MaxPool2d`` and ``nn.AvgPool2d``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ from torch import nn
 MIN_CHANNELS = 8  # below this, PyTorch's own kernels are as fast (measured on 3 channels)
 
 
+def _applies(x: torch.Tensor) -> bool:
+    """Whether ``x`` takes the faster computation: a 4-D CPU tensor of enough channels (the measurements are of
+    PyTorch's CPU kernels; a GPU keeps its own)."""
+    return x.dim() == 4 and x.device.type == "cpu" and x.shape[1] >= MIN_CHANNELS
+
+
 def _pair(value) -> tuple[int, int]:
     return tuple(value) if isinstance(value, tuple | list) else (value, value)
 
@@ -37,7 +44,7 @@ class FastMaxPool2d(nn.MaxPool2d):
     :func:`use_fast_pooling`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] < MIN_CHANNELS:
+        if not _applies(x):
             return super().forward(x)
         return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
 
@@ -47,7 +54,7 @@ class FastAvgPool2d(nn.AvgPool2d):
     by its window count (see the module docstring); made by :func:`use_fast_pooling`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] < MIN_CHANNELS:
+        if not _applies(x):
             return super().forward(x)
         kernel, padding = _pair(self.kernel_size), _pair(self.padding)
         ones = x.new_ones(x.shape[1], 1, *kernel)

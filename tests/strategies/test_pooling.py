@@ -164,3 +164,17 @@ def test_the_sampling_and_enas_supernets_use_it():
     enas = model_spaces.build_space("enas_micro", (1, 8, 8), 10, num_nodes=2, cells_per_stage=1, channels=8,
                                     stem_multiplier=1)
     assert any(type(m) is FastAvgPool2d for m in SharedWeightSupernet(enas).modules())
+
+
+def test_a_proxyless_latency_table_times_pytorchs_pooling_as_the_derived_network_runs_it():
+    """The table must time the layers the final network has (its ``latency_ms``), not the supernet's faster ones."""
+    from strategies.supernet.depthwise import DepthwiseConv2d
+    from strategies.supernet.relaxed import RelaxedSupernet, plain_copy
+
+    space = model_spaces.build_space("digits_cnn", (1, 8, 8), 10, widths=[8], max_depth=2)
+    supernet = RelaxedSupernet(space, "proxyless")
+    arch = {**supernet.derive(), "depth": 2, "op0": "maxpool3x3", "op1": "avgpool3x3"}
+    sample = {**arch, **{label: value for label, (_, value) in supernet.gates(arch).items()}}
+    kinds = {type(m) for m in plain_copy(supernet.space, sample).modules()}
+    assert nn.MaxPool2d in kinds and nn.AvgPool2d in kinds
+    assert not kinds & {FastMaxPool2d, FastAvgPool2d, DepthwiseConv2d}
