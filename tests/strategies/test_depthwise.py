@@ -12,6 +12,7 @@ from torch import nn
 
 import model_spaces
 from strategies.supernet.depthwise import DepthwiseConv2d, depthwise_conv2d, use_fast_depthwise
+from tests.strategies.supernet_checks import assert_same_outputs_and_gradients, darts_cell_supernet
 
 CASES = [(k, d, s) for k in (3, 5) for d in (1, 2) for s in (1, 2)]
 
@@ -78,34 +79,12 @@ def _unswapped(module: nn.Module) -> nn.Module:
 def _compare(build, x: torch.Tensor, y: torch.Tensor) -> None:
     """The supernet ``build()`` makes against the same one (same seed) with PyTorch's own depthwise convolutions.
     Two builds rather than a deep copy: the DARTS MixedOp's plan holds closures over its own candidates."""
-    fast, plain = build(), _unswapped(build())
-    outs = []
-    for net in (fast, plain):
-        out = net(x)
-        F.cross_entropy(out, y).backward()
-        outs.append(out)
-    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=1e-10)
-    grads = 0
-    for (name, p), q in zip(fast.named_parameters(), plain.parameters()):
-        assert (p.grad is None) == (q.grad is None), name
-        if p.grad is not None:
-            torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=1e-10, msg=name)
-            grads += 1
-    assert grads
+    assert_same_outputs_and_gradients(build(), _unswapped(build()), x, y)
 
 
 def test_darts_cell_supernet_uses_it_with_the_same_values_and_gradients():
-    from strategies.darts.supernet import DartsSupernet
-
     def build():
-        torch.manual_seed(0)
-        space = model_spaces.build_space("darts", (1, 8, 8), 10, width=4, num_cells=3, num_nodes=2, affine=False,
-                                         auxiliary=False)
-        supernet = DartsSupernet(space).double()
-        with torch.no_grad():
-            for alpha in supernet.arch_parameters():
-                alpha.normal_(0, 0.5)
-        return supernet
+        return darts_cell_supernet(width=4)
 
     swapped = [m for m in build().modules() if type(m) is DepthwiseConv2d]
     assert len(swapped) == 3 * 5 * 4  # per edge the two 5x5 separable layers and both dilated ones; 5 edges, 3 cells

@@ -12,6 +12,7 @@ from torch import nn
 
 import model_spaces
 from strategies.supernet.pooling import FastAvgPool2d, FastMaxPool2d, use_fast_pooling
+from tests.strategies.supernet_checks import assert_same_outputs_and_gradients, darts_cell_supernet
 
 
 def _fast(layer: nn.Module) -> nn.Module:
@@ -96,25 +97,11 @@ def _plain(module: nn.Module) -> nn.Module:
 
 
 def _same_as_plain(build) -> None:
-    """The supernet ``build()`` makes against the same one (same seed) with PyTorch's pooling: outputs and every
-    gradient, float64."""
-    fast, plain = build(), _plain(build())
+    """The supernet ``build()`` makes against the same one (same seed) with PyTorch's pooling, float64."""
+    plain = _plain(build())
     assert not any(type(m) in (FastMaxPool2d, FastAvgPool2d) for m in plain.modules())
     x, y = torch.randn(6, 1, 8, 8, dtype=torch.float64), torch.randint(0, 10, (6,))
-    outs = []
-    for net in (fast, plain):
-        torch.manual_seed(1)  # GDAS draws a Gumbel sample for each label not fixed (an InputChoice's)
-        out = net(x)
-        torch.nn.functional.cross_entropy(out, y).backward()
-        outs.append(out)
-    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=1e-10)
-    compared = 0
-    for (name, p), q in zip(fast.named_parameters(), plain.parameters()):
-        assert (p.grad is None) == (q.grad is None), name
-        if p.grad is not None:
-            torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=1e-10, msg=name)
-            compared += 1
-    assert compared
+    assert_same_outputs_and_gradients(build(), plain, x, y)
 
 
 @pytest.mark.parametrize("method", ["darts", "gdas"])
@@ -138,17 +125,8 @@ def test_the_relaxed_supernet_uses_it_with_the_same_values_and_gradients(method)
 
 
 def test_the_darts_cell_supernet_uses_it_with_the_same_values_and_gradients():
-    from strategies.darts.supernet import DartsSupernet
-
     def build():
-        torch.manual_seed(0)
-        space = model_spaces.build_space("darts", (1, 8, 8), 10, width=8, num_cells=3, num_nodes=2, affine=False,
-                                         auxiliary=False)
-        supernet = DartsSupernet(space).double()
-        with torch.no_grad():
-            for alpha in supernet.arch_parameters():
-                alpha.normal_(0, 0.5)
-        return supernet
+        return darts_cell_supernet(width=8)
 
     # normal cells only: their pooling has stride 1 (a reduction cell's input edges pool with stride 2)
     assert sum(type(m) in (FastMaxPool2d, FastAvgPool2d) for m in build().modules()) > 0
