@@ -23,8 +23,7 @@ from torch import nn
 from model_spaces.contract import CellSpace
 from model_spaces.darts_ops import NONE, FactorizedReduce, Zero
 from nni_nas.errors import UnsupportedSpaceError
-from strategies.supernet.depthwise import use_fast_depthwise
-from strategies.supernet.pooling import use_fast_pooling
+from strategies.supernet.faster import use_faster_layers
 
 
 class MixedOp(nn.Module):
@@ -140,8 +139,7 @@ class DartsSupernet(nn.Module):
             raise UnsupportedSpaceError(
                 f"DARTS relaxes LayerChoice and InputChoice only; the space also has {remaining[:3]} "
                 "(e.g. nni.choice widths or Repeat): use a multi-trial strategy for it, or `space: darts`")
-        use_fast_depthwise(space)  # the same values and gradients, a faster backward (strategies/supernet/depthwise.py)
-        use_fast_pooling(space)  # the same again, pooling in channels-last memory (strategies/supernet/pooling.py)
+        use_faster_layers(space)  # the same values and gradients, faster (strategies/supernet/faster.py)
 
     def _relax(self, module: nn.Module) -> None:
         for name, child in list(module.named_children()):

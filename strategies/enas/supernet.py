@@ -17,8 +17,7 @@ from torch import nn
 
 from nni_nas.arch import Choices, arch_key, search_choices, validate_arch
 from nni_nas.errors import UnsupportedSpaceError
-from strategies.supernet.depthwise import use_fast_depthwise
-from strategies.supernet.pooling import use_fast_pooling
+from strategies.supernet.faster import use_faster_layers
 
 
 class RoutedLayerChoice(nn.Module):
@@ -83,8 +82,7 @@ class SharedWeightSupernet(nn.Module):
                 "(e.g. a single width) or search this space with a multi-trial strategy")
         self._arch: dict[str, Any] = {}
         _route(space, self._arch)
-        use_fast_depthwise(space)
-        use_fast_pooling(space)
+        use_faster_layers(space)
         self.net = space
         self._param_cache: dict[str, int] = {}
         self.activate({label: values[0] for label, values in self.choices.items()})

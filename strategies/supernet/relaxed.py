@@ -42,8 +42,7 @@ from torch import nn
 from nni_nas.arch import Choices, search_choices, validate_arch
 from nni_nas.errors import UnsupportedSpaceError
 from strategies.supernet.binary_gate import use_lazy_gates
-from strategies.supernet.depthwise import DepthwiseConv2d, use_fast_depthwise
-from strategies.supernet.pooling import FastAvgPool2d, FastMaxPool2d, use_fast_pooling
+from strategies.supernet.faster import PYTORCH_CLASS, use_faster_layers
 from strategies.supernet.sampling import _has_weights, describe_unsupported, unsupported_layers
 
 METHODS = ("darts", "gdas", "proxyless")
@@ -209,8 +208,7 @@ class RelaxedSupernet(nn.Module):
         self.label_weights = LabelWeights(hard=method == "gdas", tau=tau)
         self.sampled_weights = LabelWeights(hard=True, tau=1.0)  # proxyless: widths and weight-free layers
         self.space = self._mutate(space)
-        use_fast_depthwise(self.space)
-        use_fast_pooling(self.space)
+        use_faster_layers(self.space)
         use_lazy_gates(self.space)  # proxyless: alpha's estimator only in backward passes that ask for it
         self.mixed = [m for m in self.space.modules() if isinstance(m, BaseSuperNetModule)]
         own = {id(p) for p in self.alpha_list}
@@ -403,13 +401,10 @@ def expected_latency(supernet: RelaxedSupernet, table: dict[int, list[float]]) -
     return total
 
 
-_FASTER = {DepthwiseConv2d: nn.Conv2d, FastMaxPool2d: nn.MaxPool2d, FastAvgPool2d: nn.AvgPool2d}  # -> PyTorch's
-
-
 def plain_copy(module: nn.Module, sample: dict[str, Any]) -> nn.Module:
     """A copy of a supernet part as the plain layers ``sample``'s network has (for timing: the weights of a mixed
     operation are not copied; NNI's own ``MixedConv2d.freeze`` fails on a convolution without bias), PyTorch's own
-    classes where the supernet swapped in faster ones (``depthwise.py``, ``pooling.py``)."""
+    classes where the supernet swapped in faster ones (``faster.py``)."""
     import copy
 
     from nni.nas.nn.pytorch import InputChoice
@@ -429,8 +424,8 @@ def plain_copy(module: nn.Module, sample: dict[str, Any]) -> nn.Module:
         if isinstance(part, InputChoice):
             chosen = sample[part.label]
             return ChosenInputs(chosen if isinstance(chosen, list) else [chosen], part.reduction)
-        if type(part) in _FASTER:  # timed as the derived network's own layer, not the supernet's faster one
-            part.__class__ = _FASTER[type(part)]
+        if type(part) in PYTORCH_CLASS:  # timed as the derived network's own layer, not the supernet's faster one
+            part.__class__ = PYTORCH_CLASS[type(part)]
         for name, child in list(part.named_children()):
             setattr(part, name, plain(child))
         return part

@@ -27,8 +27,7 @@ from torch import nn
 
 from nni_nas.arch import Choices, search_choices, validate_arch
 from nni_nas.errors import UnsupportedSpaceError
-from strategies.supernet.depthwise import use_fast_depthwise
-from strategies.supernet.pooling import use_fast_pooling
+from strategies.supernet.faster import use_faster_layers
 
 
 class SampledParametrized(BaseSuperNetModule):
@@ -167,8 +166,7 @@ class SamplingSupernet(nn.Module):
         except (TypeError, ValueError) as err:  # NNI names a mutable argument its mixed operation does not slice
             raise UnsupportedSpaceError(f"a weight-sharing supernet of {type(space).__name__} cannot be built: "
                                         f"{' '.join(str(err).split())}") from None
-        use_fast_depthwise(self.space)
-        use_fast_pooling(self.space)
+        use_faster_layers(self.space)
         self.modules_sampled = [m for m in self.space.modules() if isinstance(m, BaseSuperNetModule)]
         for module in self.modules_sampled:
             module.simplify = FirstSimplify(module)
